@@ -1,0 +1,134 @@
+# etcdcrypt: one non-recursive GNU Makefile.
+#   make            build/etcdcrypt
+#   make check      unit + integration tests (starts its own etcd on loopback)
+#   make demo       throwaway etcd, sample secrets, the main workflow
+#   make bench      side-by-side benchmarks (slow)
+#   make fuzz       libFuzzer targets (clang)
+#   make SANITIZE=address,undefined check
+#   make valgrind   the unit suites under valgrind
+# Dependencies come from Debian packages: scripts/deps.sh installs what is missing.
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+BUILD ?= build
+CC ?= cc
+PKGS := grpc gpr libprotobuf-c libcrypto yaml-0.1 libsodium jansson
+TEST_PKGS := check
+
+# check, demo and bench install what is missing first (a fresh Debian machine).
+ifneq ($(filter check demo bench valgrind,$(MAKECMDGOALS)),)
+DEPS_RC := $(shell bash scripts/deps.sh 1>&2; echo $$?)
+ifneq ($(DEPS_RC),0)
+$(error scripts/deps.sh failed; see the message above)
+endif
+endif
+
+ifeq ($(filter deps clean distclean,$(MAKECMDGOALS)),)
+MISSING := $(shell for p in $(PKGS) $(TEST_PKGS); do pkg-config --exists $$p || echo $$p; done)
+ifneq ($(MISSING),)
+$(error missing pkg-config packages: $(MISSING); run 'scripts/deps.sh' (as root) to install them)
+endif
+ifeq ($(shell command -v protoc-c),)
+$(error protoc-c not found; run 'scripts/deps.sh' (as root) to install protobuf-c-compiler)
+endif
+endif
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 -Werror
+OPT ?= -O2 -g
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -I. -Icore -I$(BUILD)/proto \
+	$(shell pkg-config --cflags $(PKGS))
+LIBS := $(shell pkg-config --libs $(PKGS)) -lm -lpthread
+CHECK_CFLAGS := $(shell pkg-config --cflags check)
+CHECK_LIBS := $(shell pkg-config --libs check)
+
+ifneq ($(SANITIZE),)
+SAN_FLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+BASE_CFLAGS += $(SAN_FLAGS)
+LDFLAGS += $(SAN_FLAGS)
+endif
+
+CFLAGS_OURS := $(BASE_CFLAGS) $(WARN) $(CFLAGS)
+CFLAGS_GEN := $(BASE_CFLAGS) -Wall -Werror $(CFLAGS)
+
+# ---- generated protobuf-c code -------------------------------------------
+PROTOS := $(wildcard proto/*.proto)
+PROTO_C := $(patsubst proto/%.proto,$(BUILD)/proto/%.pb-c.c,$(PROTOS))
+PROTO_H := $(PROTO_C:.c=.h)
+PROTO_O := $(PROTO_C:.c=.o)
+
+$(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto
+	@mkdir -p $(BUILD)/proto
+	protoc-c --c_out=$(BUILD)/proto -Iproto $<
+
+$(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c $(PROTO_H)
+	$(CC) $(CFLAGS_GEN) -c -o $@ $<
+
+# ---- our code --------------------------------------------------------------
+LIB_SRCS := $(wildcard core/*.c audit/*.c rewrite/*.c)
+CMD_SRCS := $(wildcard cmd/*.c)
+LIB_O := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+CMD_O := $(patsubst %.c,$(BUILD)/obj/%.o,$(CMD_SRCS))
+LIB_A := $(BUILD)/libetcdcrypt.a
+
+$(BUILD)/obj/%.o: %.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_OURS) -MMD -MP -c -o $@ $<
+
+$(LIB_A): $(LIB_O) $(PROTO_O)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/etcdcrypt: $(CMD_O) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $(CMD_O) $(LIB_A) $(LIBS)
+
+all: $(BUILD)/etcdcrypt
+
+# ---- tests -------------------------------------------------------------------
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+TEST_COMMON := $(wildcard tests/common/*.c)
+TEST_COMMON_O := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_COMMON))
+
+$(BUILD)/obj/tests/%.o: tests/%.c | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_OURS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_COMMON_O) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_COMMON_O) $(LIB_A) $(LIBS) $(CHECK_LIBS)
+
+tests: $(UNIT_BINS) $(BUILD)/etcdcrypt
+
+export ETCDCRYPT_FIXTURES := $(CURDIR)/fixtures
+export ETCDCRYPT_BIN := $(CURDIR)/$(BUILD)/etcdcrypt
+export ETCDCRYPT_BUILD := $(CURDIR)/$(BUILD)
+
+check: tests
+	bash tests/run.sh $(UNIT_BINS)
+
+check-unit: $(UNIT_BINS)
+	bash tests/run.sh --unit-only $(UNIT_BINS)
+
+valgrind: tests
+	VALGRIND=1 bash tests/run.sh $(UNIT_BINS)
+
+demo: all
+	bash scripts/demo.sh
+
+bench: all
+	bash bench/run.sh
+
+fuzz:
+	bash tests/fuzz/run.sh
+
+deps:
+	bash scripts/deps.sh
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all tests check check-unit valgrind demo bench fuzz deps clean
+.SECONDARY:
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

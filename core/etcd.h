@@ -1,0 +1,218 @@
+/* etcd: the etcd v3 client, over gRPC C core and protobuf-c.
+ *
+ * This is the only module that includes gRPC or protobuf-c headers for the
+ * etcd API; everyone else sees the plain structs below. It does not know
+ * about Kubernetes: keys and values are opaque bytes.
+ *
+ * Connection: a list of endpoints ("host:port", "http://host:port" or
+ * "https://host:port"); the first reachable one is used, and a call that fails
+ * with UNAVAILABLE moves to the next endpoint once per endpoint. TLS is used
+ * when cacert/cert/key are given or an endpoint says https://; the PEM files
+ * are validated with OpenSSL first (readable, parseable, key matches cert).
+ * With a user, Authenticate is called once and the token is sent in the
+ * "token" metadata; an "invalid auth token" answer re-authenticates once and
+ * retries. Every call has a deadline (command_timeout_ms). Proxy environment
+ * variables are ignored. gRPC's own log lines go to stderr only when debug is
+ * set. The receive limit is unlimited so large pages work.
+ *
+ * Errors (see err.h): ERR_UNAVAILABLE (no endpoint reachable, deadline),
+ * ERR_AUTH (bad password, permission denied), ERR_COMPACTED (revision
+ * compacted), ERR_NOSPACE (database space exceeded), ERR_TLS (bad PEM file),
+ * ERR_ETCD (anything else). Messages name the endpoint, the gRPC status name
+ * and etcd's text, e.g.
+ *   "etcd 127.0.0.1:2379: OUT_OF_RANGE: etcdserver: mvcc: required revision has been compacted"
+ *
+ * Threads: one client is used from one thread at a time. */
+#ifndef ETCDCRYPT_ETCD_H
+#define ETCDCRYPT_ETCD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct etcd_opts {
+	const char *const *endpoints; /* borrowed; n_endpoints >= 1 */
+	size_t n_endpoints;
+	const char *cacert; /* PEM file paths or NULL */
+	const char *cert;
+	const char *key;
+	const char *user;     /* NULL: no auth */
+	const char *password; /* with user */
+	long dial_timeout_ms;    /* first connection; 0 -> 2000 */
+	long command_timeout_ms; /* deadline per call; 0 -> 30000 */
+	int debug;               /* route gRPC logs to stderr */
+};
+
+struct etcd_client;
+
+/* A key-value as etcd returns it. The byte pointers are borrowed from the
+ * response that holds them (valid until that response is released). */
+struct etcd_kv {
+	const uint8_t *key;
+	size_t key_len;
+	const uint8_t *value;
+	size_t value_len;
+	int64_t create_revision;
+	int64_t mod_revision;
+	int64_t version;
+	int64_t lease;
+};
+
+struct etcd_range_req {
+	const uint8_t *key; /* required */
+	size_t key_len;
+	const uint8_t *range_end; /* NULL: single key */
+	size_t range_end_len;
+	int64_t limit;    /* 0: no limit */
+	int64_t revision; /* 0: latest */
+	int keys_only;
+	int count_only;
+};
+
+struct etcd_range_resp {
+	int64_t revision; /* header.revision: the store's current revision */
+	struct etcd_kv *kvs; /* owned by the response */
+	size_t n_kvs;
+	int more;
+	int64_t count;
+	void *priv; /* the unpacked message; freed by release */
+};
+
+struct etcd_status {
+	char version[32];
+	int64_t db_size;
+	int64_t db_size_in_use;
+	uint64_t leader;
+	uint64_t member_id;
+	uint64_t raft_index;
+	int64_t revision;
+	int n_errors; /* StatusResponse.errors count */
+};
+
+/* One compare-and-swap put: succeeds only if key's mod_revision is still
+ * mod_revision (0 = key must not exist). The put attaches `lease` (0 = none). */
+struct etcd_cas_put {
+	const uint8_t *key;
+	size_t key_len;
+	const uint8_t *value;
+	size_t value_len;
+	int64_t mod_revision;
+	int64_t lease;
+};
+
+enum etcd_alarm { ETCD_ALARM_NONE = 0, ETCD_ALARM_NOSPACE = 1, ETCD_ALARM_CORRUPT = 2 };
+
+/* Connects (fail-fast on the first call; see above) and authenticates. On
+ * success *out is owned by the caller; free with etcd_close. Calls grpc_init
+ * itself (reference counted with etcd_close). */
+int etcd_open(struct etcd_client **out, const struct etcd_opts *opts);
+void etcd_close(struct etcd_client *c); /* NULL-safe */
+
+/* The endpoint currently in use (borrowed). */
+const char *etcd_endpoint(const struct etcd_client *c);
+
+/* Unary Range. *out must be released with etcd_range_resp_release. */
+int etcd_range(struct etcd_client *c, struct etcd_range_resp *out, const struct etcd_range_req *req);
+void etcd_range_resp_release(struct etcd_range_resp *r); /* NULL-safe, idempotent */
+
+/* Put one key (tests, demo loader). *out_revision may be NULL. */
+int etcd_put(struct etcd_client *c, int64_t *out_revision, const uint8_t *key, size_t key_len,
+	     const uint8_t *value, size_t value_len, int64_t lease);
+
+/* DeleteRange [key, range_end) (range_end NULL: one key). *out_deleted may be NULL. */
+int etcd_delete(struct etcd_client *c, int64_t *out_deleted, const uint8_t *key, size_t key_len,
+		const uint8_t *range_end, size_t range_end_len);
+
+/* One Txn: compare mod_revision of every op's key, on success put all of them.
+ * *out_succeeded is 0 when any compare failed (not an error); *out_revision
+ * is the header revision. n_ops must be 1..128. */
+int etcd_txn_cas(struct etcd_client *c, int *out_succeeded, int64_t *out_revision,
+		 const struct etcd_cas_put *ops, size_t n_ops);
+
+/* Compact at revision (physical: wait until applied). */
+int etcd_compact(struct etcd_client *c, int64_t revision, int physical);
+
+/* Maintenance.Status of the endpoint in use. */
+int etcd_status(struct etcd_client *c, struct etcd_status *out);
+
+/* Maintenance.Defragment of the endpoint in use (long deadline). */
+int etcd_defragment(struct etcd_client *c);
+
+/* Maintenance.Alarm GET: *out_alarms is a bitmask of enum etcd_alarm values
+ * (1 << alarm) over all members; 0 when none is raised. */
+int etcd_alarms(struct etcd_client *c, unsigned *out_alarms);
+
+/* Grants a lease (tests, demo). */
+int etcd_lease_grant(struct etcd_client *c, int64_t *out_id, int64_t ttl_seconds);
+
+/* Range end that makes [prefix, end) a prefix scan. Writes at most
+ * prefix_len bytes to end_out (caller gives prefix_len bytes; a prefix of
+ * only 0xff bytes gives the single byte "\0"). Returns the end length. */
+size_t etcd_prefix_end(uint8_t *end_out, const uint8_t *prefix, size_t prefix_len);
+
+/* ---- paging at one revision -------------------------------------------
+ * Iterates [key, range_end) in pages of page_size keys, all at one revision
+ * (the first page's, or the one given). The next page is requested
+ * asynchronously while the caller processes the current one. */
+struct etcd_pager;
+
+int etcd_pager_new(struct etcd_pager **out, struct etcd_client *c, const uint8_t *key, size_t key_len,
+		   const uint8_t *range_end, size_t range_end_len, int64_t page_size, int64_t revision);
+/* Returns 1 and fills *page (released by the next call or by free) while
+ * keys remain, 0 at the end, <0 on error. page->revision is the revision the
+ * whole iteration reads at. */
+int etcd_pager_next(struct etcd_pager *p, const struct etcd_range_resp **page);
+int64_t etcd_pager_revision(const struct etcd_pager *p); /* 0 before the first page */
+void etcd_pager_free(struct etcd_pager *p);
+
+/* ---- many Txns in flight (rewrite) --------------------------------------
+ * Up to max_inflight CAS Txns in flight on one completion queue. Submit
+ * copies nothing it does not need: key/value bytes must stay valid until that
+ * Txn's result is returned by etcd_async_wait. */
+struct etcd_async;
+
+struct etcd_async_result {
+	void *user;      /* as given to submit */
+	int rc;          /* 0 or a negative ERR_* (message in rc_msg) */
+	char rc_msg[256];
+	int succeeded;   /* Txn compares all held */
+	int64_t revision;
+};
+
+int etcd_async_new(struct etcd_async **out, struct etcd_client *c, int max_inflight);
+/* Starts one Txn. Fails with ERR_INTERNAL if max_inflight are already in
+ * flight (wait first). */
+int etcd_async_txn_cas(struct etcd_async *a, const struct etcd_cas_put *ops, size_t n_ops, void *user);
+int etcd_async_inflight(const struct etcd_async *a);
+/* Blocks until one in-flight Txn completes; 0 and *out filled, or
+ * ERR_INTERNAL when nothing is in flight. */
+int etcd_async_wait(struct etcd_async *a, struct etcd_async_result *out);
+void etcd_async_free(struct etcd_async *a); /* waits for in-flight calls first */
+
+/* ---- watch ---------------------------------------------------------------
+ * One watch stream over [key, range_end) from start_revision, fragment on,
+ * with prev_kv off. Events of a fragmented response are joined. */
+struct etcd_watch;
+
+enum etcd_event_type { ETCD_EVENT_PUT = 0, ETCD_EVENT_DELETE = 1 };
+
+struct etcd_event {
+	enum etcd_event_type type;
+	struct etcd_kv kv;
+};
+
+struct etcd_watch_batch {
+	int64_t header_revision;
+	int64_t compact_revision; /* > 0: start revision was compacted, stream canceled */
+	int canceled;
+	struct etcd_event *events; /* owned by the watch until the next call */
+	size_t n_events;
+};
+
+int etcd_watch_open(struct etcd_watch **out, struct etcd_client *c, const uint8_t *key, size_t key_len,
+		    const uint8_t *range_end, size_t range_end_len, int64_t start_revision);
+/* Waits up to timeout_ms for the next (joined) response. Returns 1 with
+ * *out filled, 0 on timeout, <0 on error. */
+int etcd_watch_next(struct etcd_watch *w, struct etcd_watch_batch *out, long timeout_ms);
+void etcd_watch_close(struct etcd_watch *w); /* cancels the stream */
+
+#endif
