@@ -1,0 +1,58 @@
+/* xf_int: transform internals shared by transform.c, xf_judge.c and
+ * xf_kms.c (private to the transform module). */
+#ifndef ETCDCRYPT_XF_INT_H
+#define ETCDCRYPT_XF_INT_H
+
+#include "prov.h"
+#include "transform.h"
+
+/* failure ranks: a higher rank is a more specific reason */
+enum { RANK_NOMATCH = 1, RANK_UNKNOWN_KEY = 2, RANK_DECRYPT = 3 };
+
+struct xf_prov {
+	const struct encconf_provider *conf;
+	enum env_kind env;
+	char prefix[ENV_NAME_MAX + 32]; /* provider prefix; KMS: with "<name>:" */
+	struct prov_cipher **ciphers;   /* one per key (AES, secretbox) */
+};
+
+struct xf {
+	struct xf_prov *provs;
+	size_t n;
+	const struct kms_ring *ring;
+	int encrypting; /* any provider other than identity */
+	int rank;       /* of the failure noted so far in this read */
+	struct buf tmp; /* scratch plaintext for diagnosis */
+	struct buf dek; /* unwrapped KMS DEK/seed */
+};
+
+/* the value being read */
+struct xf_ctx {
+	const uint8_t *key;
+	size_t key_len;
+	const uint8_t *value;
+	size_t value_len;
+};
+
+/* what decrypts a body: a prepared cipher, or a raw AES-GCM/CBC key */
+struct xf_opener {
+	struct prov_cipher *cipher;
+	const uint8_t *raw_key;
+	size_t raw_key_len;
+	int raw_cbc;
+};
+
+void xf_note(struct xf *x, struct xf_result *res, int rank, enum xf_reason reason, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+int xf_open(const struct xf_opener *op, struct buf *out, const uint8_t *body, size_t n, const uint8_t *aad,
+	    size_t aad_len, enum prov_fail *why);
+
+/* Judges one decryption attempt. Sets res->ok (and res->plain) on a real
+ * object; otherwise notes the failure class. plain holds the attempt's output. */
+int xf_judge(struct xf *x, struct xf_result *res, const struct xf_opener *op, struct buf *plain,
+	     const struct xf_ctx *cx, const uint8_t *body, size_t n, enum prov_fail why, const char *name);
+
+int xf_try_kms(struct xf *x, struct xf_result *res, size_t i, struct buf *plain, const struct xf_ctx *cx);
+
+#endif
