@@ -49,6 +49,13 @@ BASE_CFLAGS += $(SAN_FLAGS)
 LDFLAGS += $(SAN_FLAGS)
 endif
 
+# V=1 shows full command lines
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 CFLAGS_OURS := $(BASE_CFLAGS) $(WARN) $(CFLAGS)
 CFLAGS_GEN := $(BASE_CFLAGS) -Wall -Werror $(CFLAGS)
 
@@ -63,7 +70,8 @@ $(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto
 	protoc-c --c_out=$(BUILD)/proto -Iproto $<
 
 $(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c $(PROTO_H)
-	$(CC) $(CFLAGS_GEN) -c -o $@ $<
+	@echo '  CC      $<'
+	$(Q)$(CC) $(CFLAGS_GEN) -c -o $@ $<
 
 # ---- our code --------------------------------------------------------------
 LIB_SRCS := $(wildcard core/*.c audit/*.c rewrite/*.c)
@@ -74,14 +82,16 @@ LIB_A := $(BUILD)/libetcdcrypt.a
 
 $(BUILD)/obj/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_OURS) -MMD -MP -c -o $@ $<
+	@echo '  CC      $<'
+	$(Q)$(CC) $(CFLAGS_OURS) -MMD -MP -c -o $@ $<
 
 $(LIB_A): $(LIB_O) $(PROTO_O)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/etcdcrypt: $(CMD_O) $(LIB_A)
-	$(CC) $(LDFLAGS) -o $@ $(CMD_O) $(LIB_A) $(LIBS)
+	@echo '  LD      $@'
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CMD_O) $(LIB_A) $(LIBS)
 
 all: $(BUILD)/etcdcrypt
 
@@ -93,11 +103,13 @@ TEST_COMMON_O := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_COMMON))
 
 $(BUILD)/obj/tests/%.o: tests/%.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_OURS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
+	@echo '  CC      $<'
+	$(Q)$(CC) $(CFLAGS_OURS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_COMMON_O) $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(TEST_COMMON_O) $(LIB_A) $(LIBS) $(CHECK_LIBS)
+	@echo '  LD      $@'
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_COMMON_O) $(LIB_A) $(LIBS) $(CHECK_LIBS)
 
 tests: $(UNIT_BINS) $(BUILD)/etcdcrypt
 

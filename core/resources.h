@@ -1,0 +1,46 @@
+/* resources: Kubernetes resource names <-> etcd key prefixes.
+ *
+ * kube-apiserver stores built-in resources under
+ * <etcd-prefix>/<resourcePrefix>/[<namespace>/]<name>, where resourcePrefix
+ * is the plural resource name without its group, except for a few compiled-in
+ * special cases (FORMATS.md 4.9):
+ *
+ *   replicationcontrollers -> controllers     endpoints -> services/endpoints
+ *   nodes -> minions                          services  -> services/specs
+ *   ingresses (networking.k8s.io, extensions) -> ingress
+ *   podsecuritypolicies (policy)              -> podsecuritypolicy
+ *
+ * Resources of other groups (CRDs, custom resources, APIServices) live under
+ * <etcd-prefix>/<group>/<resource>/. Every prefix ends with '/', so
+ * /registry/secrets/ never matches /registry/secrets-store.csi.x-k8s.io/. */
+#ifndef ETCDCRYPT_RESOURCES_H
+#define ETCDCRYPT_RESOURCES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RES_NAME_MAX 128
+#define RES_DEFAULT_ETCD_PREFIX "/registry"
+
+struct res_id {
+	char group[RES_NAME_MAX];    /* "" for the core group */
+	char resource[RES_NAME_MAX]; /* lowercase plural */
+};
+
+/* "secrets" -> ("", "secrets"); "deployments.apps" -> ("apps", "deployments").
+ * Split at the first dot, as the apiserver does. ERR_USAGE on bad input. */
+int res_parse(struct res_id *out, const char *spec);
+
+/* "<etcd_prefix>/<resourcePrefix>/" into out (cap bytes). etcd_prefix NULL
+ * means /registry; a trailing '/' on it is ignored. */
+int res_prefix(char *out, size_t cap, const char *etcd_prefix, const struct res_id *r);
+
+/* The resource an etcd key belongs to (for grouping an --all scan). Returns
+ * 0 and fills *out, or -1 when the key is not under etcd_prefix. Keys of
+ * unknown built-in prefixes map to ("", first segment). */
+int res_from_key(struct res_id *out, const char *etcd_prefix, const uint8_t *key, size_t n);
+
+/* "secrets" or "deployments.apps" into out. */
+void res_name(char *out, size_t cap, const struct res_id *r);
+
+#endif

@@ -1,0 +1,219 @@
+/* test_codec: envelope classification, plaintext recognition, protobuf
+ * wire reading, base64 and the resource <-> prefix mapping. */
+#include "testutil.h"
+
+#include "b64.h"
+#include "envelope.h"
+#include "pbwire.h"
+#include "plain.h"
+#include "resources.h"
+
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* every vector's stored value classifies as the provider that wrote it */
+START_TEST(test_envelope_vectors)
+{
+	char line[1 << 20];
+	FILE *f = fopen(tu_fixture("k8s-vectors/vectors.jsonl"), "r");
+	int n = 0;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f)) {
+		json_t *v = json_loads(line, 0, NULL);
+		const char *prov = json_string_value(json_object_get(v, "provider"));
+		const char *key = json_string_value(json_object_get(v, "key_name"));
+		const char *note = json_string_value(json_object_get(v, "note"));
+		size_t len;
+		uint8_t *val = tu_b64(json_string_value(json_object_get(v, "stored_value_b64")), &len);
+		struct env_info e;
+
+		env_classify(&e, val, len);
+		ck_assert_msg(strcmp(env_kind_name(e.kind), prov) == 0, "%s: %s vs %s",
+			      json_string_value(json_object_get(v, "id")), env_kind_name(e.kind), prov);
+		/* names are guessed without a config: exact unless damaged or ':' in them */
+		if (strcmp(json_string_value(json_object_get(v, "category")), "positive") == 0 && !strchr(key, ':'))
+			ck_assert_msg(strcmp(e.key_name, key) == 0, "%s: name '%s' vs '%s' (%s)",
+				      json_string_value(json_object_get(v, "id")), e.key_name, key, note);
+		if (e.kind == ENV_KMS2 && strcmp(json_string_value(json_object_get(v, "category")), "positive") == 0) {
+			const char *kid = json_string_value(
+				json_object_get(json_object_get(v, "kms"), "key_id"));
+			ck_assert_str_eq(e.kms_key_id, kid);
+		}
+		if (e.kind == ENV_IDENTITY)
+			ck_assert_str_eq(plain_encoding_name(e.encoding),
+					 json_string_value(json_object_get(v, "encoding")));
+		free(val);
+		json_decref(v);
+		n++;
+	}
+	fclose(f);
+	ck_assert_int_ge(n, 76);
+}
+END_TEST
+
+START_TEST(test_envelope_colon_guess)
+{
+	/* "ops:2022:q4" with a 48-byte CBC body: the only split leaving whole blocks */
+	uint8_t v[128];
+	const char *p = "k8s:enc:aescbc:v1:ops:2022:q4:";
+	struct env_info e;
+
+	memcpy(v, p, strlen(p));
+	memset(v + strlen(p), 0x41, 48);
+	env_classify(&e, v, strlen(p) + 48);
+	ck_assert_int_eq(e.kind, ENV_AESCBC);
+	ck_assert_str_eq(e.key_name, "ops:2022:q4");
+	ck_assert_uint_eq(e.body_len, 48);
+
+	env_classify(&e, (const uint8_t *)"k8s:enc:rot13:v1:x:abc", 22);
+	ck_assert_int_eq(e.kind, ENV_UNKNOWN_ENC);
+	env_classify(&e, (const uint8_t *)"k8s:enc:aescbc:v1:", 18);
+	ck_assert_int_eq(e.kind, ENV_AESCBC);
+	ck_assert_uint_eq(e.body_len, 0);
+	env_classify(&e, (const uint8_t *)"", 0);
+	ck_assert_int_eq(e.kind, ENV_IDENTITY);
+	ck_assert_int_eq(e.encoding, PLAIN_OTHER);
+}
+END_TEST
+
+START_TEST(test_plain)
+{
+	struct plain_info pi;
+	static const uint8_t pb[] = { 'k', '8', 's', 0, 0x0a, 0x0c, 0x0a, 0x02, 'v', '1', 0x12, 0x06, 'S', 'e',
+				      'c', 'r', 'e', 't', 0x12, 0x08, 0x0a, 0x06, 0x0a, 0x01, 'a', 0x1a, 0x01, 'n',
+				      0x1a, 0x00, 0x22, 0x00 };
+
+	plain_inspect(&pi, pb, sizeof(pb));
+	ck_assert_int_eq(pi.verdict, PLAIN_VALID);
+	ck_assert_str_eq(pi.kind, "Secret");
+	ck_assert_str_eq(pi.api_version, "v1");
+	ck_assert_str_eq(pi.name, "a");
+	ck_assert_str_eq(pi.namespace_, "n");
+	plain_inspect(&pi, pb, sizeof(pb) - 1);
+	ck_assert_int_eq(pi.verdict, PLAIN_TRUNCATED);
+	plain_inspect(&pi, pb, 4);
+	ck_assert_int_ne(pi.verdict, PLAIN_VALID);
+
+	const char *js = "{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"x\"}}\n";
+	plain_inspect(&pi, (const uint8_t *)js, strlen(js));
+	ck_assert_int_eq(pi.verdict, PLAIN_VALID);
+	ck_assert_str_eq(pi.kind, "ConfigMap");
+	plain_inspect(&pi, (const uint8_t *)js, 20);
+	ck_assert_int_eq(pi.verdict, PLAIN_TRUNCATED);
+	plain_inspect(&pi, (const uint8_t *)"{\"a\":1}", 7);
+	ck_assert_int_eq(pi.verdict, PLAIN_MALFORMED);
+	plain_inspect(&pi, (const uint8_t *)"hello", 5);
+	ck_assert_int_eq(pi.verdict, PLAIN_UNKNOWN);
+	ck_assert(!plain_looks_like_object((const uint8_t *)"k8s:", 4));
+}
+END_TEST
+
+START_TEST(test_pbwire)
+{
+	struct pb_reader r;
+	struct pb_field f;
+	static const uint8_t ok[] = { 0x08, 0x96, 0x01, 0x12, 0x02, 'h', 'i' };
+	static const uint8_t trunc[] = { 0x12, 0x05, 'h' };
+	static const uint8_t group[] = { 0x0b };
+	static const uint8_t overlong[] = { 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
+
+	pb_init(&r, ok, sizeof(ok));
+	ck_assert_int_eq(pb_next(&r, &f), PB_FIELD);
+	ck_assert_uint_eq(f.num, 1);
+	ck_assert_uint_eq(f.varint, 150);
+	ck_assert_int_eq(pb_next(&r, &f), PB_FIELD);
+	ck_assert_uint_eq(f.len, 2);
+	ck_assert_int_eq(pb_next(&r, &f), PB_END);
+	pb_init(&r, trunc, sizeof(trunc));
+	ck_assert_int_eq(pb_next(&r, &f), PB_TRUNCATED);
+	pb_init(&r, group, sizeof(group));
+	ck_assert_int_eq(pb_next(&r, &f), PB_MALFORMED);
+	pb_init(&r, overlong, sizeof(overlong));
+	ck_assert_int_lt(pb_next(&r, &f), 0);
+}
+END_TEST
+
+START_TEST(test_b64)
+{
+	uint8_t out[64];
+	char enc[64];
+
+	ck_assert_int_eq(b64_decode(out, sizeof(out), "aGk=", 4), 2);
+	ck_assert(memcmp(out, "hi", 2) == 0);
+	ck_assert_int_eq(b64_decode(out, sizeof(out), "aGk", 3), -1);
+	ck_assert_int_eq(b64_decode(out, sizeof(out), "aGl=", 4), -1); /* non-zero trailing bits */
+	ck_assert_int_eq(b64_decode(out, sizeof(out), "a=k=", 4), -1);
+	ck_assert_int_eq(b64_decode(out, sizeof(out), "aG-=", 4), -1);
+	ck_assert_int_eq(b64_decode(out, sizeof(out), "", 0), 0);
+	b64_encode(enc, (const uint8_t *)"hello", 5);
+	ck_assert_str_eq(enc, "aGVsbG8=");
+}
+END_TEST
+
+START_TEST(test_resources)
+{
+	struct res_id r;
+	char p[256];
+
+	ck_assert_int_eq(res_parse(&r, "secrets"), 0);
+	ck_assert_int_eq(res_prefix(p, sizeof(p), NULL, &r), 0);
+	ck_assert_str_eq(p, "/registry/secrets/");
+	ck_assert_int_eq(res_prefix(p, sizeof(p), "/custom/", &r), 0);
+	ck_assert_str_eq(p, "/custom/secrets/");
+	ck_assert_int_eq(res_parse(&r, "services"), 0);
+	res_prefix(p, sizeof(p), NULL, &r);
+	ck_assert_str_eq(p, "/registry/services/specs/");
+	ck_assert_int_eq(res_parse(&r, "deployments.apps"), 0);
+	res_prefix(p, sizeof(p), NULL, &r);
+	ck_assert_str_eq(p, "/registry/deployments/");
+	ck_assert_int_eq(res_parse(&r, "ingresses.networking.k8s.io"), 0);
+	res_prefix(p, sizeof(p), NULL, &r);
+	ck_assert_str_eq(p, "/registry/ingress/");
+	ck_assert_int_eq(res_parse(&r, "widgets.example.com"), 0);
+	res_prefix(p, sizeof(p), NULL, &r);
+	ck_assert_str_eq(p, "/registry/example.com/widgets/");
+	ck_assert_int_lt(res_parse(&r, "Secrets"), 0);
+	ck_assert_int_lt(res_parse(&r, ""), 0);
+
+	const char *k1 = "/registry/secrets/default/a";
+	ck_assert_int_eq(res_from_key(&r, NULL, (const uint8_t *)k1, strlen(k1)), 0);
+	ck_assert_str_eq(r.resource, "secrets");
+	ck_assert_str_eq(r.group, "");
+	const char *k2 = "/registry/secrets-store.csi.x-k8s.io/secretproviderclasses/ns/x";
+	ck_assert_int_eq(res_from_key(&r, NULL, (const uint8_t *)k2, strlen(k2)), 0);
+	ck_assert_str_eq(r.group, "secrets-store.csi.x-k8s.io");
+	ck_assert_str_eq(r.resource, "secretproviderclasses");
+	const char *k3 = "/registry/services/endpoints/default/kubernetes";
+	ck_assert_int_eq(res_from_key(&r, NULL, (const uint8_t *)k3, strlen(k3)), 0);
+	ck_assert_str_eq(r.resource, "endpoints");
+	const char *k4 = "/registry/deployments/ns/d";
+	ck_assert_int_eq(res_from_key(&r, NULL, (const uint8_t *)k4, strlen(k4)), 0);
+	ck_assert_str_eq(r.group, "apps");
+	const char *k5 = "/other/secrets/a";
+	ck_assert_int_eq(res_from_key(&r, NULL, (const uint8_t *)k5, strlen(k5)), -1);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("codec");
+	TCase *tc = tcase_create("codec");
+
+	tcase_add_test(tc, test_envelope_vectors);
+	tcase_add_test(tc, test_envelope_colon_guess);
+	tcase_add_test(tc, test_plain);
+	tcase_add_test(tc, test_pbwire);
+	tcase_add_test(tc, test_b64);
+	tcase_add_test(tc, test_resources);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_run(suite());
+}
