@@ -1,0 +1,37 @@
+/* cmd: the command-line layer. Only cmd/ prints and picks exit statuses.
+ *
+ * Exit statuses (docs/exit-codes.md): 0 ok; 1 ran fine but found problems
+ * (unreadable values, key not found, inconsistent status); 2 usage or
+ * configuration error; 3 runtime failure (etcd unreachable, I/O). */
+#ifndef ETCDCRYPT_CMD_H
+#define ETCDCRYPT_CMD_H
+
+#define EXIT_OK 0
+#define EXIT_FINDINGS 1
+#define EXIT_USAGE 2
+#define EXIT_RUNTIME 3
+
+#define ETCDCRYPT_VERSION "0.1.0"
+
+/* one entry of a dispatch table */
+struct cmd_def {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage;
+	const char *summary;
+};
+
+int cmd_get(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+/* Prints "etcdcrypt: <err_msg()>" (or "etcdcrypt <cmd>: ..." ) to stderr
+ * and returns the exit status for code. */
+int cmd_fail(int code);
+
+/* Prints a usage error and the hint to run --help; returns EXIT_USAGE. */
+int cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses "table" or "json" for -o. Returns 0/1 (json) or -1. */
+int cmd_output_format(const char *arg);
+
+#endif

@@ -1,0 +1,295 @@
+/* cmd_get: the debugging verb that proves the engine end to end. Reads one
+ * key from etcd, classifies its envelope and reads it with the config's
+ * rules, as kube-apiserver would. Secret data is shown only with --show-data. */
+#include "cmd.h"
+#include "encconf.h"
+#include "err.h"
+#include "etcdflags.h"
+#include "kmsring.h"
+#include "pbwire.h"
+#include "resources.h"
+#include "transform.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OPT_CONFIG = OPT_FIRST_CMD_OPTION, OPT_KEYRING, OPT_RESOURCE, OPT_PREFIX, OPT_SHOW_DATA };
+
+static const char GET_HELP[] =
+	"usage: etcdcrypt get KEY [--config FILE] [options] [etcd flags]\n\n"
+	"Reads one etcd key and shows its envelope (provider, key name), whether the\n"
+	"config reads it the way kube-apiserver would, whether it is stale (not under\n"
+	"the config's write key), and the object's kind, namespace and name.\n\n"
+	"options:\n"
+	"  --config FILE           EncryptionConfiguration to read with (without it: classify only)\n"
+	"  --kms-keyring FILE      local KEKs standing in for KMS plugins (JSON, see docs)\n"
+	"  --resource NAME         resource whose config rule applies (default: from KEY)\n"
+	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
+	"  --show-data             also print the decrypted Secret data (sensitive!)\n"
+	"  -o, --output FORMAT     table (default) or json\n"
+	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
+	"\nexit status: 0 readable; 1 unreadable with the config, or key not found;\n"
+	"             2 usage or config error; 3 etcd unreachable or other runtime failure\n";
+
+struct get_args {
+	struct etcdflags ef;
+	const char *key, *config, *keyring, *resource, *prefix;
+	int json, show_data;
+};
+
+static int parse_args(struct get_args *a, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		ETCDFLAGS_LONGOPTS,
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "resource", required_argument, NULL, OPT_RESOURCE },
+		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
+		{ "show-data", no_argument, NULL, OPT_SHOW_DATA },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, rc;
+
+	if ((rc = etcdflags_init(&a->ef)) < 0)
+		return cmd_fail(rc);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+		if ((rc = etcdflags_handle(&a->ef, c, optarg)) < 0)
+			return cmd_usage_error("get", "%s", err_msg());
+		if (rc == 1)
+			continue;
+		switch (c) {
+		case OPT_CONFIG: a->config = optarg; break;
+		case OPT_KEYRING: a->keyring = optarg; break;
+		case OPT_RESOURCE: a->resource = optarg; break;
+		case OPT_PREFIX: a->prefix = optarg; break;
+		case OPT_SHOW_DATA: a->show_data = 1; break;
+		case 'o':
+			if ((a->json = cmd_output_format(optarg)) < 0)
+				return cmd_usage_error("get", "-o: '%s' is not table or json", optarg);
+			break;
+		case 'h':
+			fputs(GET_HELP, stdout);
+			return -1;
+		case ':': return cmd_usage_error("get", "option '%s' needs a value", argv[optind - 1]);
+		default: return cmd_usage_error("get", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc - 1)
+		return cmd_usage_error("get", optind >= argc ? "missing KEY" : "exactly one KEY expected");
+	a->key = argv[optind];
+	return 0;
+}
+
+/* the Secret's data map (Secret field 2: entries {1 key, 2 value}) from a
+ * protobuf object; calls fn for each entry */
+static void each_secret_entry(const uint8_t *obj, size_t n, void (*fn)(void *, const uint8_t *, size_t,
+								     const uint8_t *, size_t), void *arg)
+{
+	struct pb_reader r, s, e;
+	struct pb_field f, g, h;
+
+	if (n < 4)
+		return;
+	pb_init(&r, obj + 4, n - 4);
+	while (pb_next(&r, &f) == PB_FIELD) {
+		if (f.num != 2 || f.wire != 2)
+			continue;
+		pb_init(&s, f.data, f.len);
+		while (pb_next(&s, &g) == PB_FIELD) {
+			const uint8_t *k = NULL, *v = NULL;
+			size_t kl = 0, vl = 0;
+
+			if (g.num != 2 || g.wire != 2)
+				continue;
+			pb_init(&e, g.data, g.len);
+			while (pb_next(&e, &h) == PB_FIELD) {
+				if (h.num == 1 && h.wire == 2)
+					k = h.data, kl = h.len;
+				else if (h.num == 2 && h.wire == 2)
+					v = h.data, vl = h.len;
+			}
+			if (k)
+				fn(arg, k, kl, v ? v : (const uint8_t *)"", vl);
+		}
+	}
+}
+
+static void print_entry(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	(void)arg;
+	printf("  %.*s: %.*s\n", (int)kl, (const char *)k, (int)vl, (const char *)v);
+}
+
+static void json_entry(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	char key[256];
+
+	snprintf(key, sizeof(key), "%.*s", (int)kl, (const char *)k);
+	json_object_set_new(arg, key, json_stringn((const char *)v, vl));
+}
+
+static const char *yes(int b)
+{
+	return b ? "yes" : "no";
+}
+
+static void print_table(const struct get_args *a, const struct etcd_kv *kv, const struct xf_result *res,
+			const struct buf *plain)
+{
+	printf("key:          %s\n", a->key);
+	printf("revision:     mod %lld, create %lld, version %lld\n", (long long)kv->mod_revision,
+	       (long long)kv->create_revision, (long long)kv->version);
+	printf("lease:        %lld\n", (long long)kv->lease);
+	printf("size:         %zu bytes\n", kv->value_len);
+	printf("provider:     %s\n", env_kind_name(res->kind));
+	printf("key name:     %s\n", res->key_name[0] ? res->key_name : "-");
+	if (res->kind == ENV_KMS2)
+		printf("kms key id:   %s\n", res->kms_key_id[0] ? res->kms_key_id : "-");
+	if (a->config == NULL)
+		return;
+	printf("readable:     %s\n", yes(res->ok));
+	if (!res->ok) {
+		printf("reason:       %s: %s\n", xf_reason_name(res->reason), res->detail);
+		return;
+	}
+	printf("stale:        %s\n", yes(res->stale));
+	printf("object:       %s %s %s%s%s (%s, %zu bytes)\n", res->plain.api_version, res->plain.kind,
+	       res->plain.namespace_, res->plain.namespace_[0] ? "/" : "", res->plain.name,
+	       plain_encoding_name(res->plain.encoding), plain->len);
+	if (a->show_data && res->plain.encoding == PLAIN_PROTOBUF) {
+		printf("data:\n");
+		each_secret_entry(plain->data, plain->len, print_entry, NULL);
+	} else if (a->show_data) {
+		printf("data:\n%.*s", (int)plain->len, (const char *)plain->data);
+	}
+}
+
+static void print_json(const struct get_args *a, const struct etcd_kv *kv, const struct xf_result *res,
+		       const struct buf *plain)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "key", json_string(a->key));
+	json_object_set_new(o, "mod_revision", json_integer(kv->mod_revision));
+	json_object_set_new(o, "create_revision", json_integer(kv->create_revision));
+	json_object_set_new(o, "version", json_integer(kv->version));
+	json_object_set_new(o, "lease", json_integer(kv->lease));
+	json_object_set_new(o, "size", json_integer((json_int_t)kv->value_len));
+	json_object_set_new(o, "provider", json_string(env_kind_name(res->kind)));
+	json_object_set_new(o, "key_name", json_string(res->key_name));
+	if (res->kind == ENV_KMS2)
+		json_object_set_new(o, "key_id", json_string(res->kms_key_id));
+	if (a->config != NULL) {
+		json_object_set_new(o, "readable", json_boolean(res->ok));
+		json_object_set_new(o, "stale", json_boolean(res->ok && res->stale));
+		json_object_set_new(o, "reason", json_string(xf_reason_name(res->reason)));
+		json_object_set_new(o, "detail", json_string(res->detail));
+	}
+	if (res->ok) {
+		json_t *obj = json_object();
+
+		json_object_set_new(obj, "encoding", json_string(plain_encoding_name(res->plain.encoding)));
+		json_object_set_new(obj, "api_version", json_string(res->plain.api_version));
+		json_object_set_new(obj, "kind", json_string(res->plain.kind));
+		json_object_set_new(obj, "namespace", json_string(res->plain.namespace_));
+		json_object_set_new(obj, "name", json_string(res->plain.name));
+		json_object_set_new(obj, "size", json_integer((json_int_t)plain->len));
+		if (a->show_data && res->plain.encoding == PLAIN_PROTOBUF) {
+			json_t *d = json_object();
+			each_secret_entry(plain->data, plain->len, json_entry, d);
+			json_object_set_new(obj, "data", d);
+		}
+		json_object_set_new(o, "object", obj);
+	}
+	json_dumpf(o, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(o);
+}
+
+/* Classifies (no config) or reads (config) one value. */
+static int judge(const struct get_args *a, const struct etcd_kv *kv, struct xf_result *res, struct buf *plain,
+		 const struct encconf *conf, const struct kms_ring *ring)
+{
+	struct res_id rid;
+	struct xf *x = NULL;
+	int rc;
+
+	if (a->resource) {
+		if ((rc = res_parse(&rid, a->resource)) < 0)
+			return rc;
+	} else if (res_from_key(&rid, a->prefix, kv->key, kv->key_len) < 0) {
+		memset(&rid, 0, sizeof(rid)); /* outside the prefix: no config rule applies */
+	}
+	if ((rc = xf_new(&x, conf, rid.group, rid.resource, ring)) < 0)
+		return rc;
+	rc = xf_read(x, res, plain, kv->key, kv->key_len, kv->value, kv->value_len);
+	xf_free(x);
+	if (rc == 0 && conf == NULL) {
+		/* classification only: say what the bytes claim, not what identity read */
+		struct env_info e;
+
+		env_classify(&e, kv->value, kv->value_len);
+		res->kind = e.kind;
+		snprintf(res->key_name, sizeof(res->key_name), "%s", e.key_name);
+	}
+	return rc;
+}
+
+static int fetch(struct etcd_client *cl, struct etcd_range_resp *resp, const char *key)
+{
+	struct etcd_range_req req = { .key = (const uint8_t *)key, .key_len = strlen(key) };
+	int rc = etcd_range(cl, resp, &req);
+
+	if (rc == 0 && resp->n_kvs == 0)
+		return err_set(ERR_NOTFOUND, "key '%s' not found at %s", key, etcd_endpoint(cl));
+	return rc;
+}
+
+int cmd_get(int argc, char **argv)
+{
+	struct get_args a = { 0 };
+	struct encconf *conf = NULL;
+	struct kms_ring *ring = NULL;
+	struct etcd_client *cl = NULL;
+	struct etcd_range_resp resp = { 0 };
+	struct etcd_opts eo;
+	struct xf_result res;
+	struct buf plain;
+	int rc, status;
+
+	buf_init(&plain, 0);
+	if ((status = parse_args(&a, argc, argv)) != 0) {
+		status = status < 0 ? EXIT_OK : status;
+		goto out;
+	}
+	/* local inputs first: a bad config must fail before touching etcd */
+	if ((a.config && (rc = encconf_load(&conf, a.config)) < 0) ||
+	    (a.keyring && (rc = kmsring_load(&ring, a.keyring)) < 0)) {
+		status = cmd_fail(rc);
+		goto out;
+	}
+	etcdflags_opts(&a.ef, &eo);
+	if ((rc = etcd_open(&cl, &eo)) < 0 || (rc = fetch(cl, &resp, a.key)) < 0 ||
+	    (rc = judge(&a, &resp.kvs[0], &res, &plain, conf, ring)) < 0) {
+		status = cmd_fail(rc);
+		goto out;
+	}
+	if (a.json)
+		print_json(&a, &resp.kvs[0], &res, &plain);
+	else
+		print_table(&a, &resp.kvs[0], &res, &plain);
+	status = conf == NULL || res.ok ? EXIT_OK : EXIT_FINDINGS;
+out:
+	etcd_range_resp_release(&resp);
+	etcd_close(cl);
+	buf_release(&plain);
+	kmsring_free(ring);
+	encconf_free(conf);
+	etcdflags_release(&a.ef);
+	return status;
+}

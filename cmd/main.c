@@ -1,0 +1,96 @@
+/* main: etcdcrypt's entry point and command dispatch table. */
+#include "cmd.h"
+#include "err.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct cmd_def COMMANDS[] = {
+	{ "get", cmd_get, "get KEY [--config FILE] [etcd flags]",
+	  "show how one stored value is encrypted, and read it with a config" },
+	{ "version", cmd_version, "version", "print version information" },
+};
+
+#define N_COMMANDS (sizeof(COMMANDS) / sizeof(COMMANDS[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: etcdcrypt <command> [options]\n\n"
+		   "Kubernetes encryption at rest, straight at the etcd level.\n\ncommands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+	fprintf(f, "\nRun 'etcdcrypt <command> --help' for a command's options.\n\n"
+		   "exit status: 0 ok; 1 findings (unreadable values, key not found);\n"
+		   "             2 usage or configuration error; 3 runtime failure (etcd, I/O)\n");
+}
+
+int cmd_fail(int code)
+{
+	fprintf(stderr, "etcdcrypt: %s\n", err_msg()[0] ? err_msg() : err_name(code));
+	if (code == ERR_NOTFOUND || code == ERR_DECRYPT)
+		return EXIT_FINDINGS;
+	return err_exit_status(code);
+}
+
+int cmd_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "etcdcrypt %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nRun 'etcdcrypt %s --help' for usage.\n", cmd);
+	return EXIT_USAGE;
+}
+
+int cmd_output_format(const char *arg)
+{
+	if (strcmp(arg, "table") == 0)
+		return 0;
+	if (strcmp(arg, "json") == 0)
+		return 1;
+	return -1;
+}
+
+int cmd_version(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1)
+		return cmd_usage_error("version", "takes no arguments");
+	printf("etcdcrypt %s\n", ETCDCRYPT_VERSION);
+	return EXIT_OK;
+}
+
+/* Results go to stdout: a write error there (full disk, closed pipe) must
+ * not be reported as success. */
+static int finish_stdout(int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
+		fprintf(stderr, "etcdcrypt: cannot write results to stdout: %s\n", strerror(errno));
+		return status == EXIT_OK ? EXIT_RUNTIME : status;
+	}
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return finish_stdout(EXIT_OK);
+	}
+	if (strcmp(argv[1], "--version") == 0)
+		return finish_stdout(cmd_version(1, argv));
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (strcmp(argv[1], COMMANDS[i].name) == 0)
+			return finish_stdout(COMMANDS[i].fn(argc - 1, argv + 1));
+	fprintf(stderr, "etcdcrypt: '%s' is not a command; run 'etcdcrypt --help'\n", argv[1]);
+	return EXIT_USAGE;
+}
