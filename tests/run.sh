@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# tests/run.sh: runs every test of etcdcrypt against real etcd servers.
+#   bash tests/run.sh UNIT_BINARY...
+# Starts three throwaway etcds on loopback (plain, TLS with client certs,
+# auth), exports their endpoints to the Check suites, runs the suites, then
+# the integration scripts tests/integration/t_*.sh (which may start their
+# own etcds), and stops every etcd it started by PID. VALGRIND=1 runs the
+# suites under valgrind. Ends with one "N passed, N failed" line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source tests/lib/etcd.sh
+
+cleanup() {
+	etcd_stop_all
+	rm -rf "$ETCD_TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+passed=0
+failed=0
+failures=()
+
+record() { # NAME STATUS
+	if [ "$2" -eq 0 ]; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		failures+=("$1")
+	fi
+}
+
+etcd_start unit plain || exit 3
+etcd_start unittls tls || exit 3
+etcd_start unitauth auth || exit 3
+export ETCDCRYPT_TEST_ENDPOINT=$ETCD_UNIT_ENDPOINT
+export ETCDCRYPT_TEST_TLS_ENDPOINT=$ETCD_UNITTLS_ENDPOINT
+export ETCDCRYPT_TEST_TLS_CERTS=$ETCD_UNITTLS_CERTS
+export ETCDCRYPT_TEST_AUTH_ENDPOINT=$ETCD_UNITAUTH_ENDPOINT
+: "${ETCDCRYPT_FIXTURES:=$PWD/fixtures}"
+export ETCDCRYPT_FIXTURES
+
+for bin in "$@"; do
+	name=$(basename "$bin")
+	echo "=== $name"
+	if [ "${VALGRIND:-0}" = 1 ]; then
+		CK_FORK=no CK_DEFAULT_TIMEOUT=600 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+			--error-exitcode=99 --suppressions=tests/valgrind.supp "$bin"
+	else
+		"$bin"
+	fi
+	record "$name" $?
+done
+
+if [ "${VALGRIND:-0}" != 1 ]; then
+	for t in tests/integration/t_*.sh; do
+		[ -e "$t" ] || continue
+		echo "=== $(basename "$t")"
+		bash "$t"
+		record "$(basename "$t")" $?
+	done
+fi
+
+echo
+if [ "$failed" -gt 0 ]; then
+	echo "failed: ${failures[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
