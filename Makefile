@@ -37,7 +37,7 @@ endif
 # -Wno-format-truncation: messages are cut to fixed buffers on purpose
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 -Wno-format-truncation -Werror
 OPT ?= -O2 -g
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -I. -Icore -I$(BUILD)/proto \
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -I. -Icore -Iaudit -Irewrite -I$(BUILD)/proto \
 	$(shell pkg-config --cflags $(PKGS))
 LIBS := $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 CHECK_CFLAGS := $(shell pkg-config --cflags check) -Itests/common

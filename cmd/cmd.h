@@ -6,6 +6,8 @@
 #ifndef ETCDCRYPT_CMD_H
 #define ETCDCRYPT_CMD_H
 
+#include <stddef.h>
+
 #define EXIT_OK 0
 #define EXIT_FINDINGS 1
 #define EXIT_USAGE 2
@@ -21,6 +23,7 @@ struct cmd_def {
 	const char *summary;
 };
 
+int cmd_audit(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
@@ -33,5 +36,15 @@ int cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 
 /* Parses "table" or "json" for -o. Returns 0/1 (json) or -1. */
 int cmd_output_format(const char *arg);
+
+/* Renders an audit report (audit/report.h) to stdout as JSON or a table.
+ * streamed_keys: a "keys" array was already opened on stdout (--list-keys). */
+struct json_t;
+void cmd_print_report(struct json_t *rep, int json, int streamed_keys);
+
+struct res_id;
+struct encconf;
+/* --resources LIST, else the resources the config names, else secrets. */
+int cmd_resource_list(struct res_id **out, size_t *n, int *all, const char *arg, const struct encconf *conf);
 
 #endif

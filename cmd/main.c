@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 static const struct cmd_def COMMANDS[] = {
+	{ "audit", cmd_audit, "audit [--config FILE] [--resources LIST|--all] [--history] [etcd flags]",
+	  "classify every stored value and prove it decrypts, at one etcd revision" },
 	{ "get", cmd_get, "get KEY [--config FILE] [etcd flags]",
 	  "show how one stored value is encrypted, and read it with a config" },
 	{ "version", cmd_version, "version", "print version information" },

@@ -3,6 +3,7 @@
 #   etcd_start NAME [plain|tls|auth]   starts etcd, sets ETCD_<NAME>_{PID,ENDPOINT,DIR}
 #                                       (tls: also ETCD_<NAME>_CERTS = dir with ca.crt client.crt client.key)
 #                                       (auth: user root / password "rootpw", user app / "apppw")
+#   ETCD_RESTORE=SNAPSHOT etcd_start ... restores an etcdctl snapshot file first
 #   etcd_stop NAME                      stops it by PID and removes its data dir
 #   etcd_stop_all                       stops every etcd this shell started
 #   free_port                           prints a free loopback TCP port
@@ -59,6 +60,14 @@ etcd_start() { # NAME [MODE]
 		scheme=https
 		extra=(--cert-file "$dir/certs/server.crt" --key-file "$dir/certs/server.key"
 		       --trusted-ca-file "$dir/certs/ca.crt" --client-cert-auth)
+	fi
+	if [ -n "${ETCD_RESTORE:-}" ]; then
+		ETCDCTL_API=3 etcdctl snapshot restore "$ETCD_RESTORE" --data-dir "$dir/data" --name "$name" \
+			--initial-cluster "$name=http://127.0.0.1:$pport" \
+			--initial-advertise-peer-urls "http://127.0.0.1:$pport" >"$dir/restore.log" 2>&1 || {
+			echo "etcd $name: snapshot restore of $ETCD_RESTORE failed; see $dir/restore.log" >&2
+			return 1
+		}
 	fi
 	etcd --name "$name" --data-dir "$dir/data" \
 		--listen-client-urls "$scheme://127.0.0.1:$cport" \

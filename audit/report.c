@@ -1,0 +1,155 @@
+/* report: audit results as JSON; see report.h and docs/audit-json.md. */
+#include "report.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *report_provider(enum env_kind k)
+{
+	return env_kind_name(k);
+}
+
+static json_t *count_or_null(int have, uint64_t v)
+{
+	return have ? json_integer((json_int_t)v) : json_null();
+}
+
+static json_t *provider_rows(const struct tally *t, const struct tally_res *r)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < r->n_rows; i++) {
+		const struct tally_row *row = &r->rows[i];
+		json_t *o = json_object();
+
+		json_object_set_new(o, "provider", json_string(report_provider(row->kind)));
+		json_object_set_new(o, "key_name", json_string(row->key_name));
+		if (row->kind == ENV_KMS2)
+			json_object_set_new(o, "key_id", json_string(row->key_id));
+		json_object_set_new(o, "count", json_integer((json_int_t)row->count));
+		json_object_set_new(o, "readable", count_or_null(t->have_config, row->readable));
+		json_object_set_new(o, "stale", count_or_null(t->have_config, row->stale));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static json_t *unreadable_rows(const struct tally_res *r)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < r->n_bad; i++) {
+		const struct tally_bad *b = &r->bad[i];
+		json_t *o = json_object();
+
+		json_object_set_new(o, "etcd_key", json_string(b->etcd_key));
+		json_object_set_new(o, "provider", json_string(report_provider(b->kind)));
+		json_object_set_new(o, "key_name", json_string(b->key_name));
+		json_object_set_new(o, "reason", json_string(xf_reason_name(b->reason)));
+		json_object_set_new(o, "detail", json_string(b->detail));
+		json_object_set_new(o, "mod_revision", json_integer(b->mod_revision));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+static json_t *resource_obj(const struct tally *t, const struct tally_res *r)
+{
+	json_t *o = json_object(), *pt = json_object();
+
+	json_object_set_new(o, "resource", json_string(r->name));
+	json_object_set_new(o, "prefix", json_string(r->prefix));
+	json_object_set_new(o, "total", json_integer((json_int_t)r->total));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)r->bytes));
+	json_object_set_new(o, "readable", count_or_null(t->have_config, r->readable));
+	json_object_set_new(o, "stale", count_or_null(t->have_config, r->stale));
+	json_object_set_new(o, "unreadable_count", count_or_null(t->have_config, r->unreadable));
+	for (int e = 0; e < 4; e++)
+		json_object_set_new(pt, plain_encoding_name((enum plain_encoding)e),
+				    json_integer((json_int_t)r->encodings[e]));
+	json_object_set_new(o, "plaintext", pt);
+	pt = json_object();
+	for (int e = 0; t->have_config && e < 4; e++)
+		json_object_set_new(pt, plain_encoding_name((enum plain_encoding)e),
+				    json_integer((json_int_t)r->objects[e]));
+	json_object_set_new(o, "objects", t->have_config ? pt : (json_decref(pt), json_null()));
+	json_object_set_new(o, "providers", provider_rows(t, r));
+	json_object_set_new(o, "unreadable", unreadable_rows(r));
+	json_object_set_new(o, "unreadable_unlisted", json_integer((json_int_t)r->bad_unlisted));
+	return o;
+}
+
+static json_t *history_obj(const struct history_result *h)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "compact_revision", json_integer(h->compact_revision));
+	json_object_set_new(o, "upto_revision", json_integer(h->upto_revision));
+	json_object_set_new(o, "revisions", json_integer((json_int_t)h->revisions));
+	json_object_set_new(o, "deletes", json_integer((json_int_t)h->deletes));
+	json_object_set_new(o, "plaintext_revisions_total", json_integer((json_int_t)h->plaintext_total));
+	json_object_set_new(o, "plaintext_revisions_historical", json_integer((json_int_t)h->plaintext_historical));
+	json_object_set_new(o, "keys_with_historical_plaintext",
+			    json_integer((json_int_t)h->keys_with_historical_plaintext));
+	json_object_set_new(o, "oldest_historical_plaintext_revision", json_integer(h->oldest_plaintext_revision));
+	json_object_set_new(o, "retired_revisions_total", json_integer((json_int_t)h->retired_total));
+	json_object_set_new(o, "retired_revisions_historical", json_integer((json_int_t)h->retired_historical));
+	json_object_set_new(o, "oldest_historical_retired_revision", json_integer(h->oldest_retired_revision));
+	json_object_set_new(o, "purge_needed",
+			    json_boolean(h->plaintext_historical > 0 || h->retired_historical > 0));
+	return o;
+}
+
+static json_t *verdict(const struct tally *t, const struct report_meta *m, const struct history_result *h)
+{
+	uint64_t bad, total = tally_total(t, &bad), stale = 0;
+	char s[512];
+
+	for (size_t i = 0; i < t->n; i++)
+		stale += t->res[i].stale;
+	if (!t->have_config)
+		snprintf(s, sizeof(s), "classified %llu values (no --config: readability not checked)",
+			 (unsigned long long)total);
+	else if (bad > 0)
+		snprintf(s, sizeof(s), "%llu of %llu values cannot be read with %s: do not deploy it or remove keys",
+			 (unsigned long long)bad, (unsigned long long)total, m->config);
+	else if (stale > 0)
+		snprintf(s, sizeof(s), "all %llu values readable; %llu not under the write key (run rewrite)",
+			 (unsigned long long)total, (unsigned long long)stale);
+	else
+		snprintf(s, sizeof(s), "all %llu values readable and under the write key", (unsigned long long)total);
+	if (h && (h->plaintext_historical || h->retired_historical)) {
+		size_t l = strlen(s);
+		snprintf(s + l, sizeof(s) - l, "; history still holds %llu plaintext and %llu retired-key revisions",
+			 (unsigned long long)h->plaintext_historical, (unsigned long long)h->retired_historical);
+	}
+	return json_string(s);
+}
+
+json_t *report_build(const struct tally *t, const struct report_meta *m, const struct history_result *hist)
+{
+	json_t *o = json_object(), *res = json_array(), *sum = json_object();
+	uint64_t bad, total = tally_total(t, &bad), readable = 0, stale = 0;
+
+	for (size_t i = 0; i < t->n; i++) {
+		json_array_append_new(res, resource_obj(t, &t->res[i]));
+		readable += t->res[i].readable;
+		stale += t->res[i].stale;
+	}
+	json_object_set_new(o, "schema", json_string("etcdcrypt.audit/v1"));
+	json_object_set_new(o, "revision", json_integer(m->revision));
+	json_object_set_new(o, "restarted", json_boolean(m->restarted));
+	json_object_set_new(o, "config", m->config ? json_string(m->config) : json_null());
+	json_object_set_new(o, "endpoint", m->endpoint ? json_string(m->endpoint) : json_null());
+	json_object_set_new(o, "seconds", json_real(m->seconds));
+	json_object_set_new(sum, "total", json_integer((json_int_t)total));
+	json_object_set_new(sum, "readable", count_or_null(t->have_config, readable));
+	json_object_set_new(sum, "stale", count_or_null(t->have_config, stale));
+	json_object_set_new(sum, "unreadable", count_or_null(t->have_config, bad));
+	json_object_set_new(o, "summary", sum);
+	json_object_set_new(o, "resources", res);
+	if (hist)
+		json_object_set_new(o, "history", history_obj(hist));
+	json_object_set_new(o, "verdict", verdict(t, m, hist));
+	return o;
+}

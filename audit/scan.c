@@ -1,0 +1,241 @@
+/* scan: consistent paged scan through the transformer; see scan.h. */
+#include "scan.h"
+#include "err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct scan_target {
+	struct res_id id;
+	char prefix[512];
+	struct xf *xf;
+};
+
+struct scan {
+	struct etcd_client *cl;
+	struct scan_opts o;
+	struct scan_target *t; /* explicit targets, or resources met in --all */
+	size_t n;
+	int64_t revision;
+	struct buf plain;
+};
+
+static int add_target(struct scan *s, struct scan_target **out, const struct res_id *id)
+{
+	struct scan_target *t = realloc(s->t, (s->n + 1) * sizeof(*t));
+	int rc;
+
+	if (t == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	s->t = t;
+	t = &s->t[s->n];
+	memset(t, 0, sizeof(*t));
+	t->id = *id;
+	if ((rc = res_prefix(t->prefix, sizeof(t->prefix), s->o.etcd_prefix, id)) < 0 ||
+	    (rc = xf_new(&t->xf, s->o.conf, id->group, id->resource, s->o.ring)) < 0)
+		return rc;
+	s->n++;
+	*out = t;
+	return 0;
+}
+
+int scan_new(struct scan **out, struct etcd_client *cl, const struct scan_opts *opts)
+{
+	struct scan *s = calloc(1, sizeof(*s));
+	struct scan_target *t;
+	int rc = 0;
+
+	*out = NULL;
+	if (s == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	s->cl = cl;
+	s->o = *opts;
+	if (s->o.page_size <= 0)
+		s->o.page_size = SCAN_DEFAULT_PAGE;
+	s->revision = opts->revision;
+	buf_init(&s->plain, 0);
+	for (size_t i = 0; !opts->all && i < opts->n_resources && rc == 0; i++)
+		rc = add_target(s, &t, &opts->resources[i]);
+	if (rc < 0) {
+		scan_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void scan_free(struct scan *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		xf_free(s->t[i].xf);
+	free(s->t);
+	buf_release(&s->plain);
+	free(s);
+}
+
+int64_t scan_revision(const struct scan *s)
+{
+	return s->revision;
+}
+
+/* --all: the target of the resource a key belongs to, made on first use */
+static int target_of_key(struct scan *s, struct scan_target **out, const struct etcd_kv *kv)
+{
+	struct res_id id;
+
+	if (res_from_key(&id, s->o.etcd_prefix, kv->key, kv->key_len) < 0)
+		snprintf(id.resource, sizeof(id.resource), "(other)");
+	for (size_t i = 0; i < s->n; i++) {
+		if (strcmp(s->t[i].id.group, id.group) == 0 && strcmp(s->t[i].id.resource, id.resource) == 0) {
+			*out = &s->t[i];
+			return 0;
+		}
+	}
+	return add_target(s, out, &id);
+}
+
+static int scan_page(struct scan *s, const struct etcd_range_resp *page, struct scan_target *fixed, scan_fn fn,
+		     void *arg)
+{
+	for (size_t i = 0; i < page->n_kvs; i++) {
+		const struct etcd_kv *kv = &page->kvs[i];
+		struct scan_target *t = fixed;
+		struct xf_result res;
+		struct scan_item it;
+		int rc;
+
+		if (t == NULL && (rc = target_of_key(s, &t, kv)) < 0)
+			return rc;
+		rc = xf_read(t->xf, &res, &s->plain, kv->key, kv->key_len, kv->value, kv->value_len);
+		if (rc < 0)
+			return err_wrap(rc, "reading '%.*s'", (int)kv->key_len, (const char *)kv->key);
+		it.resource = &t->id;
+		it.prefix = t->prefix;
+		it.kv = kv;
+		it.res = &res;
+		it.plain = &s->plain;
+		it.xf = t->xf;
+		if ((rc = fn(arg, &it)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int scan_prefix(struct scan *s, const char *prefix, struct scan_target *fixed, scan_fn fn,
+		       scan_progress_fn progress, void *arg, uint64_t *seen)
+{
+	size_t pl = strlen(prefix);
+	uint8_t end[512];
+	size_t el = etcd_prefix_end(end, (const uint8_t *)prefix, pl);
+	const struct etcd_range_resp *page;
+	struct etcd_pager *p = NULL;
+	int rc;
+
+	rc = etcd_pager_new(&p, s->cl, (const uint8_t *)prefix, pl, end, el, s->o.page_size, s->revision);
+	if (rc < 0)
+		return rc;
+	while ((rc = etcd_pager_next(p, &page)) == 1) {
+		if (s->revision == 0)
+			s->revision = etcd_pager_revision(p);
+		if ((rc = scan_page(s, page, fixed, fn, arg)) < 0)
+			break;
+		*seen += page->n_kvs;
+		if (progress)
+			progress(arg, *seen, s->revision);
+	}
+	if (rc == 0 && s->revision == 0)
+		s->revision = etcd_pager_revision(p);
+	etcd_pager_free(p);
+	return rc < 0 ? rc : 0;
+}
+
+int scan_run(struct scan *s, scan_fn fn, scan_progress_fn progress, void *arg)
+{
+	uint64_t seen = 0;
+	int rc = 0;
+
+	if (s->o.all) {
+		char all[512];
+		const char *ep = s->o.etcd_prefix ? s->o.etcd_prefix : RES_DEFAULT_ETCD_PREFIX;
+		size_t n = strlen(ep);
+
+		while (n > 0 && ep[n - 1] == '/')
+			n--;
+		snprintf(all, sizeof(all), "%.*s/", (int)n, ep);
+		return scan_prefix(s, all, NULL, fn, progress, arg, &seen);
+	}
+	for (size_t i = 0; i < s->n && rc == 0; i++)
+		rc = scan_prefix(s, s->t[i].prefix, &s->t[i], fn, progress, arg, &seen);
+	return rc;
+}
+
+static int has_res(const struct res_id *v, size_t n, const struct res_id *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].group, id->group) == 0 && strcmp(v[i].resource, id->resource) == 0)
+			return 1;
+	return 0;
+}
+
+int scan_resources_from_config(struct res_id **out, size_t *n, int *all, const struct encconf *conf)
+{
+	struct res_id *v = NULL, id;
+	size_t cnt = 0;
+
+	*out = NULL;
+	*n = 0;
+	*all = 0;
+	for (size_t r = 0; conf && r < conf->n_rules; r++) {
+		for (size_t i = 0; i < conf->rules[r].n_resources; i++) {
+			const char *spec = conf->rules[r].resources[i];
+
+			if (spec[0] == '*') {
+				*all = 1;
+				continue;
+			}
+			if (res_parse(&id, spec) < 0 || has_res(v, cnt, &id))
+				continue;
+			struct res_id *nv = realloc(v, (cnt + 1) * sizeof(*nv));
+			if (nv == NULL) {
+				free(v);
+				return err_set(ERR_NOMEM, "out of memory");
+			}
+			v = nv;
+			v[cnt++] = id;
+		}
+	}
+	if (cnt == 0 && !*all) {
+		v = calloc(1, sizeof(*v));
+		if (v == NULL)
+			return err_set(ERR_NOMEM, "out of memory");
+		snprintf(v->resource, sizeof(v->resource), "secrets");
+		cnt = 1;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+struct xf *scan_xf_for_key(struct scan *s, const uint8_t *key, size_t key_len)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		size_t pl = strlen(s->t[i].prefix);
+
+		if (key_len >= pl && memcmp(key, s->t[i].prefix, pl) == 0)
+			return s->t[i].xf;
+	}
+	return NULL;
+}
+
+size_t scan_n_targets(const struct scan *s)
+{
+	return s->n;
+}
+
+const char *scan_target_prefix(const struct scan *s, size_t i)
+{
+	return s->t[i].prefix;
+}

@@ -1,0 +1,318 @@
+/* cmd_audit: classify and prove every stored value, live from etcd, at one
+ * revision; optionally replay the retained history. Output: a table for
+ * people or JSON (docs/audit-json.md) for scripts; both from one report. */
+#include "cmd.h"
+#include "encconf.h"
+#include "err.h"
+#include "etcdflags.h"
+#include "history.h"
+#include "kmsring.h"
+#include "progress.h"
+#include "report.h"
+#include "scan.h"
+#include "tally.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OPT_CONFIG = OPT_FIRST_CMD_OPTION, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_HISTORY, OPT_LIST_KEYS,
+       OPT_PREFIX, OPT_PAGE };
+
+static const char AUDIT_HELP[] =
+	"usage: etcdcrypt audit [--config FILE] [--resources LIST | --all] [--history]\n"
+	"                       [-o table|json] [--list-keys] [etcd flags]\n\n"
+	"Scans every stored value of the resources at one etcd revision and counts them\n"
+	"by resource, provider and key name. With --config every value is decrypted with\n"
+	"kube-apiserver's read rules and checked to be a real object: readable, stale\n"
+	"(not under the write key: a rewrite would change it) or unreadable, with why.\n\n"
+	"options:\n"
+	"  --config FILE           EncryptionConfiguration to prove values against\n"
+	"  --kms-keyring FILE      local KEKs standing in for KMS plugins (docs/kms-keyring.md)\n"
+	"  --resources LIST        comma-separated resources (default: those the config names,\n"
+	"                          else secrets), e.g. secrets,configmaps,deployments.apps\n"
+	"  --all                   every key under the etcd prefix, grouped by resource\n"
+	"                          (also implied by a wildcard such as *.* in the config)\n"
+	"  --history               also replay every revision etcd retains and count old\n"
+	"                          revisions that still hold plaintext or retired keys\n"
+	"  --list-keys             one row per value\n"
+	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
+	"  --page-size N           keys per etcd page (default 5000)\n"
+	"  -o, --output FORMAT     table (default) or json\n"
+	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
+	"\nexit status: 0 every value readable (or no --config); 1 some value unreadable;\n"
+	"             2 usage or config error; 3 etcd unreachable or other runtime failure\n";
+
+struct audit {
+	struct etcdflags ef;
+	const char *config_path, *keyring_path, *resources_arg, *prefix;
+	int all, history, list_keys, json;
+	int64_t page_size;
+	struct encconf *conf;
+	struct kms_ring *ring;
+	struct tally tally;
+	struct history *hist;
+	struct progress prog;
+	uint64_t listed;
+};
+
+static int parse_args(struct audit *a, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		ETCDFLAGS_LONGOPTS,
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "resources", required_argument, NULL, OPT_RESOURCES },
+		{ "all", no_argument, NULL, OPT_ALL },
+		{ "history", no_argument, NULL, OPT_HISTORY },
+		{ "list-keys", no_argument, NULL, OPT_LIST_KEYS },
+		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
+		{ "page-size", required_argument, NULL, OPT_PAGE },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, rc;
+	char *end;
+
+	if ((rc = etcdflags_init(&a->ef)) < 0)
+		return cmd_fail(rc);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+		if ((rc = etcdflags_handle(&a->ef, c, optarg)) < 0)
+			return cmd_usage_error("audit", "%s", err_msg());
+		if (rc == 1)
+			continue;
+		switch (c) {
+		case OPT_CONFIG: a->config_path = optarg; break;
+		case OPT_KEYRING: a->keyring_path = optarg; break;
+		case OPT_RESOURCES: a->resources_arg = optarg; break;
+		case OPT_ALL: a->all = 1; break;
+		case OPT_HISTORY: a->history = 1; break;
+		case OPT_LIST_KEYS: a->list_keys = 1; break;
+		case OPT_PREFIX: a->prefix = optarg; break;
+		case OPT_PAGE:
+			a->page_size = strtoll(optarg, &end, 10);
+			if (*end || a->page_size < 1 || a->page_size > 100000)
+				return cmd_usage_error("audit", "--page-size: '%s' is not a number from 1 to 100000", optarg);
+			break;
+		case 'o':
+			if ((a->json = cmd_output_format(optarg)) < 0)
+				return cmd_usage_error("audit", "-o: '%s' is not table or json", optarg);
+			break;
+		case 'h': fputs(AUDIT_HELP, stdout); return -1;
+		case ':': return cmd_usage_error("audit", "option '%s' needs a value", argv[optind - 1]);
+		default: return cmd_usage_error("audit", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc)
+		return cmd_usage_error("audit", "unexpected argument '%s'", argv[optind]);
+	if (a->all && a->resources_arg)
+		return cmd_usage_error("audit", "--all and --resources exclude each other");
+	return 0;
+}
+
+/* --resources LIST, else the config's resources, else secrets */
+int cmd_resource_list(struct res_id **out, size_t *n, int *all, const char *arg, const struct encconf *conf)
+{
+	char *copy, *tok, *save = NULL;
+	int rc = 0;
+
+	if (arg == NULL)
+		return scan_resources_from_config(out, n, all, conf);
+	*out = NULL;
+	*n = 0;
+	if ((copy = strdup(arg)) == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	for (tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
+		struct res_id *v = realloc(*out, (*n + 1) * sizeof(*v));
+
+		if (v == NULL) {
+			rc = err_set(ERR_NOMEM, "out of memory");
+			break;
+		}
+		*out = v;
+		if ((rc = res_parse(&v[*n], tok)) == 0)
+			(*n)++;
+	}
+	free(copy);
+	if (rc == 0 && *n == 0)
+		rc = err_set(ERR_USAGE, "--resources: no resource in '%s'", arg);
+	return rc;
+}
+
+static void list_key(struct audit *a, const struct scan_item *it)
+{
+	const struct xf_result *r = it->res;
+	const char *status = a->conf == NULL ? "-" : !r->ok ? xf_reason_name(r->reason) : r->stale ? "stale" : "current";
+
+	if (a->json) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "etcd_key", json_stringn((const char *)it->kv->key, it->kv->key_len));
+		json_object_set_new(o, "provider", json_string(report_provider(r->kind)));
+		json_object_set_new(o, "key_name", json_string(r->kind == ENV_IDENTITY ? "" : r->key_name));
+		json_object_set_new(o, "status", json_string(status));
+		json_object_set_new(o, "mod_revision", json_integer(it->kv->mod_revision));
+		printf("%s", a->listed ? ",\n    " : "\n    ");
+		json_dumpf(o, stdout, JSON_COMPACT);
+		json_decref(o);
+	} else {
+		printf("%-64.*s %-10s %-20s %s\n", (int)it->kv->key_len, (const char *)it->kv->key,
+		       report_provider(r->kind), r->kind == ENV_IDENTITY ? "-" : r->key_name, status);
+	}
+	a->listed++;
+}
+
+static int on_value(void *arg, const struct scan_item *it)
+{
+	struct audit *a = arg;
+	struct tally_res *tr;
+	const struct xf_result *r = it->res;
+	int rc;
+
+	if ((rc = tally_resource(&a->tally, &tr, it->resource, it->prefix)) < 0 ||
+	    (rc = tally_add(&a->tally, tr, it->kv->key, it->kv->key_len, it->kv->mod_revision, it->kv->value,
+			    it->kv->value_len, r)) < 0)
+		return rc;
+	if (a->hist && (r->kind == ENV_IDENTITY || (a->conf && !r->ok)))
+		rc = history_note_live(a->hist, it->kv->key, it->kv->key_len, it->kv->mod_revision);
+	if (a->list_keys)
+		list_key(a, it);
+	return rc;
+}
+
+static void on_progress(void *arg, uint64_t values, int64_t revision)
+{
+	struct audit *a = arg;
+	double t = progress_elapsed(&a->prog);
+
+	progress_update(&a->prog, "audit: %llu values at revision %lld (%.0f/s)", (unsigned long long)values,
+			(long long)revision, t > 0 ? (double)values / t : 0.0);
+}
+
+static struct xf *xf_for_key(void *arg, const uint8_t *key, size_t key_len)
+{
+	return scan_xf_for_key(arg, key, key_len);
+}
+
+static int replay_history(struct audit *a, struct scan *s, struct etcd_client *cl, struct history_result *hr)
+{
+	int rc = 0;
+
+	memset(hr, 0, sizeof(*hr));
+	for (size_t i = 0; i < scan_n_targets(s) && rc == 0; i++) {
+		const char *p = a->all ? NULL : scan_target_prefix(s, i);
+		char all[512];
+		uint8_t end[512];
+
+		if (p == NULL) {
+			/* --all: one replay of the whole etcd prefix */
+			snprintf(all, sizeof(all), "%s/", a->prefix ? a->prefix : RES_DEFAULT_ETCD_PREFIX);
+			p = all;
+			i = scan_n_targets(s);
+		}
+		progress_update(&a->prog, "audit: replaying history of %s", p);
+		size_t el = etcd_prefix_end(end, (const uint8_t *)p, strlen(p));
+		rc = history_replay(a->hist, cl, (const uint8_t *)p, strlen(p), end, el, scan_revision(s), xf_for_key,
+				    s, hr);
+	}
+	if (rc == 0)
+		history_finish(a->hist, hr);
+	return rc;
+}
+
+/* One scan; restarts once if its revision is compacted under it. */
+static int run_scan(struct audit *a, struct etcd_client *cl, struct scan **sp, int *restarted)
+{
+	struct res_id *res = NULL;
+	size_t n = 0;
+	int all = a->all, rc;
+	struct scan_opts so = { .conf = a->conf, .ring = a->ring, .etcd_prefix = a->prefix, .page_size = a->page_size };
+
+	if (!all && (rc = cmd_resource_list(&res, &n, &all, a->resources_arg, a->conf)) < 0)
+		return rc;
+	so.resources = res;
+	so.n_resources = n;
+	so.all = all;
+	a->all = all;
+	for (int attempt = 0;; attempt++) {
+		if ((rc = scan_new(sp, cl, &so)) < 0)
+			break;
+		rc = scan_run(*sp, on_value, on_progress, a);
+		if (rc != ERR_COMPACTED || attempt > 0 || a->list_keys)
+			break;
+		fprintf(stderr, "etcdcrypt: revision %lld was compacted during the scan; starting again at the current revision\n",
+			(long long)scan_revision(*sp));
+		*restarted = 1;
+		scan_free(*sp);
+		*sp = NULL;
+		tally_release(&a->tally);
+		tally_init(&a->tally, a->conf != NULL);
+		history_free(a->hist);
+		a->hist = NULL;
+		if (a->history && (rc = history_new(&a->hist)) < 0)
+			break;
+	}
+	free(res);
+	return rc;
+}
+
+int cmd_audit(int argc, char **argv)
+{
+	struct audit a = { 0 };
+	struct etcd_client *cl = NULL;
+	struct scan *s = NULL;
+	struct etcd_opts eo;
+	struct history_result hr;
+	struct report_meta meta = { 0 };
+	json_t *rep = NULL;
+	int rc = 0, status;
+	uint64_t bad = 0;
+
+	progress_init(&a.prog);
+	if ((status = parse_args(&a, argc, argv)) != 0) {
+		status = status < 0 ? EXIT_OK : status;
+		goto out;
+	}
+	tally_init(&a.tally, a.config_path != NULL);
+	if ((a.config_path && (rc = encconf_load(&a.conf, a.config_path)) < 0) ||
+	    (a.keyring_path && (rc = kmsring_load(&a.ring, a.keyring_path)) < 0) ||
+	    (a.history && (rc = history_new(&a.hist)) < 0))
+		goto fail;
+	etcdflags_opts(&a.ef, &eo);
+	if ((rc = etcd_open(&cl, &eo)) < 0)
+		goto fail;
+	if (a.list_keys && a.json)
+		printf("{\n  \"keys\": [");
+	else if (a.list_keys)
+		printf("%-64s %-10s %-20s %s\n", "KEY", "PROVIDER", "KEY NAME", "STATUS");
+	if ((rc = run_scan(&a, cl, &s, &meta.restarted)) < 0 || (a.history && (rc = replay_history(&a, s, cl, &hr)) < 0))
+		goto fail;
+	progress_done(&a.prog);
+	meta.revision = scan_revision(s);
+	meta.config = a.config_path;
+	meta.endpoint = etcd_endpoint(cl);
+	meta.seconds = progress_elapsed(&a.prog);
+	rep = report_build(&a.tally, &meta, a.history ? &hr : NULL);
+	cmd_print_report(rep, a.json, a.list_keys);
+	tally_total(&a.tally, &bad);
+	status = bad > 0 ? EXIT_FINDINGS : EXIT_OK;
+	goto out;
+fail:
+	progress_done(&a.prog);
+	if (a.list_keys && a.json)
+		printf("]}\n");
+	status = cmd_fail(rc);
+out:
+	json_decref(rep);
+	scan_free(s);
+	etcd_close(cl);
+	history_free(a.hist);
+	tally_release(&a.tally);
+	kmsring_free(a.ring);
+	encconf_free(a.conf);
+	etcdflags_release(&a.ef);
+	return status;
+}

@@ -1,0 +1,138 @@
+/* report_print: renders an audit report (audit/report.h) as JSON or as an
+ * aligned table with counts, percentages and a one-line verdict. */
+#include "cmd.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static long long ival(const json_t *o, const char *k)
+{
+	return (long long)json_integer_value(json_object_get(o, k));
+}
+
+static const char *sval(const json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "";
+}
+
+static void print_json(json_t *rep, int streamed_keys)
+{
+	char *s = json_dumps(rep, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	if (s == NULL)
+		return;
+	/* with --list-keys the "keys" array was streamed first: close it and
+	 * continue the same object */
+	if (streamed_keys)
+		printf("\n  ],\n%s\n", s + 2);
+	else
+		printf("%s\n", s);
+	free(s);
+}
+
+static void print_rows(const json_t *r, int have_config)
+{
+	const json_t *rows = json_object_get(r, "providers");
+	long long total = ival(r, "total");
+	size_t i;
+	json_t *row;
+
+	json_array_foreach(rows, i, row) {
+		long long n = ival(row, "count");
+		char name[300];
+
+		snprintf(name, sizeof(name), "%s%s%s", sval(row, "key_name")[0] ? sval(row, "key_name") : "-",
+			 json_object_get(row, "key_id") ? "@" : "", sval(row, "key_id"));
+		printf("%-24s %-10s %-28s %9lld %6.1f%%", sval(r, "resource"), sval(row, "provider"), name, n,
+		       total ? 100.0 * (double)n / (double)total : 0.0);
+		if (have_config)
+			printf(" %9lld %9lld", ival(row, "readable"), ival(row, "stale"));
+		putchar('\n');
+	}
+}
+
+static void print_resource_summary(const json_t *r, int have_config)
+{
+	const json_t *pt = json_object_get(r, "plaintext");
+
+	printf("%s: %lld values", sval(r, "resource"), ival(r, "total"));
+	if (have_config)
+		printf(", %lld readable, %lld stale, %lld unreadable", ival(r, "readable"), ival(r, "stale"),
+		       ival(r, "unreadable_count"));
+	printf("; stored as plaintext: %lld protobuf, %lld json, %lld cbor, %lld other\n", ival(pt, "protobuf"),
+	       ival(pt, "json"), ival(pt, "cbor"), ival(pt, "other"));
+}
+
+static void print_unreadable(const json_t *res)
+{
+	size_t i, j;
+	json_t *r, *b;
+	int header = 0;
+
+	json_array_foreach(res, i, r) {
+		json_array_foreach(json_object_get(r, "unreadable"), j, b) {
+			if (!header++)
+				printf("\nUNREADABLE\n");
+			printf("  %s  %s%s%s  %s: %s\n", sval(b, "etcd_key"), sval(b, "provider"),
+			       sval(b, "key_name")[0] ? ":" : "", sval(b, "key_name"), sval(b, "reason"),
+			       sval(b, "detail"));
+		}
+		if (ival(r, "unreadable_unlisted") > 0)
+			printf("  ... and %lld more in %s (not listed)\n", ival(r, "unreadable_unlisted"),
+			       sval(r, "resource"));
+	}
+}
+
+static void print_history(const json_t *h)
+{
+	if (h == NULL)
+		return;
+	printf("\nHISTORY (revisions %lld..%lld retained)\n", ival(h, "compact_revision") + 1,
+	       ival(h, "upto_revision"));
+	printf("  %lld puts, %lld deletes replayed\n", ival(h, "revisions"), ival(h, "deletes"));
+	printf("  plaintext revisions: %lld (%lld historical, in %lld keys; oldest at revision %lld)\n",
+	       ival(h, "plaintext_revisions_total"), ival(h, "plaintext_revisions_historical"),
+	       ival(h, "keys_with_historical_plaintext"), ival(h, "oldest_historical_plaintext_revision"));
+	printf("  revisions under keys the config cannot read: %lld (%lld historical; oldest at revision %lld)\n",
+	       ival(h, "retired_revisions_total"), ival(h, "retired_revisions_historical"),
+	       ival(h, "oldest_historical_retired_revision"));
+	if (json_is_true(json_object_get(h, "purge_needed")))
+		printf("  to purge them: etcdctl compact %lld, then etcdctl defrag on each member\n",
+		       ival(h, "upto_revision"));
+}
+
+static void print_table(json_t *rep)
+{
+	const json_t *res = json_object_get(rep, "resources");
+	int have_config = !json_is_null(json_object_get(rep, "config"));
+	size_t i;
+	json_t *r;
+
+	printf("revision %lld at %s, config %s (%.2f s)%s\n\n", ival(rep, "revision"), sval(rep, "endpoint"),
+	       have_config ? sval(rep, "config") : "none (classify only)",
+	       json_real_value(json_object_get(rep, "seconds")),
+	       json_is_true(json_object_get(rep, "restarted")) ? ", restarted after a compaction" : "");
+	printf("%-24s %-10s %-28s %9s %7s", "RESOURCE", "PROVIDER", "KEY NAME", "VALUES", "%");
+	if (have_config)
+		printf(" %9s %9s", "READABLE", "STALE");
+	putchar('\n');
+	json_array_foreach(res, i, r)
+		print_rows(r, have_config);
+	putchar('\n');
+	json_array_foreach(res, i, r)
+		print_resource_summary(r, have_config);
+	print_unreadable(res);
+	print_history(json_object_get(rep, "history"));
+	printf("\nverdict: %s\n", sval(rep, "verdict"));
+}
+
+void cmd_print_report(json_t *rep, int json, int streamed_keys)
+{
+	if (json)
+		print_json(rep, streamed_keys);
+	else
+		print_table(rep);
+}
