@@ -425,13 +425,18 @@ START_TEST(test_dead_endpoint)
 	double t0;
 	int rc;
 
+	/* a live client first, so grpc_init's start-up is not part of the timing */
+	struct etcd_client *live = open_plain();
+
 	snprintf(dead, sizeof(dead), "127.0.0.1:%d", dead_port());
 	opts_init(&o, eps, 1);
+	o.dial_timeout_ms = 10000; /* fail-fast: the refusal, not the timeout, ends it */
 	t0 = now_ms();
 	rc = etcd_open(&c, &o);
 	ck_assert_int_eq(rc, ERR_UNAVAILABLE);
 	ck_assert_ptr_null(c);
 	ck_assert_msg(now_ms() - t0 < 1500, "took %.0f ms", now_ms() - t0);
+	etcd_close(live);
 	ck_assert_msg(strstr(err_msg(), dead) && strstr(err_msg(), "UNAVAILABLE"), "%s", err_msg());
 }
 END_TEST
@@ -538,6 +543,21 @@ START_TEST(test_tls_garbage_pem)
 }
 END_TEST
 
+START_TEST(test_plain_to_tls)
+{
+	const char *eps[1];
+	struct etcd_opts o;
+	struct etcd_client *c = NULL;
+	int rc;
+
+	eps[0] = need_env("ETCDCRYPT_TEST_TLS_ENDPOINT");
+	opts_init(&o, eps, 1);
+	rc = etcd_open(&c, &o);
+	ck_assert_int_eq(rc, ERR_UNAVAILABLE);
+	ck_assert_msg(strstr(err_msg(), "https://"), "%s", err_msg());
+}
+END_TEST
+
 START_TEST(test_tls_key_mismatch)
 {
 	struct etcd_client *c = NULL;
@@ -547,6 +567,8 @@ START_TEST(test_tls_key_mismatch)
 	ck_assert_msg(strstr(err_msg(), "does not match") && strstr(err_msg(), "other.key"), "%s", err_msg());
 }
 END_TEST
+
+static struct etcd_watch *watch_prefix(struct etcd_client *c, const char *pfx, int64_t start);
 
 /* ---- auth ---------------------------------------------------------------- */
 
@@ -574,6 +596,33 @@ START_TEST(test_auth_ok)
 	put_str(c, key, "v");
 	get_one(c, key, &r);
 	ck_assert(kv_is(&r.kvs[0], key, "v"));
+
+	{ /* the pager and a watch carry the token too */
+		struct etcd_pager *p = NULL;
+		const struct etcd_range_resp *page;
+		struct etcd_watch *w = NULL;
+		struct etcd_watch_batch b;
+		char pfx[160];
+
+		uint8_t end[160];
+
+		snprintf(pfx, sizeof(pfx), "/registry%s/", run_prefix);
+		rc = etcd_pager_new(&p, c, (const uint8_t *)pfx, strlen(pfx), end,
+				    etcd_prefix_end(end, (const uint8_t *)pfx, strlen(pfx)), 1, 0);
+		ck_assert_int_eq(rc, 0);
+		ck_assert_msg(etcd_pager_next(p, &page) == 1, "%s", err_msg());
+		ck_assert(kv_is(&page->kvs[0], key, "v"));
+		etcd_pager_free(p);
+		w = watch_prefix(c, pfx, r.kvs[0].mod_revision);
+		rc = etcd_watch_next(w, &b, 10000);
+		ck_assert_msg(rc == 1 && b.n_events == 1, "rc %d: %s", rc, err_msg());
+		etcd_watch_close(w);
+		w = watch_prefix(c, "/other/", 0);
+		rc = etcd_watch_next(w, &b, 10000);
+		ck_assert_int_eq(rc, ERR_AUTH);
+		ck_assert_int_eq(etcd_watch_next(w, &b, 10), ERR_AUTH);
+		etcd_watch_close(w);
+	}
 	etcd_range_resp_release(&r);
 
 	/* app may not read outside /registry/ */
@@ -796,6 +845,33 @@ START_TEST(test_watch_replay)
 }
 END_TEST
 
+START_TEST(test_watch_progress)
+{
+	struct etcd_client *c = open_plain();
+	struct etcd_watch *w;
+	struct etcd_watch_batch b;
+	char key[128], pfx[128];
+	int64_t rev;
+	int rc;
+
+	mkkey(key, sizeof(key), "wprogress", "k");
+	mkkey(pfx, sizeof(pfx), "wprogress", "");
+	rev = put_str(c, key, "v");
+	w = watch_prefix(c, pfx, rev + 1); /* nothing to replay */
+	ck_assert_int_eq(etcd_watch_next(w, &b, 100), 0);
+	rc = etcd_watch_progress(w);
+	ck_assert_msg(rc == 0, "%s", err_msg());
+	rc = etcd_watch_next(w, &b, 10000);
+	ck_assert_msg(rc == 1, "rc %d: %s", rc, err_msg());
+	ck_assert_uint_eq(b.n_events, 0);
+	ck_assert_int_eq(b.created, 0);
+	ck_assert_int_eq(b.canceled, 0);
+	ck_assert_int_ge(b.header_revision, rev);
+	etcd_watch_close(w);
+	etcd_close(c);
+}
+END_TEST
+
 START_TEST(test_watch_large_joined)
 {
 	struct etcd_client *c = open_plain();
@@ -856,6 +932,7 @@ static Suite *etcd_suite(void)
 	tcase_add_test(t, test_tls_wrong_ca);
 	tcase_add_test(t, test_tls_garbage_pem);
 	tcase_add_test(t, test_tls_key_mismatch);
+	tcase_add_test(t, test_plain_to_tls);
 	tcase_add_test(t, test_auth_ok);
 	tcase_add_test(t, test_auth_wrong_password);
 	tcase_add_test(t, test_auth_no_user);
@@ -863,6 +940,7 @@ static Suite *etcd_suite(void)
 	tcase_add_test(t, test_async);
 	tcase_add_test(t, test_watch_compacted);
 	tcase_add_test(t, test_watch_replay);
+	tcase_add_test(t, test_watch_progress);
 	tcase_add_test(t, test_watch_large_joined);
 	suite_add_tcase(s, t);
 	return s;
