@@ -170,6 +170,9 @@ static int send_create(struct etcd_watch *w, const uint8_t *key, size_t key_len,
 	return send_request(w, &req);
 }
 
+/* etcd 3.4 answers only once the watcher has caught up (is "synced"), with
+ * an event-less response whose header revision says everything up to it was
+ * sent: the way to know that a history replay is complete. */
 int etcd_watch_progress(struct etcd_watch *w)
 {
 	Etcdserverpb__WatchRequest req = ETCDSERVERPB__WATCH_REQUEST__INIT;
@@ -395,38 +398,4 @@ void etcd_watch_close(struct etcd_watch *w)
 	while (ev.type != GRPC_QUEUE_SHUTDOWN);
 	grpc_completion_queue_destroy(w->cq);
 	free(w);
-}
-
-/* Asks etcd for a progress notification. etcd 3.4 answers only once the
- * watcher has caught up (is "synced"), with an event-less response whose
- * header revision says everything up to it was sent: the way to know that a
- * history replay is complete. */
-int etcd_watch_progress(struct etcd_watch *w)
-{
-	Etcdserverpb__WatchRequest req = ETCDSERVERPB__WATCH_REQUEST__INIT;
-	Etcdserverpb__WatchProgressRequest pr = ETCDSERVERPB__WATCH_PROGRESS_REQUEST__INIT;
-	grpc_byte_buffer *bb;
-	grpc_event ev;
-	grpc_op op;
-	grpc_slice s;
-
-	if (w->ended)
-		return err_set(w->end_rc, "%s", w->end_msg);
-	req.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_PROGRESS_REQUEST;
-	req.progress_request = &pr;
-	etcd_pack(&req.base, &s);
-	bb = grpc_raw_byte_buffer_create(&s, 1);
-	grpc_slice_unref(s);
-	memset(&op, 0, sizeof(op));
-	op.op = GRPC_OP_SEND_MESSAGE;
-	op.data.send_message.send_message = bb;
-	if (grpc_call_start_batch(w->call, &op, 1, TAG_SEND(w), NULL) != GRPC_CALL_OK) {
-		grpc_byte_buffer_destroy(bb);
-		return err_set(ERR_INTERNAL, "etcd watch: cannot send a progress request");
-	}
-	ev = grpc_completion_queue_pluck(w->cq, TAG_SEND(w), gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-	grpc_byte_buffer_destroy(bb);
-	if (ev.type != GRPC_OP_COMPLETE || !ev.success)
-		return end_stream(w);
-	return 0;
 }

@@ -1,0 +1,125 @@
+/* etcd_int: internals shared by the etcd_*.c files (not for other modules).
+ *
+ * One struct etcd_call holds everything a single unary call owns (GRPC-C.md
+ * section 2, cleanup table): the call, both byte buffers, both metadata
+ * arrays, the status details, the token metadata and the packed request,
+ * which is kept so a call that failed with UNAVAILABLE or an expired token
+ * can be sent again. The blocking calls use the client's pluck queue; the
+ * pager and the async writer start the same calls on their own next queues
+ * and finish them with etcd_call_complete, which retries synchronously. */
+#ifndef ETCDCRYPT_ETCD_INT_H
+#define ETCDCRYPT_ETCD_INT_H
+
+#include <grpc/byte_buffer.h>
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "etcd.h"
+#include "etcd_tls.h"
+#include "kv.pb-c.h"
+
+/* etcd's default --max-txn-ops */
+#define ETCD_MAX_TXN_OPS 128
+
+struct etcd_endpoint {
+	char *name;   /* as the user gave it: used in messages */
+	char *target; /* host:port for grpc_channel_create */
+	int tls;
+	int answered; /* a call on it has reached etcd at least once */
+};
+
+struct etcd_client {
+	struct etcd_endpoint *eps;
+	size_t n_eps;
+	size_t cur; /* index into eps of the channel in use */
+	grpc_channel *ch;
+	grpc_completion_queue *cq; /* pluck queue for blocking calls */
+	struct etcd_tls pem;       /* validated PEM contents */
+	char *user;
+	char *password;
+	grpc_slice token;
+	int have_token;
+	unsigned token_gen; /* bumped on every Authenticate */
+	long dial_ms;
+	long cmd_ms;
+	int grpc_ref; /* this client holds one grpc_init reference */
+};
+
+/* Call flags. */
+#define ETCD_CALL_NOTOKEN 1 /* Authenticate: never send the token */
+#define ETCD_CALL_NORETRY 2 /* no failover and no re-authentication */
+
+struct etcd_call {
+	grpc_call *call;
+	const char *method; /* static string */
+	grpc_slice req;     /* packed request, kept for a retry */
+	long timeout_ms;
+	int flags;
+	grpc_byte_buffer *send;
+	grpc_byte_buffer *recv;
+	grpc_metadata_array imd;
+	grpc_metadata_array tmd;
+	grpc_metadata md;
+	int has_md;
+	grpc_status_code status;
+	grpc_slice details;
+	const char *error_string;
+	size_t ep;          /* endpoint index the call went to */
+	unsigned token_gen; /* token generation it carried */
+};
+
+/* etcd_conn.c */
+/* Moves to the next endpoint with a fresh channel. */
+int etcd_switch_endpoint(struct etcd_client *c);
+int etcd_authenticate(struct etcd_client *c);
+
+/* etcd_call.c */
+int etcd_pack(const ProtobufCMessage *m, grpc_slice *out);
+gpr_timespec etcd_deadline(long timeout_ms);
+/* Starts the six-op unary batch with `tag` on cq. Takes a reference on req.
+ * On failure nothing is pending and k is released. */
+int etcd_call_start(struct etcd_client *c, struct etcd_call *k, grpc_completion_queue *cq,
+		    const char *method, grpc_slice req, long timeout_ms, int flags, void *tag);
+/* After the batch completed: maps the status (err_set) and unpacks. If the
+ * call failed in a way that a retry can fix (UNAVAILABLE, expired token), it
+ * is redone as a blocking call with failover. k is released either way. */
+int etcd_call_complete(struct etcd_client *c, struct etcd_call *k,
+		       const ProtobufCMessageDescriptor *d, ProtobufCMessage **out);
+void etcd_call_release(struct etcd_call *k); /* idempotent */
+/* Blocking unary call with failover and one re-authentication. */
+int etcd_unary(struct etcd_client *c, const char *method, const ProtobufCMessage *req,
+	       const ProtobufCMessageDescriptor *d, ProtobufCMessage **out, long timeout_ms);
+int etcd_unary_slice(struct etcd_client *c, const char *method, grpc_slice req,
+		     const ProtobufCMessageDescriptor *d, ProtobufCMessage **out, long timeout_ms,
+		     int flags);
+/* Sets the error for a finished call from its status; 0 when OK. */
+int etcd_status_err(struct etcd_client *c, const struct etcd_call *k);
+/* Maps a raw status (streams); details may be empty. */
+int etcd_map_status(struct etcd_client *c, size_t ep, grpc_status_code code, grpc_slice details);
+/* Unpacks one received byte buffer (NULL: error). */
+int etcd_unpack_bb(struct etcd_client *c, size_t ep, const char *method, grpc_byte_buffer *bb,
+		   const ProtobufCMessageDescriptor *d, ProtobufCMessage **out);
+/* Fills md with the token when the client has one; returns 1 if it did. */
+int etcd_token_md(struct etcd_client *c, grpc_metadata *md);
+
+/* etcd_kv.c */
+int etcd_txn_pack(const struct etcd_cas_put *ops, size_t n_ops, grpc_slice *out);
+int etcd_range_pack(grpc_slice *out, const struct etcd_range_req *req);
+/* Points d at s's bytes (zero-copy: valid while s lives). */
+void etcd_kv_from(struct etcd_kv *d, const Mvccpb__KeyValue *s);
+/* Takes ownership of the unpacked RangeResponse m. */
+int etcd_range_resp_fill(struct etcd_range_resp *out, ProtobufCMessage *m);
+
+#define ETCD_M_RANGE "/etcdserverpb.KV/Range"
+#define ETCD_M_PUT "/etcdserverpb.KV/Put"
+#define ETCD_M_DELETE "/etcdserverpb.KV/DeleteRange"
+#define ETCD_M_TXN "/etcdserverpb.KV/Txn"
+#define ETCD_M_COMPACT "/etcdserverpb.KV/Compact"
+#define ETCD_M_WATCH "/etcdserverpb.Watch/Watch"
+#define ETCD_M_LEASE_GRANT "/etcdserverpb.Lease/LeaseGrant"
+#define ETCD_M_ALARM "/etcdserverpb.Maintenance/Alarm"
+#define ETCD_M_STATUS "/etcdserverpb.Maintenance/Status"
+#define ETCD_M_DEFRAG "/etcdserverpb.Maintenance/Defragment"
+#define ETCD_M_AUTHENTICATE "/etcdserverpb.Auth/Authenticate"
+
+#endif
