@@ -129,7 +129,7 @@ valgrind: tests
 demo: all
 	bash scripts/demo.sh
 
-bench: all
+bench: bench-tools
 	bash bench/run.sh
 
 fuzz:
@@ -145,3 +145,12 @@ clean:
 .SECONDARY:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- benchmarks ----------------------------------------------------------------
+$(BUILD)/bench/%: bench/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	@echo '  LD      $@'
+	$(Q)$(CC) $(CFLAGS_OURS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
+
+bench-tools: $(BUILD)/bench/loadgen $(BUILD)/etcdcrypt
+.PHONY: bench-tools

@@ -1,0 +1,32 @@
+# bench/lib.sh: helpers for side-by-side benchmarks: interleaved runs,
+# medians, peak RSS (GNU time), ratio rows.
+# measure NAME CMD...  -> appends "seconds rss_kb" to $BENCH_DIR/NAME.runs
+measure() {
+	local name=$1
+	shift
+	/usr/bin/time -f "%e %M %U %S" -o "$BENCH_DIR/.time" "$@" >/dev/null 2>"$BENCH_DIR/.err" || {
+		echo "bench: '$*' failed:" >&2
+		cat "$BENCH_DIR/.err" >&2
+		return 1
+	}
+	cat "$BENCH_DIR/.time" >> "$BENCH_DIR/$name.runs"
+}
+
+# median FILE COLUMN
+median() {
+	sort -n -k"$2" "$1" | awk -v c="$2" '{ v[NR] = $c } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# row LABEL NAME BASE_NAME: median seconds, peak RSS, ratio to BASE
+row() {
+	local label=$1 name=$2 base=$3 t rss b
+	t=$(median "$BENCH_DIR/$name.runs" 1)
+	rss=$(sort -n -k2 "$BENCH_DIR/$name.runs" | tail -1 | awk '{ print $2 }')
+	b=$(median "$BENCH_DIR/$base.runs" 1)
+	awk -v l="$label" -v t="$t" -v r="$rss" -v b="$b" 'BEGIN {
+		printf "  %-58s %9.3f s %9.1f MB %8.2fx\n", l, t, r / 1024, (b > 0 ? t / b : 0) }' | tee -a "$BENCH_OUT"
+}
+
+header() {
+	printf '\n%s\n  %-58s %11s %12s %9s\n' "$1" "command" "median" "peak RSS" "ratio" | tee -a "$BENCH_OUT"
+}
