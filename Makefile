@@ -111,7 +111,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_COMMON_O) $(LIB_A)
 	@echo '  LD      $@'
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_COMMON_O) $(LIB_A) $(LIBS) $(CHECK_LIBS)
 
-tests: $(UNIT_BINS) $(BUILD)/etcdcrypt
+tests: $(UNIT_BINS) $(BUILD)/etcdcrypt $(BUILD)/bench/loadgen
 
 export ETCDCRYPT_FIXTURES := $(CURDIR)/fixtures
 export ETCDCRYPT_BIN := $(CURDIR)/$(BUILD)/etcdcrypt

@@ -5,6 +5,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <time.h>
+
+#define SCAN_RETRIES 5
+
+static void scan_sleep(double secs)
+{
+	struct timespec ts = { (time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9) };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
 
 struct scan_target {
 	struct res_id id;
@@ -19,6 +31,8 @@ struct scan {
 	size_t n;
 	int64_t revision;
 	struct buf plain;
+	struct buf resume_key; /* last key handled + "\0" */
+	unsigned resumed;
 };
 
 static int add_target(struct scan *s, struct scan_target **out, const struct res_id *id)
@@ -55,6 +69,7 @@ int scan_new(struct scan **out, struct etcd_client *cl, const struct scan_opts *
 		s->o.page_size = SCAN_DEFAULT_PAGE;
 	s->revision = opts->revision;
 	buf_init(&s->plain, 0);
+	buf_init(&s->resume_key, 64 * 1024);
 	for (size_t i = 0; !opts->all && i < opts->n_resources && rc == 0; i++)
 		rc = add_target(s, &t, &opts->resources[i]);
 	if (rc < 0) {
@@ -73,7 +88,13 @@ void scan_free(struct scan *s)
 		xf_free(s->t[i].xf);
 	free(s->t);
 	buf_release(&s->plain);
+	buf_release(&s->resume_key);
 	free(s);
+}
+
+unsigned scan_resumed(const struct scan *s)
+{
+	return s->resumed;
 }
 
 int64_t scan_revision(const struct scan *s)
@@ -118,9 +139,21 @@ static int scan_page(struct scan *s, const struct etcd_range_resp *page, struct 
 		it.res = &res;
 		it.plain = &s->plain;
 		it.xf = t->xf;
+		it.revision = s->revision;
 		if ((rc = fn(arg, &it)) < 0)
 			return rc;
 	}
+	return 0;
+}
+
+/* Remembers where a page ended, so a compacted scan can resume there. */
+static int note_last(struct scan *s, const struct etcd_range_resp *page)
+{
+	const struct etcd_kv *last = &page->kvs[page->n_kvs - 1];
+
+	buf_reset(&s->resume_key);
+	if (buf_append(&s->resume_key, last->key, last->key_len) < 0 || buf_append(&s->resume_key, "", 1) < 0)
+		return err_set(ERR_NOMEM, "out of memory");
 	return 0;
 }
 
@@ -130,17 +163,21 @@ static int scan_prefix(struct scan *s, const char *prefix, struct scan_target *f
 	size_t pl = strlen(prefix);
 	uint8_t end[512];
 	size_t el = etcd_prefix_end(end, (const uint8_t *)prefix, pl);
+	const uint8_t *start = (const uint8_t *)prefix;
+	size_t start_len = pl;
 	const struct etcd_range_resp *page;
 	struct etcd_pager *p = NULL;
-	int rc;
+	int rc, retries = 0;
 
-	rc = etcd_pager_new(&p, s->cl, (const uint8_t *)prefix, pl, end, el, s->o.page_size, s->revision);
+	buf_reset(&s->resume_key);
+again:
+	rc = etcd_pager_new(&p, s->cl, start, start_len, end, el, s->o.page_size, s->revision);
 	if (rc < 0)
 		return rc;
 	while ((rc = etcd_pager_next(p, &page)) == 1) {
 		if (s->revision == 0)
 			s->revision = etcd_pager_revision(p);
-		if ((rc = scan_page(s, page, fixed, fn, arg)) < 0)
+		if ((rc = scan_page(s, page, fixed, fn, arg)) < 0 || (page->n_kvs && (rc = note_last(s, page)) < 0))
 			break;
 		*seen += page->n_kvs;
 		if (progress)
@@ -149,6 +186,22 @@ static int scan_prefix(struct scan *s, const char *prefix, struct scan_target *f
 	if (rc == 0 && s->revision == 0)
 		s->revision = etcd_pager_revision(p);
 	etcd_pager_free(p);
+	p = NULL;
+	if (s->o.resume && (rc == ERR_COMPACTED || (rc == ERR_UNAVAILABLE && retries < SCAN_RETRIES))) {
+		if (rc == ERR_COMPACTED) {
+			/* go on at the newest revision: each value still carries
+			 * its own mod_revision for the writer's compare */
+			s->revision = 0;
+			s->resumed++;
+		} else {
+			scan_sleep(0.5 * (double)(1 << retries++)); /* etcd restarting, leader change */
+		}
+		if (s->resume_key.len > 0) {
+			start = s->resume_key.data;
+			start_len = s->resume_key.len;
+		}
+		goto again;
+	}
 	return rc < 0 ? rc : 0;
 }
 

@@ -32,7 +32,9 @@ struct scan_opts {
 	int all;            /* every key under the etcd prefix, grouped */
 	int64_t page_size;  /* 0: SCAN_DEFAULT_PAGE */
 	int64_t revision;   /* 0: the current revision */
-	int keys_plain;     /* pass plaintexts to the callback (rewrite) */
+	int resume;         /* on a compacted revision, go on after the last key
+			       at the newest revision (rewrite) instead of failing;
+			       retry unreachable etcd with backoff */
 };
 
 /* What the callback sees for each value (all borrowed for the call). */
@@ -43,6 +45,7 @@ struct scan_item {
 	const struct xf_result *res;
 	const struct buf *plain; /* decrypted object when res->ok */
 	struct xf *xf;           /* the resource's transformer (for rewriting) */
+	int64_t revision;        /* the revision the page was read at */
 };
 
 /* Returning <0 from the callback stops the scan with that code. */
@@ -66,6 +69,9 @@ struct xf *scan_xf_for_key(struct scan *s, const uint8_t *key, size_t key_len);
  * resources met so far). */
 size_t scan_n_targets(const struct scan *s);
 const char *scan_target_prefix(const struct scan *s, size_t i);
+
+/* How many times a resumable scan moved to a newer revision. */
+unsigned scan_resumed(const struct scan *s);
 
 /* The revision the scan read at (0 before the first page). */
 int64_t scan_revision(const struct scan *s);

@@ -25,8 +25,8 @@ struct cmd_def {
 
 int cmd_audit(int argc, char **argv);
 int cmd_get(int argc, char **argv);
+int cmd_rewrite(int argc, char **argv);
 int cmd_version(int argc, char **argv);
-
 /* Prints "etcdcrypt: <err_msg()>" (or "etcdcrypt <cmd>: ..." ) to stderr
  * and returns the exit status for code. */
 int cmd_fail(int code);

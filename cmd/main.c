@@ -13,6 +13,8 @@ static const struct cmd_def COMMANDS[] = {
 	  "classify every stored value and prove it decrypts, at one etcd revision" },
 	{ "get", cmd_get, "get KEY [--config FILE] [etcd flags]",
 	  "show how one stored value is encrypted, and read it with a config" },
+	{ "rewrite", cmd_rewrite, "rewrite --config FILE [--node-config FILE ...] [--dry-run] [etcd flags]",
+	  "re-encrypt every value to the config's write key with safe compare-and-swap writes" },
 	{ "version", cmd_version, "version", "print version information" },
 };
 

@@ -64,6 +64,8 @@ const char *err_name(int code)
 	case ERR_CORRUPT: return "corrupt";
 	case ERR_TLS: return "tls";
 	case ERR_INTERNAL: return "internal";
+	case ERR_INTERRUPTED: return "interrupted";
+	case ERR_REFUSED: return "refused";
 	default: return "unknown";
 	}
 }

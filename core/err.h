@@ -26,6 +26,8 @@ enum err_code {
 	ERR_CORRUPT = -12,    /* malformed input data (file, page, protobuf) */
 	ERR_TLS = -13,        /* bad certificate / key files */
 	ERR_INTERNAL = -14,   /* a bug: invariant broken */
+	ERR_INTERRUPTED = -15, /* stopped by a signal (SIGINT/SIGTERM) */
+	ERR_REFUSED = -16,    /* a safety check refused to start (node configs, alarms, quota) */
 };
 
 /* Records a printf-style message and returns code (for `return err_set(...)`). */

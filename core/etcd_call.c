@@ -49,6 +49,10 @@ static int classify(grpc_status_code code, const char *det)
 		return ERR_NOSPACE;
 	if (code == GRPC_STATUS_UNAVAILABLE || code == GRPC_STATUS_DEADLINE_EXCEEDED)
 		return ERR_UNAVAILABLE;
+	/* a call still in flight on a channel that failover replaced: the
+	 * transport failed under it, so it is as transient as UNAVAILABLE */
+	if ((code == GRPC_STATUS_UNKNOWN || code == GRPC_STATUS_CANCELLED) && strstr(det, "Channel Destroyed"))
+		return ERR_UNAVAILABLE;
 	if (code == GRPC_STATUS_PERMISSION_DENIED || code == GRPC_STATUS_UNAUTHENTICATED ||
 	    strstr(det, "authentication failed") || strstr(det, "user name is empty") ||
 	    strstr(det, "permission denied"))

@@ -4,6 +4,7 @@
 #                                       (tls: also ETCD_<NAME>_CERTS = dir with ca.crt client.crt client.key)
 #                                       (auth: user root / password "rootpw", user app / "apppw")
 #   ETCD_RESTORE=SNAPSHOT etcd_start ... restores an etcdctl snapshot file first
+#   etcd_kill9 NAME / etcd_restart NAME  SIGKILL it / start it again on the same data dir and ports
 #   etcd_stop NAME                      stops it by PID and removes its data dir
 #   etcd_stop_all                       stops every etcd this shell started
 #   free_port                           prints a free loopback TCP port
@@ -69,18 +70,20 @@ etcd_start() { # NAME [MODE]
 			return 1
 		}
 	fi
-	etcd --name "$name" --data-dir "$dir/data" \
-		--listen-client-urls "$scheme://127.0.0.1:$cport" \
-		--advertise-client-urls "$scheme://127.0.0.1:$cport" \
-		--listen-peer-urls "http://127.0.0.1:$pport" \
-		--initial-advertise-peer-urls "http://127.0.0.1:$pport" \
-		--initial-cluster "$name=http://127.0.0.1:$pport" \
-		--logger zap --log-outputs "$dir/etcd.log" \
-		${ETCD_EXTRA_FLAGS:-} "${extra[@]}" >/dev/null 2>&1 &
-	local pid=$!
-	ETCD_STARTED+=("$pid")
 	local up="${name^^}"
 	up=${up//-/_}
+	local args=(--name "$name" --data-dir "$dir/data"
+		--listen-client-urls "$scheme://127.0.0.1:$cport"
+		--advertise-client-urls "$scheme://127.0.0.1:$cport"
+		--listen-peer-urls "http://127.0.0.1:$pport"
+		--initial-advertise-peer-urls "http://127.0.0.1:$pport"
+		--initial-cluster "$name=http://127.0.0.1:$pport"
+		--logger zap --log-outputs "$dir/etcd.log"
+		${ETCD_EXTRA_FLAGS:-} "${extra[@]}")
+	printf '%q ' "${args[@]}" > "$dir/args"
+	etcd "${args[@]}" >/dev/null 2>&1 &
+	local pid=$!
+	ETCD_STARTED+=("$pid")
 	eval "ETCD_${up}_PID=$pid ETCD_${up}_ENDPOINT=127.0.0.1:$cport ETCD_${up}_DIR=$dir"
 	[ "$mode" = tls ] && eval "ETCD_${up}_CERTS=$dir/certs"
 	local ctl=(etcdctl --endpoints "$scheme://127.0.0.1:$cport" --dial-timeout 1s)
@@ -105,6 +108,31 @@ etcd_start() { # NAME [MODE]
 		"${ctl[@]}" user grant-role app app >/dev/null
 		"${ctl[@]}" auth enable >/dev/null
 	fi
+}
+
+etcd_kill9() { # NAME
+	local up="${1^^}" pid
+	up=${up//-/_}
+	eval "pid=\${ETCD_${up}_PID:-}"
+	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+	[ -n "$pid" ] && wait "$pid" 2>/dev/null
+	return 0
+}
+
+etcd_restart() { # NAME: same data dir, same ports, same flags
+	local up="${1^^}" dir ep pid i
+	up=${up//-/_}
+	eval "dir=\${ETCD_${up}_DIR}; ep=\${ETCD_${up}_ENDPOINT}"
+	eval "etcd $(cat "$dir/args")" >/dev/null 2>&1 &
+	pid=$!
+	ETCD_STARTED+=("$pid")
+	eval "ETCD_${up}_PID=$pid"
+	for i in $(seq 1 100); do
+		etcdctl --endpoints "$ep" --dial-timeout 1s endpoint health >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "etcd $1 did not come back" >&2
+	return 1
 }
 
 etcd_stop() { # NAME

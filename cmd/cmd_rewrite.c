@@ -1,0 +1,450 @@
+/* cmd_rewrite: the forced-rewrite step of every key rotation, enablement and
+ * disablement, at etcd's own write speed (rewrite/rewrite.h). Refuses to
+ * start when node configs disagree, an etcd alarm is raised, or the
+ * database would outgrow its quota. */
+#include "cmd.h"
+#include "encconf.h"
+#include "err.h"
+#include "etcdflags.h"
+#include "kmsring.h"
+#include "progress.h"
+#include "rewrite.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OPT_CONFIG = OPT_FIRST_CMD_OPTION, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_NODE, OPT_DRY, OPT_BATCH,
+       OPT_INFLIGHT, OPT_RATE, OPT_FORCE, OPT_QUOTA, OPT_COMPACT_EVERY, OPT_COMPACT, OPT_PREFIX, OPT_PAGE };
+
+#define MAX_NODES 32
+#define MAX_LISTED 1000
+
+static const char REWRITE_HELP[] =
+	"usage: etcdcrypt rewrite --config FILE [--node-config [NAME=]FILE ...] [--dry-run]\n"
+	"                         [--resources LIST | --all] [options] [etcd flags]\n\n"
+	"Re-encrypts every stored value of the resources to the config's first provider and\n"
+	"first key, exactly where kube-apiserver would write it, straight into etcd. Each new\n"
+	"value is decrypted again and compared before it is written; writes are batched\n"
+	"compare-and-swap Txns that never overwrite a concurrent apiserver write. Values\n"
+	"already there are skipped, so a rerun after any interruption only finishes the job.\n"
+	"Unreadable values are reported and left untouched. If the first provider is\n"
+	"identity, values are written back as plaintext (the disable path).\n\n"
+	"options:\n"
+	"  --config FILE           the EncryptionConfiguration being rolled out (required)\n"
+	"  --node-config [NAME=]FILE  each control-plane node's config: all must write with\n"
+	"                          the same key and read it, or nothing is written\n"
+	"  --kms-keyring FILE      local KEKs standing in for KMS plugins (to read KMS values)\n"
+	"  --resources LIST        comma-separated (default: those the config names, else secrets)\n"
+	"  --all                   every key under the etcd prefix\n"
+	"  --dry-run               do everything but write: what would change, projected growth\n"
+	"  --batch N               puts per Txn, 1..128 (default 128)\n"
+	"  --inflight N            Txns in flight, 1..64 (default 8)\n"
+	"  --max-rate N            at most N puts per second (pace a live cluster)\n"
+	"  --force                 rewrite values already under the write key too\n"
+	"  --quota-bytes N         etcd's --quota-backend-bytes (default 2147483648; K/M/G suffixes)\n"
+	"  --compact-every N       compact behind the run every N puts (to stay under the quota)\n"
+	"  --compact               compact at the final revision when done (purges old revisions\n"
+	"                          from the keyspace; run etcdctl defrag on each member afterwards)\n"
+	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
+	"  --page-size N           keys per etcd page (default 5000)\n"
+	"  -o, --output FORMAT     table (default) or json\n"
+	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
+	"\nexit status: 0 every readable value is at the write key; 1 some values unreadable\n"
+	"             (left untouched) or the run was interrupted; 2 usage or config error, or\n"
+	"             node configs disagree; 3 etcd failure, alarm raised, or quota would be exceeded\n";
+
+struct rewrite_cmd {
+	struct etcdflags ef;
+	const char *config_path, *keyring_path, *resources_arg, *prefix;
+	const char *node_arg[MAX_NODES];
+	size_t n_nodes;
+	int all, dry_run, force, json, compact_end;
+	int batch, inflight;
+	double max_rate;
+	int64_t quota, page_size;
+	uint64_t compact_every;
+	struct encconf *conf;
+	struct encconf *nodes[MAX_NODES];
+	char *node_names[MAX_NODES];
+	struct kms_ring *ring;
+	struct progress prog;
+	uint64_t expected;
+	json_t *bad; /* listed unreadable values */
+};
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static int parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	double mult = 1;
+
+	if (end == s || v <= 0)
+		return -1;
+	if (*end == 'K' || *end == 'k')
+		mult = 1024, end++;
+	else if (*end == 'M')
+		mult = 1024.0 * 1024, end++;
+	else if (*end == 'G')
+		mult = 1024.0 * 1024 * 1024, end++;
+	if (*end == 'i')
+		end++;
+	if (*end == 'B')
+		end++;
+	if (*end)
+		return -1;
+	*out = (int64_t)(v * mult);
+	return 0;
+}
+
+static int parse_int(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
+{
+	long v;
+
+	switch (c) {
+	case OPT_CONFIG: a->config_path = arg; return 0;
+	case OPT_KEYRING: a->keyring_path = arg; return 0;
+	case OPT_RESOURCES: a->resources_arg = arg; return 0;
+	case OPT_ALL: a->all = 1; return 0;
+	case OPT_NODE:
+		if (a->n_nodes == MAX_NODES)
+			return cmd_usage_error("rewrite", "at most %d --node-config", MAX_NODES);
+		a->node_arg[a->n_nodes++] = arg;
+		return 0;
+	case OPT_DRY: a->dry_run = 1; return 0;
+	case OPT_FORCE: a->force = 1; return 0;
+	case OPT_COMPACT: a->compact_end = 1; return 0;
+	case OPT_PREFIX: a->prefix = arg; return 0;
+	case OPT_BATCH:
+		if (parse_int(arg, 1, RW_MAX_BATCH, &v) < 0)
+			return cmd_usage_error("rewrite", "--batch: '%s' is not a number from 1 to %d", arg, RW_MAX_BATCH);
+		a->batch = (int)v;
+		return 0;
+	case OPT_INFLIGHT:
+		if (parse_int(arg, 1, 64, &v) < 0)
+			return cmd_usage_error("rewrite", "--inflight: '%s' is not a number from 1 to 64", arg);
+		a->inflight = (int)v;
+		return 0;
+	case OPT_PAGE:
+		if (parse_int(arg, 1, 100000, &v) < 0)
+			return cmd_usage_error("rewrite", "--page-size: '%s' is not a number from 1 to 100000", arg);
+		a->page_size = v;
+		return 0;
+	case OPT_COMPACT_EVERY:
+		if (parse_int(arg, 1, 1000000000, &v) < 0)
+			return cmd_usage_error("rewrite", "--compact-every: '%s' is not a positive number", arg);
+		a->compact_every = (uint64_t)v;
+		return 0;
+	case OPT_RATE:
+		a->max_rate = strtod(arg, NULL);
+		if (a->max_rate <= 0)
+			return cmd_usage_error("rewrite", "--max-rate: '%s' is not a positive number", arg);
+		return 0;
+	case OPT_QUOTA:
+		if (parse_size(arg, &a->quota) < 0)
+			return cmd_usage_error("rewrite", "--quota-bytes: '%s' is not a size (e.g. 8589934592 or 8G)", arg);
+		return 0;
+	case 'o':
+		if ((a->json = cmd_output_format(arg)) < 0)
+			return cmd_usage_error("rewrite", "-o: '%s' is not table or json", arg);
+		return 0;
+	default: return cmd_usage_error("rewrite", "unknown option");
+	}
+}
+
+static int parse_args(struct rewrite_cmd *a, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		ETCDFLAGS_LONGOPTS,
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "resources", required_argument, NULL, OPT_RESOURCES },
+		{ "all", no_argument, NULL, OPT_ALL },
+		{ "node-config", required_argument, NULL, OPT_NODE },
+		{ "dry-run", no_argument, NULL, OPT_DRY },
+		{ "batch", required_argument, NULL, OPT_BATCH },
+		{ "inflight", required_argument, NULL, OPT_INFLIGHT },
+		{ "max-rate", required_argument, NULL, OPT_RATE },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "quota-bytes", required_argument, NULL, OPT_QUOTA },
+		{ "compact-every", required_argument, NULL, OPT_COMPACT_EVERY },
+		{ "compact", no_argument, NULL, OPT_COMPACT },
+		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
+		{ "page-size", required_argument, NULL, OPT_PAGE },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, rc;
+
+	a->batch = RW_DEFAULT_BATCH;
+	a->inflight = RW_DEFAULT_INFLIGHT;
+	a->quota = RW_DEFAULT_QUOTA;
+	if ((rc = etcdflags_init(&a->ef)) < 0)
+		return cmd_fail(rc);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+		if ((rc = etcdflags_handle(&a->ef, c, optarg)) < 0)
+			return cmd_usage_error("rewrite", "%s", err_msg());
+		if (rc == 1)
+			continue;
+		if (c == 'h') {
+			fputs(REWRITE_HELP, stdout);
+			return -1;
+		}
+		if (c == ':')
+			return cmd_usage_error("rewrite", "option '%s' needs a value", argv[optind - 1]);
+		if (c == '?')
+			return cmd_usage_error("rewrite", "unknown option '%s'", argv[optind - 1]);
+		if ((rc = parse_opt(a, c, optarg)) != 0)
+			return rc;
+	}
+	if (optind != argc)
+		return cmd_usage_error("rewrite", "unexpected argument '%s'", argv[optind]);
+	if (a->config_path == NULL)
+		return cmd_usage_error("rewrite", "--config FILE is required (the config being rolled out)");
+	if (a->all && a->resources_arg)
+		return cmd_usage_error("rewrite", "--all and --resources exclude each other");
+	return 0;
+}
+
+/* "NAME=FILE" or "FILE" (named after the file) */
+static int load_nodes(struct rewrite_cmd *a)
+{
+	for (size_t i = 0; i < a->n_nodes; i++) {
+		const char *arg = a->node_arg[i], *eq = strchr(arg, '=');
+		const char *path = eq ? eq + 1 : arg;
+		int rc;
+
+		a->node_names[i] = eq ? strndup(arg, (size_t)(eq - arg)) : strdup(arg);
+		if (a->node_names[i] == NULL)
+			return err_set(ERR_NOMEM, "out of memory");
+		if ((rc = encconf_load(&a->nodes[i], path)) < 0)
+			return err_wrap(rc, "--node-config %s", a->node_names[i]);
+	}
+	return 0;
+}
+
+static void on_bad(void *arg, const struct rw_unreadable *u)
+{
+	struct rewrite_cmd *a = arg;
+	json_t *o;
+
+	if (json_array_size(a->bad) >= MAX_LISTED)
+		return;
+	o = json_object();
+	json_object_set_new(o, "etcd_key", json_stringn((const char *)u->key, u->key_len));
+	json_object_set_new(o, "provider", json_string(env_kind_name(u->res->kind)));
+	json_object_set_new(o, "key_name", json_string(u->res->key_name));
+	json_object_set_new(o, "reason", json_string(xf_reason_name(u->res->reason)));
+	json_object_set_new(o, "detail", json_string(u->res->detail));
+	json_array_append_new(a->bad, o);
+}
+
+static void on_progress(void *arg, const struct rw_stats *st)
+{
+	struct rewrite_cmd *a = arg;
+	double t = progress_elapsed(&a->prog), rate = t > 0 ? (double)st->rewritten / t : 0;
+	uint64_t left = a->expected > st->rewritten ? a->expected - st->rewritten : 0;
+
+	progress_update(&a->prog, "rewrite: %llu/%llu rewritten, %llu scanned, %.0f/s, ETA %.0f s",
+			(unsigned long long)st->rewritten, (unsigned long long)a->expected,
+			(unsigned long long)st->scanned, rate, rate > 0 ? (double)left / rate : 0.0);
+}
+
+/* Alarms, then the quota estimate (not for a dry run, which reports it). */
+static int preflight(struct rewrite_cmd *a, struct etcd_client *cl, const struct rw_opts *o, json_t *rep)
+{
+	struct etcd_status es;
+	int64_t growth = 0;
+	int rc;
+
+	if ((rc = rw_check_alarms(cl)) < 0 || (rc = etcd_status(cl, &es)) < 0)
+		return rc;
+	json_object_set_new(rep, "db_size", json_integer(es.db_size));
+	json_object_set_new(rep, "quota_bytes", json_integer(a->quota));
+	if (a->dry_run)
+		return 0;
+	progress_update(&a->prog, "rewrite: estimating what will change");
+	if ((rc = rw_estimate(cl, o, &a->expected, &growth)) < 0)
+		return rc;
+	json_object_set_new(rep, "expected", json_integer((json_int_t)a->expected));
+	if (es.db_size + growth > a->quota && a->compact_every == 0)
+		return err_set(ERR_REFUSED, "rewriting %llu values would grow etcd's database from %lld to about %lld bytes, "
+			       "over the quota of %lld: compact and defragment first, or use --compact-every N",
+			       (unsigned long long)a->expected, (long long)es.db_size, (long long)(es.db_size + growth),
+			       (long long)a->quota);
+	return 0;
+}
+
+static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct rw_stats *st, int rc, double secs)
+{
+	json_object_set_new(rep, "schema", json_string("etcdcrypt.rewrite/v1"));
+	json_object_set_new(rep, "dry_run", json_boolean(a->dry_run));
+	json_object_set_new(rep, "config", json_string(a->config_path));
+	json_object_set_new(rep, "revision_start", json_integer(st->revision_start));
+	json_object_set_new(rep, "revision_end", json_integer(st->revision_end));
+	json_object_set_new(rep, "scanned", json_integer((json_int_t)st->scanned));
+	json_object_set_new(rep, a->dry_run ? "would_rewrite" : "rewritten", json_integer((json_int_t)st->rewritten));
+	json_object_set_new(rep, "already_current", json_integer((json_int_t)st->current));
+	json_object_set_new(rep, "unreadable", json_integer((json_int_t)st->unreadable));
+	json_object_set_new(rep, "unreadable_keys", json_incref(a->bad));
+	json_object_set_new(rep, "conflicts", json_integer((json_int_t)st->conflicts));
+	json_object_set_new(rep, "conflict_keys_rehandled", json_integer((json_int_t)st->rehandled));
+	json_object_set_new(rep, "vanished", json_integer((json_int_t)st->vanished));
+	json_object_set_new(rep, "txns", json_integer((json_int_t)st->txns));
+	json_object_set_new(rep, "retries", json_integer((json_int_t)st->retries));
+	json_object_set_new(rep, "compactions", json_integer((json_int_t)st->compactions));
+	json_object_set_new(rep, "resumed_after_compaction", json_integer(st->resumed));
+	json_object_set_new(rep, "growth_estimate_bytes", json_integer(st->growth_estimate));
+	json_object_set_new(rep, "seconds", json_real(secs));
+	json_object_set_new(rep, "rate", json_real(secs > 0 ? (double)st->rewritten / secs : 0));
+	json_object_set_new(rep, "stopped", rc == 0 ? json_null() : json_string(err_name(rc)));
+	json_object_set_new(rep, "old_revisions_with_previous_encryption",
+			    json_integer(a->dry_run ? 0 : (json_int_t)st->rewritten));
+}
+
+static void print_table(const json_t *rep, const struct rewrite_cmd *a, const struct rw_stats *st)
+{
+	size_t i;
+	json_t *b;
+
+	printf("%s %s at revisions %lld..%lld in %.2f s (%.0f/s)\n", a->dry_run ? "dry run of" : "rewrite with",
+	       a->config_path, (long long)st->revision_start, (long long)st->revision_end,
+	       json_real_value(json_object_get(rep, "seconds")), json_real_value(json_object_get(rep, "rate")));
+	printf("  scanned           %llu\n", (unsigned long long)st->scanned);
+	printf("  %-17s %llu\n", a->dry_run ? "would rewrite" : "rewritten", (unsigned long long)st->rewritten);
+	printf("  already current   %llu\n", (unsigned long long)st->current);
+	printf("  unreadable        %llu (left untouched)\n", (unsigned long long)st->unreadable);
+	printf("  conflicts         %llu Txns, %llu keys read again and handled\n", (unsigned long long)st->conflicts,
+	       (unsigned long long)st->rehandled);
+	if (st->vanished)
+		printf("  deleted meanwhile %llu\n", (unsigned long long)st->vanished);
+	printf("  database growth   ~%.1f MB (each rewrite adds a revision)\n", (double)st->growth_estimate / 1e6);
+	json_array_foreach(json_object_get(rep, "unreadable_keys"), i, b)
+		printf("  UNREADABLE %s  %s:%s  %s: %s\n", json_string_value(json_object_get(b, "etcd_key")),
+		       json_string_value(json_object_get(b, "provider")),
+		       json_string_value(json_object_get(b, "key_name")),
+		       json_string_value(json_object_get(b, "reason")), json_string_value(json_object_get(b, "detail")));
+	if (!a->dry_run && st->rewritten > 0 && !a->compact_end)
+		printf("history: %llu older revisions still hold the previous encryption; to purge them run\n"
+		       "  etcdctl compact %lld   and then   etcdctl defrag   on each member\n",
+		       (unsigned long long)st->rewritten, (long long)st->revision_end);
+	else if (a->compact_end && st->rewritten > 0)
+		printf("history: compacted at revision %lld; run etcdctl defrag on each member to return the space\n",
+		       (long long)st->revision_end);
+}
+
+static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
+{
+	struct etcd_client *cl = NULL;
+	struct res_id *res = NULL;
+	size_t n = 0;
+	int all = a->all, rc;
+	struct etcd_opts eo;
+	struct rw_opts o = { .conf = a->conf, .ring = a->ring, .etcd_prefix = a->prefix, .dry_run = a->dry_run,
+			     .force = a->force, .batch_ops = a->batch, .batch_bytes = RW_DEFAULT_BATCH_BYTES,
+			     .inflight = a->inflight, .max_rate = a->max_rate, .page_size = a->page_size,
+			     .compact_every = a->compact_every, .stop = &stop_flag };
+
+	memset(st, 0, sizeof(*st));
+	if (!all && (rc = cmd_resource_list(&res, &n, &all, a->resources_arg, a->conf)) < 0)
+		return rc;
+	o.resources = res;
+	o.n_resources = n;
+	o.all = all;
+	rc = rw_check_nodes(&o, (const struct encconf *const *)a->nodes, (const char *const *)a->node_names, a->n_nodes);
+	etcdflags_opts(&a->ef, &eo);
+	if (rc == 0 && (rc = etcd_open(&cl, &eo)) == 0 && (rc = preflight(a, cl, &o, rep)) == 0) {
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+		rc = rw_run(cl, &o, st, on_bad, on_progress, a);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		if (rc == 0 && a->compact_end && !a->dry_run && st->revision_end > 0)
+			rc = etcd_compact(cl, st->revision_end, 1);
+	}
+	etcd_close(cl);
+	free(res);
+	return rc;
+}
+
+int cmd_rewrite(int argc, char **argv)
+{
+	struct rewrite_cmd a = { 0 };
+	struct rw_stats st = { 0 };
+	json_t *rep = json_object();
+	int rc = 0, status;
+
+	a.bad = json_array();
+	progress_init(&a.prog);
+	if ((status = parse_args(&a, argc, argv)) != 0) {
+		status = status < 0 ? EXIT_OK : status;
+		goto out;
+	}
+	if ((rc = encconf_load(&a.conf, a.config_path)) < 0 || (a.keyring_path && (rc = kmsring_load(&a.ring, a.keyring_path)) < 0) ||
+	    (rc = load_nodes(&a)) < 0) {
+		status = cmd_fail(rc);
+		goto out;
+	}
+	rc = run(&a, rep, &st);
+	progress_done(&a.prog);
+	if (rc == ERR_REFUSED && st.scanned == 0) {
+		/* a gate refused before anything was written */
+		fprintf(stderr, "etcdcrypt: refusing to rewrite: %s\n", err_msg());
+		status = a.n_nodes && strstr(err_msg(), "node ") ? EXIT_USAGE : EXIT_RUNTIME;
+		goto out;
+	}
+	if (rc < 0 && st.scanned == 0 && st.rewritten == 0) {
+		status = cmd_fail(rc);
+		goto out;
+	}
+	fill_report(rep, &a, &st, rc, progress_elapsed(&a.prog));
+	if (a.json) {
+		json_dumpf(rep, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		putchar('\n');
+	} else {
+		print_table(rep, &a, &st);
+	}
+	if (rc == ERR_INTERRUPTED) {
+		fprintf(stderr, "etcdcrypt: interrupted: in-flight writes finished; rerun to complete the rewrite\n");
+		status = EXIT_FINDINGS;
+	} else if (rc < 0) {
+		status = cmd_fail(rc);
+		fprintf(stderr, "etcdcrypt: stopped cleanly: no value is half written; rerun to finish after fixing that\n");
+	} else {
+		status = st.unreadable > 0 ? EXIT_FINDINGS : EXIT_OK;
+	}
+out:
+	json_decref(rep);
+	json_decref(a.bad);
+	for (size_t i = 0; i < a.n_nodes; i++) {
+		encconf_free(a.nodes[i]);
+		free(a.node_names[i]);
+	}
+	kmsring_free(a.ring);
+	encconf_free(a.conf);
+	etcdflags_release(&a.ef);
+	return status;
+}

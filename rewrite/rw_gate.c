@@ -1,0 +1,126 @@
+/* rw_gate: the safety checks rewrite makes before its first write. */
+#include "err.h"
+#include "rw_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* a small stored object to prove a node can read what we will write */
+static const char PROBE[] = "{\"kind\":\"Secret\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"etcdcrypt-probe\","
+			    "\"namespace\":\"default\"}}\n";
+
+static int target_label(char *out, size_t cap, const struct xf *x)
+{
+	enum env_kind k;
+	const char *name;
+
+	xf_target(x, &k, &name);
+	return snprintf(out, cap, "%s%s%s", env_kind_name(k), name[0] ? ":" : "", name);
+}
+
+/* One node, one resource: same write target, and it reads our probe. */
+static int check_node(const struct rw_opts *o, const struct encconf *node, const char *label,
+		      const struct res_id *id)
+{
+	struct xf *ours = NULL, *theirs = NULL;
+	struct buf enc, back;
+	struct xf_result res;
+	char a[300], b[300], key[600], prefix[512];
+	int rc;
+
+	buf_init(&enc, 0);
+	buf_init(&back, 0);
+	if ((rc = res_prefix(prefix, sizeof(prefix), o->etcd_prefix, id)) < 0 ||
+	    (rc = xf_new(&ours, o->conf, id->group, id->resource, o->ring)) < 0 ||
+	    (rc = xf_new(&theirs, node, id->group, id->resource, o->ring)) < 0)
+		goto out;
+	snprintf(key, sizeof(key), "%sdefault/etcdcrypt-probe", prefix);
+	target_label(a, sizeof(a), ours);
+	target_label(b, sizeof(b), theirs);
+	if (strcmp(a, b) != 0) {
+		rc = err_set(ERR_REFUSED, "node %s writes %s with %s but --config writes with %s: update every node's "
+			     "config to the same write key first", label, id->resource, b, a);
+		goto out;
+	}
+	if ((rc = xf_write(ours, &enc, (const uint8_t *)key, strlen(key), (const uint8_t *)PROBE, strlen(PROBE))) < 0 ||
+	    (rc = xf_read(theirs, &res, &back, (const uint8_t *)key, strlen(key), enc.data, enc.len)) < 0)
+		goto out;
+	if (!res.ok || back.len != strlen(PROBE) || memcmp(back.data, PROBE, back.len) != 0)
+		rc = err_set(ERR_REFUSED, "node %s cannot read %s written with %s (%s): its key of that name differs",
+			     label, id->resource, a, xf_reason_name(res.reason));
+out:
+	buf_release(&enc);
+	buf_release(&back);
+	xf_free(ours);
+	xf_free(theirs);
+	return rc;
+}
+
+int rw_check_nodes(const struct rw_opts *o, const struct encconf *const *nodes, const char *const *names, size_t n)
+{
+	static const struct res_id secrets = { "", "secrets" };
+	const struct res_id *res = o->n_resources ? o->resources : &secrets;
+	size_t nr = o->n_resources ? o->n_resources : 1;
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t r = 0; r < nr; r++) {
+			int rc = check_node(o, nodes[i], names[i], &res[r]);
+
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int rw_check_alarms(struct etcd_client *cl)
+{
+	unsigned alarms = 0;
+	int rc = etcd_alarms(cl, &alarms);
+
+	if (rc < 0)
+		return rc;
+	if (alarms & (1u << ETCD_ALARM_NOSPACE))
+		return err_set(ERR_REFUSED, "etcd has a NOSPACE alarm raised: compact, defragment and disarm it "
+			       "(etcdctl alarm disarm) before rewriting");
+	if (alarms & (1u << ETCD_ALARM_CORRUPT))
+		return err_set(ERR_REFUSED, "etcd has a CORRUPT alarm raised: repair the cluster before rewriting");
+	if (alarms)
+		return err_set(ERR_REFUSED, "etcd has alarms raised (0x%x): clear them before rewriting", alarms);
+	return 0;
+}
+
+struct estimate {
+	uint64_t values;
+	int64_t growth;
+};
+
+static int on_estimate(void *arg, const struct scan_item *it)
+{
+	struct estimate *e = arg;
+
+	if (!it->res->ok || xf_is_current(it->res))
+		return 0;
+	/* the new value is about as long as the old one: same plaintext, and
+	 * provider overheads differ by a few dozen bytes */
+	e->values++;
+	e->growth += rw_growth_of(it->kv->key_len, it->kv->value_len + 64);
+	return 0;
+}
+
+int rw_estimate(struct etcd_client *cl, const struct rw_opts *o, uint64_t *out_values, int64_t *out_growth)
+{
+	struct scan_opts so = { .conf = o->conf, .ring = o->ring, .etcd_prefix = o->etcd_prefix,
+				.resources = o->resources, .n_resources = o->n_resources, .all = o->all,
+				.page_size = o->page_size, .resume = 1 };
+	struct estimate e = { 0, 0 };
+	struct scan *s = NULL;
+	int rc;
+
+	if ((rc = scan_new(&s, cl, &so)) == 0)
+		rc = scan_run(s, on_estimate, NULL, &e);
+	scan_free(s);
+	*out_values = e.values;
+	*out_growth = e.growth;
+	return rc;
+}
