@@ -123,7 +123,7 @@ etcd_restart() { # NAME: same data dir, same ports, same flags
 	local up="${1^^}" dir ep pid i
 	up=${up//-/_}
 	eval "dir=\${ETCD_${up}_DIR}; ep=\${ETCD_${up}_ENDPOINT}"
-	eval "etcd $(cat "$dir/args")" >/dev/null 2>&1 &
+	eval "exec etcd $(cat "$dir/args")" >/dev/null 2>&1 &
 	pid=$!
 	ETCD_STARTED+=("$pid")
 	eval "ETCD_${up}_PID=$pid"
