@@ -152,5 +152,5 @@ $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@echo '  LD      $@'
 	$(Q)$(CC) $(CFLAGS_OURS) $(LDFLAGS) -o $@ $< $(LIB_A) $(LIBS)
 
-bench-tools: $(BUILD)/bench/loadgen $(BUILD)/etcdcrypt
+bench-tools: $(BUILD)/bench/loadgen $(BUILD)/bench/rwbase $(BUILD)/etcdcrypt
 .PHONY: bench-tools

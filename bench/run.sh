@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/etcdcrypt
 LOADGEN=build/bench/loadgen
+export ETCDCTL_API=3
 SIZES=${BENCH_SIZES:-10000 100000}
 RUNS=${BENCH_RUNS:-5}
 LOOP_N=${BENCH_LOOP_N:-1000}
@@ -55,11 +56,17 @@ bench_audit() { # N
 	etcd_stop bench
 }
 
+source bench/rewrite.sh
+[ -f bench/backup.sh ] && source bench/backup.sh
 for n in $SIZES; do
 	bench_audit "$n"
 done
-if [ -x bench/run-more.sh ]; then
-	source bench/run-more.sh
+for n in $SIZES; do
+	bench_rewrite "$n" tmpfs
+done
+bench_rewrite "${BENCH_DISK_SIZE:-10000}" disk
+if declare -f bench_backup >/dev/null; then
+	bench_backup "${BENCH_BACKUP_SIZE:-100000}"
 fi
 echo
 echo "results saved in $BENCH_OUT"

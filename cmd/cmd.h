@@ -25,8 +25,20 @@ struct cmd_def {
 
 int cmd_audit(int argc, char **argv);
 int cmd_get(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
 int cmd_rewrite(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_status(int argc, char **argv); /* cmd_status.c */
+int cmd_config(int argc, char **argv); /* cmd_config.c: enable, disable, generate-key, check */
+/* the config verbs (argv[0] is the verb) */
+int cmd_config_enable(int argc, char **argv);
+int cmd_config_disable(int argc, char **argv);
+int cmd_config_generate_key(int argc, char **argv);
+int cmd_config_check(int argc, char **argv); /* cmd_config_check.c */
+/* Writes a generated config to output (NULL or "-": stdout, refused when it
+ * is a terminal; else a new 0600 file). Returns an exit status. */
+int cmd_config_emit(const char *verb, const char *output, const void *text, size_t n);
+
 /* Prints "etcdcrypt: <err_msg()>" (or "etcdcrypt <cmd>: ..." ) to stderr
  * and returns the exit status for code. */
 int cmd_fail(int code);

@@ -231,8 +231,10 @@ static int run_scan(struct audit *a, struct etcd_client *cl, struct scan **sp, i
 	int all = a->all, rc;
 	struct scan_opts so = { .conf = a->conf, .ring = a->ring, .etcd_prefix = a->prefix, .page_size = a->page_size };
 
-	if (!all && (rc = cmd_resource_list(&res, &n, &all, a->resources_arg, a->conf)) < 0)
+	if (!all && (rc = cmd_resource_list(&res, &n, &all, a->resources_arg, a->conf)) < 0) {
+		free(res);
 		return rc;
+	}
 	so.resources = res;
 	so.n_resources = n;
 	so.all = all;

@@ -286,6 +286,12 @@ static int preflight(struct rewrite_cmd *a, struct etcd_client *cl, const struct
 	json_object_set_new(rep, "quota_bytes", json_integer(a->quota));
 	if (a->dry_run)
 		return 0;
+	/* every value rewritten at most once: growth is bounded by the live
+	 * data, itself at most the database's used size; scan only when that
+	 * bound does not already fit */
+	growth = rw_growth_of(0, (size_t)es.db_size_in_use);
+	if (es.db_size + growth <= a->quota)
+		return 0;
 	progress_update(&a->prog, "rewrite: estimating what will change");
 	if ((rc = rw_estimate(cl, o, &a->expected, &growth)) < 0)
 		return rc;
@@ -369,8 +375,10 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 			     .compact_every = a->compact_every, .stop = &stop_flag };
 
 	memset(st, 0, sizeof(*st));
-	if (!all && (rc = cmd_resource_list(&res, &n, &all, a->resources_arg, a->conf)) < 0)
+	if (!all && (rc = cmd_resource_list(&res, &n, &all, a->resources_arg, a->conf)) < 0) {
+		free(res);
 		return rc;
+	}
 	o.resources = res;
 	o.n_resources = n;
 	o.all = all;

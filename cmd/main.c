@@ -15,6 +15,12 @@ static const struct cmd_def COMMANDS[] = {
 	  "show how one stored value is encrypted, and read it with a config" },
 	{ "rewrite", cmd_rewrite, "rewrite --config FILE [--node-config FILE ...] [--dry-run] [etcd flags]",
 	  "re-encrypt every value to the config's write key with safe compare-and-swap writes" },
+	{ "status", cmd_status,
+	  "status --node NAME=CONFIG ... [--nodes-dir DIR] [--config FILE] [-o table|json] [etcd flags]",
+	  "CSM-style encryption status: node keys, goal, current, names in etcd" },
+	{ "config", cmd_config, "config enable|disable|generate-key|check ...",
+	  "write CSM-style EncryptionConfigurations, make keys, prove a config safe" },
+	{ "backup", cmd_backup, "backup verify SNAPSHOT [--config FILE ...]", "check offline that an etcd snapshot restores readable under given configs" },
 	{ "version", cmd_version, "version", "print version information" },
 };
 

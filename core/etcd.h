@@ -66,6 +66,8 @@ struct etcd_range_req {
 	int64_t revision; /* 0: latest */
 	int keys_only;
 	int count_only;
+	int serializable; /* answer from the member's own state, no ReadIndex
+			     round (safe with a revision it has already served) */
 };
 
 struct etcd_range_resp {
@@ -89,7 +91,8 @@ struct etcd_status {
 };
 
 /* One compare-and-swap put: succeeds only if key's mod_revision is still
- * mod_revision (0 = key must not exist). The put attaches `lease` (0 = none). */
+ * mod_revision (0 = key must not exist; negative = no compare, a plain put,
+ * for benchmarks and loaders). The put attaches `lease` (0 = none). */
 struct etcd_cas_put {
 	const uint8_t *key;
 	size_t key_len;
@@ -152,7 +155,10 @@ size_t etcd_prefix_end(uint8_t *end_out, const uint8_t *prefix, size_t prefix_le
 /* ---- paging at one revision -------------------------------------------
  * Iterates [key, range_end) in pages of page_size keys, all at one revision
  * (the first page's, or the one given). The next page is requested
- * asynchronously while the caller processes the current one. */
+ * asynchronously while the caller processes the current one. Pages after the
+ * first are serializable reads at the pinned revision: the member already
+ * served that revision, so the answer is the same, and it does not wait
+ * behind in-flight writes for a linearizable ReadIndex. */
 struct etcd_pager;
 
 int etcd_pager_new(struct etcd_pager **out, struct etcd_client *c, const uint8_t *key, size_t key_len,

@@ -33,6 +33,7 @@ int etcd_range_pack(grpc_slice *out, const struct etcd_range_req *r)
 	m.revision = r->revision;
 	m.keys_only = r->keys_only != 0;
 	m.count_only = r->count_only != 0;
+	m.serializable = r->serializable != 0;
 	return etcd_pack(&m.base, out);
 }
 
@@ -205,7 +206,11 @@ int etcd_txn_pack(const struct etcd_cas_put *ops, size_t n_ops, grpc_slice *out)
 	}
 	for (i = 0; i < n_ops; i++)
 		txn_fill(&p, i, &ops[i]);
-	txn.n_compare = n_ops;
+	/* a negative mod_revision asks for a plain put: no compare for it */
+	txn.n_compare = 0;
+	for (i = 0; i < n_ops; i++)
+		if (ops[i].mod_revision >= 0)
+			p.cmpp[txn.n_compare++] = &p.cmp[i];
 	txn.compare = p.cmpp;
 	txn.n_success = n_ops;
 	txn.success = p.opp;

@@ -22,6 +22,7 @@ struct etcd_pager {
 	size_t end_len;
 	int64_t page_size;
 	int64_t revision; /* 0 until known */
+	unsigned long pages; /* answered so far: later ones may be serializable */
 	struct etcd_call call;
 	int pending; /* call is in flight */
 	int done;    /* no page after the current one */
@@ -41,6 +42,7 @@ static int start_page(struct etcd_pager *p)
 	r.range_end_len = p->end_len;
 	r.limit = p->page_size;
 	r.revision = p->revision;
+	r.serializable = p->revision != 0 && p->pages > 0;
 	rc = etcd_range_pack(&s, &r);
 	if (rc < 0)
 		return rc;
@@ -146,6 +148,7 @@ int etcd_pager_next(struct etcd_pager *p, const struct etcd_range_resp **page)
 	if (p->revision == 0)
 		p->revision = p->page.revision;
 	p->page.revision = p->revision; /* header.revision is the store's, not ours */
+	p->pages++;
 	if (p->page.n_kvs == 0) {
 		p->done = 1;
 		etcd_range_resp_release(&p->page);

@@ -30,6 +30,12 @@ record() { # NAME STATUS
 	fi
 }
 
+UNIT_ONLY=0
+if [ "${1:-}" = "--unit-only" ]; then
+	UNIT_ONLY=1
+	shift
+fi
+
 etcd_start unit plain || exit 3
 etcd_start unittls tls || exit 3
 etcd_start unitauth auth || exit 3
@@ -49,15 +55,17 @@ for bin in "$@"; do
 	else
 		"$bin"
 	fi
-	record "$name" $?
+	rc=$?
+	record "$name" "$rc"
 done
 
-if [ "${VALGRIND:-0}" != 1 ]; then
+if [ "${VALGRIND:-0}" != 1 ] && [ "$UNIT_ONLY" = 0 ]; then
 	for t in tests/integration/t_*.sh; do
 		[ -e "$t" ] || continue
 		echo "=== $(basename "$t")"
 		bash "$t"
-		record "$(basename "$t")" $?
+		rc=$?
+		record "$(basename "$t")" "$rc"
 	done
 fi
 

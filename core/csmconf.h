@@ -1,0 +1,91 @@
+/* csmconf: EncryptionConfigurations exactly as the HPE Cray CSM script
+ * `encryption.sh --enable|--disable` writes them, and the key files behind
+ * them.
+ *
+ * A CSM key is a raw string of 16, 24 or 32 bytes (secretbox: 32), stored in
+ * the config base64-encoded, and named
+ *
+ *   <provider>-<lower-case hex SHA-256 of the key string followed by "\n">
+ *
+ * (the script runs `echo "$key" | sha256sum`). `status` shows these names,
+ * so the same key always gets the same name. Every key gets a provider
+ * element of its own, in the order given; enable puts identity last (new
+ * writes use the first key, plaintext stays readable), disable puts it first
+ * (new writes are plaintext, the keys keep old values readable). The text:
+ *
+ *   ---
+ *   apiVersion: apiserver.config.k8s.io/v1
+ *   kind: EncryptionConfiguration
+ *   resources:
+ *     - resources:
+ *         - secrets
+ *       providers:
+ *         - aescbc:
+ *             keys:
+ *               - name: "aescbc-<sha256 hex>"
+ *                 secret: "<base64 of the key string>"
+ *         - identity: {}
+ *
+ * Key files hold the key string itself; one trailing newline is not part of
+ * the key. Generated keys are printable (letters and digits) so they can
+ * also be given to the CSM script. Keys live in struct csmconf_key, which the
+ * caller wipes with csmconf_key_wipe; they never appear in a message.
+ *
+ * This module does not parse configs (encconf.h does) and does not print. */
+#ifndef ETCDCRYPT_CSMCONF_H
+#define ETCDCRYPT_CSMCONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "encconf.h"
+
+#define CSMCONF_KEY_MAX 32
+/* "secretbox-" + 64 hex digits + NUL */
+#define CSMCONF_NAME_MAX 80
+/* A key file may hold at most this many bytes (longer is refused unread). */
+#define CSMCONF_KEYFILE_MAX 4096
+
+enum csmconf_mode {
+	CSMCONF_ENABLE,  /* keys..., identity */
+	CSMCONF_DISABLE, /* identity, keys... */
+};
+
+struct csmconf_key {
+	enum encconf_kind kind; /* ENCCONF_AESCBC, ENCCONF_AESGCM or ENCCONF_SECRETBOX */
+	uint8_t key[CSMCONF_KEY_MAX];
+	size_t len;
+	char source[256]; /* where it came from, for messages: the file or "<stdin>" */
+};
+
+/* Reads a key for kind from path ("-": stdin) into *out. One trailing "\n"
+ * is dropped. ERR_CONFIG naming the file when the length is wrong for kind
+ * (aescbc/aesgcm 16, 24 or 32; secretbox 32); ERR_IO when unreadable. The
+ * bytes read are wiped from every buffer but *out. */
+int csmconf_key_read(struct csmconf_key *out, enum encconf_kind kind, const char *path);
+
+/* Same from memory (no newline handling); source names it in messages. */
+int csmconf_key_set(struct csmconf_key *out, enum encconf_kind kind, const uint8_t *key, size_t len,
+		    const char *source);
+
+void csmconf_key_wipe(struct csmconf_key *k);
+
+/* The CSM name of a key into out: "<provider>-<sha256 hex of key + "\n">". */
+int csmconf_key_name(char out[CSMCONF_NAME_MAX], const struct csmconf_key *k);
+
+/* Writes the config text for mode and keys (n may be 0 for disable, not
+ * for enable: ERR_USAGE) into *out (reset first; the caller releases it,
+ * which wipes the secrets). ERR_USAGE when two keys have the same name. */
+int csmconf_generate(struct buf *out, enum csmconf_mode mode, const struct csmconf_key *keys, size_t n);
+
+/* Fills out[0..n-1] with random letters and digits (uniform over the 62,
+ * about 5.95 bits each) and writes out[n] = '\0'. */
+int csmconf_random_key(char *out, size_t n);
+
+/* Creates path (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600) and writes p fully,
+ * then fsyncs. Never overwrites: an existing path is ERR_IO "exists". A
+ * partly written file is removed. */
+int csmconf_write_new(const char *path, const void *p, size_t n);
+
+#endif

@@ -1,0 +1,108 @@
+/* snapshot: an etcd snapshot file read offline, over core/bolt.
+ *
+ * An `etcdctl snapshot save` file is a bbolt database followed by the
+ * SHA-256 of those bytes (32 bytes; etcd detects it by size % 512 == 32). A
+ * raw member `db` file has no trailer and is a whole number of pages. This
+ * module checks the trailer (SHA-256 with OpenSSL EVP: the one outside
+ * library used here, for speed), then walks etcd's `key` bucket (revision
+ * keys -> mvccpb.KeyValue, layouts at the top of snapshot.c) and finds the
+ * newest revision of every user key, plus per-key history summaries.
+ *
+ * Memory: the file stays mapped; the index holds one small record per user
+ * key (pointers into the mapping, counters), never a value, so memory is
+ * O(keys), not O(file). Values are decoded from the mapping on demand.
+ *
+ * It does not decrypt (see transform.h) and does not print. */
+#ifndef ETCDCRYPT_SNAPSHOT_H
+#define ETCDCRYPT_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bolt.h"
+
+#define SNAP_TRAILER 32
+#define SNAP_MAX_KEYS (1u << 28)  /* index cap: user keys */
+#define SNAP_MAX_BUCKETS 32       /* top-level buckets counted */
+
+struct snap;
+
+struct snap_bucket_count {
+	char name[64];
+	uint64_t entries;
+};
+
+struct snap_info {
+	uint64_t size;          /* file bytes */
+	uint64_t db_bytes;      /* bytes before the trailer (= size without one) */
+	int has_trailer;        /* size % 512 == 32 */
+	int trailer_checked;    /* snap_check_trailer ran */
+	int trailer_matches;
+	uint8_t expected[32];   /* the trailer */
+	uint8_t actual[32];     /* SHA-256 of the first db_bytes */
+	uint64_t extra_bytes;   /* raw db only: bytes after the last whole page */
+	struct bolt_info bolt;
+	/* after snap_index */
+	int64_t revision;            /* current revision: max main (or compaction if larger) */
+	int64_t compact_revision;    /* meta finishedCompactRev (0: none) */
+	int64_t scheduled_compact_revision;
+	uint64_t entries;            /* key bucket entries (puts + tombstones) */
+	uint64_t puts, tombstones;
+	uint64_t keys, live_keys;    /* user keys ever seen / live at `revision` */
+	struct snap_bucket_count buckets[SNAP_MAX_BUCKETS];
+	size_t n_buckets;
+};
+
+/* The newest revision of one user key, with its history summary. Pointers
+ * are into the mapping (borrowed for the snap's lifetime). */
+struct snap_kv {
+	const uint8_t *key;
+	size_t key_len;
+	const uint8_t *value; /* live: field 5 of the newest put (may be empty) */
+	size_t value_len;
+	int64_t create_revision, mod_revision, version, lease;
+	int deleted;          /* the newest entry is a tombstone */
+	int recreated;        /* a put followed a tombstone */
+	uint32_t puts, deletes;
+	uint32_t plain_puts;       /* puts whose value does not start "k8s:enc:" */
+	uint32_t plain_historical; /* of those, not the live value */
+	int64_t oldest_plain_historical; /* main revision; 0: none */
+};
+
+/* Progress: phase ("hashing", "reading"), work done and total (0 unknown). */
+typedef void (*snap_progress_fn)(void *arg, const char *phase, uint64_t done, uint64_t total);
+
+/* Maps path and reads the bbolt metas. ERR_IO (open/map), ERR_CORRUPT (not
+ * bbolt, truncated: the message names the offset where the file ends). */
+int snap_open(struct snap **out, const char *path);
+/* Same over caller-owned bytes (kept unchanged until snap_free). */
+int snap_open_mem(struct snap **out, const uint8_t *p, size_t n);
+void snap_free(struct snap *s); /* NULL-safe */
+
+/* Borrowed; filled in as the steps below run. */
+const struct snap_info *snap_get_info(const struct snap *s);
+
+/* SHA-256 of the db bytes against the trailer (no-op without one). A
+ * mismatch is not an error: see info->trailer_matches. */
+int snap_check_trailer(struct snap *s, snap_progress_fn progress, void *arg);
+
+/* Walks the key and meta buckets and builds the per-key index; counts the
+ * entries of every top-level bucket. ERR_CORRUPT names the page/offset or
+ * the revision key at fault. */
+int snap_index(struct snap *s, snap_progress_fn progress, void *arg);
+
+/* Called once per user key. Return <0 to stop with that code. */
+typedef int (*snap_key_fn)(void *arg, const struct snap_kv *kv);
+
+enum snap_order {
+	SNAP_ORDER_KEY,  /* ascending key order: stable output, random reads */
+	SNAP_ORDER_FILE, /* order of the newest entries in the file: sequential
+			    reads, the fast way through a file larger than RAM */
+};
+
+/* Visits every indexed user key starting with prefix (NULL/0: all), live
+ * and deleted, in the given order. */
+int snap_foreach_key(struct snap *s, const uint8_t *prefix, size_t prefix_len, enum snap_order order, snap_key_fn fn,
+		     void *arg);
+
+#endif
