@@ -126,7 +126,7 @@ check-unit: $(UNIT_BINS)
 valgrind: tests
 	VALGRIND=1 bash tests/run.sh $(UNIT_BINS)
 
-demo: all
+demo: all $(BUILD)/bench/loadgen
 	bash scripts/demo.sh
 
 bench: bench-tools

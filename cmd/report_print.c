@@ -90,8 +90,9 @@ static void print_history(const json_t *h)
 {
 	if (h == NULL)
 		return;
-	printf("\nHISTORY (revisions %lld..%lld retained)\n", ival(h, "compact_revision") + 1,
-	       ival(h, "upto_revision"));
+	/* a compaction keeps its own revision readable */
+	printf("\nHISTORY (revisions %lld..%lld retained)\n",
+	       ival(h, "compact_revision") > 0 ? ival(h, "compact_revision") : 1, ival(h, "upto_revision"));
 	printf("  %lld puts, %lld deletes replayed\n", ival(h, "revisions"), ival(h, "deletes"));
 	printf("  plaintext revisions: %lld (%lld historical, in %lld keys; oldest at revision %lld)\n",
 	       ival(h, "plaintext_revisions_total"), ival(h, "plaintext_revisions_historical"),
