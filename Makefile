@@ -125,6 +125,7 @@ check-unit: $(UNIT_BINS)
 
 valgrind: tests
 	VALGRIND=1 bash tests/run.sh $(UNIT_BINS)
+	bash tests/valgrind-cli.sh
 
 demo: all $(BUILD)/bench/loadgen
 	bash scripts/demo.sh
