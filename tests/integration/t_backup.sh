@@ -176,20 +176,24 @@ for j in $(seq 1 20); do
 done
 etcdctl --endpoints "$E" del /registry/secrets/plain/s1 >/dev/null
 etcdctl --endpoints "$E" put /registry/configmaps/default/cm '{"kind":"ConfigMap","apiVersion":"v1"}' >/dev/null
-etcdctl --endpoints "$E" snapshot save "$W/own.db" >/dev/null 2>&1
 OWNCFG=$FX/configs/all-providers.yaml
 KR=$FX/fake-kms.json
+t_exit 0 "own etcd: rewrite everything to the config's write key first" \
+	"$BIN" rewrite --endpoints "$E" --config "$OWNCFG" --kms-keyring "$KR"
+etcdctl --endpoints "$E" snapshot save "$W/own.db" >/dev/null 2>&1
 t_exit 0 "own snapshot ($LOADED vector values + 19 plaintext) verifies clean" \
 	"$BIN" backup verify "$W/own.db" --config "$OWNCFG" --kms-keyring "$KR" -o json
 python3 - "$T_OUT" "$LOADED" <<'PY'
 import json, sys
 a = json.load(open(sys.argv[1])); n = int(sys.argv[2]) + 19
 sec = {r["resource"]: r for r in a["configs"][0]["resources"]}["secrets"]
-ok = a["trailer"]["matches"] and sec["total"] == n and sec["readable"] == n and a["ok"] and a["format"] == "snapshot"
-print(("ok" if ok else "not ok") + f" - {sec['total']} secrets, {sec['readable']} readable, want {n}")
+labels = {(p["provider"], p["key_name"]) for p in sec["providers"]}
+ok = a["trailer"]["matches"] and sec["total"] == n and sec["readable"] == n and a["ok"] and a["format"] == "snapshot" \
+    and labels == {("aescbc", "key-2025")} and sec["stale"] == 0
+print(("ok" if ok else "not ok") + f" - {sec['total']} secrets, {sec['readable']} readable, stale {sec['stale']}, {labels}, want {n} under aescbc:key-2025")
 sys.exit(0 if ok else 1)
 PY
-if [ $? -eq 0 ]; then t_pass "own snapshot: every value readable, hash matches"; else t_fail "own snapshot: every value readable, hash matches"; fi
+if [ $? -eq 0 ]; then t_pass "own snapshot after rewrite: every value readable under the write key, hash matches"; else t_fail "own snapshot after rewrite: every value readable under the write key, hash matches"; fi
 
 # raw member db: stop our etcd by its PID, copy its db, then clean up
 kill "$ETCD_BK_PID" 2>/dev/null; wait "$ETCD_BK_PID" 2>/dev/null
