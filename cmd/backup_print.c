@@ -1,34 +1,14 @@
 /* backup_print: a backup report as JSON or tables; see backup_print.h.
  * The per-config tables use the same columns as audit's (report_print.c). */
 #include "backup_print.h"
+#include "report_print.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static long long ival(const json_t *o, const char *k)
-{
-	return (long long)json_integer_value(json_object_get(o, k));
-}
-
-static const char *sval(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	return s ? s : "";
-}
-
-static void print_json(json_t *rep, int streamed_keys)
-{
-	char *s = json_dumps(rep, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-	if (s == NULL)
-		return;
-	if (streamed_keys)
-		printf("\n  ],\n%s\n", s + 2);
-	else
-		printf("%s\n", s);
-	free(s);
-}
+#define ival rp_int
+#define sval rp_str
 
 static void print_file(const json_t *rep)
 {
@@ -59,58 +39,6 @@ static void print_file(const json_t *rep)
 	putchar('\n');
 }
 
-static void print_rows(const json_t *r, int have_config)
-{
-	long long total = ival(r, "total");
-	size_t i;
-	json_t *row;
-
-	json_array_foreach(json_object_get(r, "providers"), i, row) {
-		long long n = ival(row, "count");
-		char name[300];
-
-		snprintf(name, sizeof(name), "%s%s%s", sval(row, "key_name")[0] ? sval(row, "key_name") : "-",
-			 json_object_get(row, "key_id") ? "@" : "", sval(row, "key_id"));
-		printf("%-24s %-10s %-28s %9lld %6.1f%%", sval(r, "resource"), sval(row, "provider"), name, n,
-		       total ? 100.0 * (double)n / (double)total : 0.0);
-		if (have_config)
-			printf(" %9lld %9lld", ival(row, "readable"), ival(row, "stale"));
-		putchar('\n');
-	}
-}
-
-static void print_summary(const json_t *r, int have_config)
-{
-	const json_t *pt = json_object_get(r, "plaintext");
-
-	printf("%s: %lld values", sval(r, "resource"), ival(r, "total"));
-	if (have_config)
-		printf(", %lld readable, %lld stale, %lld unreadable", ival(r, "readable"), ival(r, "stale"),
-		       ival(r, "unreadable_count"));
-	printf("; stored as plaintext: %lld protobuf, %lld json, %lld cbor, %lld other\n", ival(pt, "protobuf"),
-	       ival(pt, "json"), ival(pt, "cbor"), ival(pt, "other"));
-}
-
-static void print_unreadable(const json_t *res)
-{
-	size_t i, j;
-	json_t *r, *b;
-	int header = 0;
-
-	json_array_foreach(res, i, r) {
-		json_array_foreach(json_object_get(r, "unreadable"), j, b) {
-			if (!header++)
-				printf("UNREADABLE\n");
-			printf("  %s  %s%s%s  %s: %s (revision %lld)\n", sval(b, "etcd_key"), sval(b, "provider"),
-			       sval(b, "key_name")[0] ? ":" : "", sval(b, "key_name"), sval(b, "reason"),
-			       sval(b, "detail"), ival(b, "mod_revision"));
-		}
-		if (ival(r, "unreadable_unlisted") > 0)
-			printf("  ... and %lld more in %s (not listed)\n", ival(r, "unreadable_unlisted"),
-			       sval(r, "resource"));
-	}
-}
-
 static void print_list(const char *title, const json_t *a)
 {
 	size_t i;
@@ -128,19 +56,9 @@ static void print_config(const json_t *c)
 {
 	const json_t *res = json_object_get(c, "resources");
 	int have_config = !json_is_null(json_object_get(c, "config"));
-	size_t i;
-	json_t *r;
 
 	printf("\n== config %s\n", have_config ? sval(c, "config") : "none (classify only)");
-	printf("%-24s %-10s %-28s %9s %7s", "RESOURCE", "PROVIDER", "KEY NAME", "VALUES", "%");
-	if (have_config)
-		printf(" %9s %9s", "READABLE", "STALE");
-	putchar('\n');
-	json_array_foreach(res, i, r)
-		print_rows(r, have_config);
-	json_array_foreach(res, i, r)
-		print_summary(r, have_config);
-	print_unreadable(res);
+	rp_print_resources(res, have_config, 1);
 	print_list("keys needed:", json_object_get(c, "keys_needed"));
 	if (have_config)
 		print_list("keys missing:", json_object_get(c, "keys_missing"));
@@ -191,7 +109,7 @@ static void print_table(json_t *rep)
 void backup_print_report(json_t *rep, int json, int streamed_keys)
 {
 	if (json)
-		print_json(rep, streamed_keys);
+		rp_print_json(rep, streamed_keys);
 	else
 		print_table(rep);
 }

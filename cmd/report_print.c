@@ -1,24 +1,28 @@
 /* report_print: renders an audit report (audit/report.h) as JSON or as an
  * aligned table with counts, percentages and a one-line verdict. */
 #include "cmd.h"
+#include "report_print.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static long long ival(const json_t *o, const char *k)
+long long rp_int(const json_t *o, const char *k)
 {
 	return (long long)json_integer_value(json_object_get(o, k));
 }
 
-static const char *sval(const json_t *o, const char *k)
+const char *rp_str(const json_t *o, const char *k)
 {
 	const char *s = json_string_value(json_object_get(o, k));
 	return s ? s : "";
 }
 
-static void print_json(json_t *rep, int streamed_keys)
+#define ival rp_int
+#define sval rp_str
+
+void rp_print_json(json_t *rep, int streamed_keys)
 {
 	char *s = json_dumps(rep, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
@@ -66,7 +70,7 @@ static void print_resource_summary(const json_t *r, int have_config)
 	       ival(pt, "json"), ival(pt, "cbor"), ival(pt, "other"));
 }
 
-static void print_unreadable(const json_t *res)
+static void print_unreadable(const json_t *res, int with_revision)
 {
 	size_t i, j;
 	json_t *r, *b;
@@ -76,9 +80,12 @@ static void print_unreadable(const json_t *res)
 		json_array_foreach(json_object_get(r, "unreadable"), j, b) {
 			if (!header++)
 				printf("\nUNREADABLE\n");
-			printf("  %s  %s%s%s  %s: %s\n", sval(b, "etcd_key"), sval(b, "provider"),
+			printf("  %s  %s%s%s  %s: %s", sval(b, "etcd_key"), sval(b, "provider"),
 			       sval(b, "key_name")[0] ? ":" : "", sval(b, "key_name"), sval(b, "reason"),
 			       sval(b, "detail"));
+			if (with_revision)
+				printf(" (revision %lld)", ival(b, "mod_revision"));
+			putchar('\n');
 		}
 		if (ival(r, "unreadable_unlisted") > 0)
 			printf("  ... and %lld more in %s (not listed)\n", ival(r, "unreadable_unlisted"),
@@ -105,17 +112,11 @@ static void print_history(const json_t *h)
 		       ival(h, "upto_revision"));
 }
 
-static void print_table(json_t *rep)
+void rp_print_resources(const json_t *res, int have_config, int with_revision)
 {
-	const json_t *res = json_object_get(rep, "resources");
-	int have_config = !json_is_null(json_object_get(rep, "config"));
 	size_t i;
 	json_t *r;
 
-	printf("revision %lld at %s, config %s (%.2f s)%s\n\n", ival(rep, "revision"), sval(rep, "endpoint"),
-	       have_config ? sval(rep, "config") : "none (classify only)",
-	       json_real_value(json_object_get(rep, "seconds")),
-	       json_is_true(json_object_get(rep, "restarted")) ? ", restarted after a compaction" : "");
 	printf("%-24s %-10s %-28s %9s %7s", "RESOURCE", "PROVIDER", "KEY NAME", "VALUES", "%");
 	if (have_config)
 		printf(" %9s %9s", "READABLE", "STALE");
@@ -125,7 +126,18 @@ static void print_table(json_t *rep)
 	putchar('\n');
 	json_array_foreach(res, i, r)
 		print_resource_summary(r, have_config);
-	print_unreadable(res);
+	print_unreadable(res, with_revision);
+}
+
+static void print_table(json_t *rep)
+{
+	int have_config = !json_is_null(json_object_get(rep, "config"));
+
+	printf("revision %lld at %s, config %s (%.2f s)%s\n\n", ival(rep, "revision"), sval(rep, "endpoint"),
+	       have_config ? sval(rep, "config") : "none (classify only)",
+	       json_real_value(json_object_get(rep, "seconds")),
+	       json_is_true(json_object_get(rep, "restarted")) ? ", restarted after a compaction" : "");
+	rp_print_resources(json_object_get(rep, "resources"), have_config, 0);
 	print_history(json_object_get(rep, "history"));
 	printf("\nverdict: %s\n", sval(rep, "verdict"));
 }
@@ -133,7 +145,7 @@ static void print_table(json_t *rep)
 void cmd_print_report(json_t *rep, int json, int streamed_keys)
 {
 	if (json)
-		print_json(rep, streamed_keys);
+		rp_print_json(rep, streamed_keys);
 	else
 		print_table(rep);
 }

@@ -9,6 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* strlcpy: names are copied for every value read, so no printf machinery */
+static void set_str(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 static enum env_kind env_of(const struct encconf_provider *p)
 {
 	switch (p->kind) {
@@ -123,7 +134,7 @@ static void succeed(struct xf *x, struct xf_result *res, size_t i, size_t k, con
 	res->reason = XF_OK;
 	res->detail[0] = '\0';
 	res->kind = x->provs[i].env;
-	snprintf(res->key_name, sizeof(res->key_name), "%s", name);
+	set_str(res->key_name, sizeof(res->key_name), name);
 	res->provider_index = (int)i;
 	res->key_index = (int)k;
 	res->stale = !(i == 0 && k == 0);
@@ -225,8 +236,8 @@ int xf_read(struct xf *x, struct xf_result *res, struct buf *plain, const uint8_
 	buf_reset(plain);
 	env_classify(&env, value, value_len);
 	res->kind = env.kind;
-	snprintf(res->key_name, sizeof(res->key_name), "%s", env.key_name);
-	snprintf(res->kms_key_id, sizeof(res->kms_key_id), "%s", env.kms_key_id);
+	set_str(res->key_name, sizeof(res->key_name), env.key_name);
+	set_str(res->kms_key_id, sizeof(res->kms_key_id), env.kms_key_id);
 	for (size_t i = 0; i < x->n && !res->ok && rc == 0; i++) {
 		const struct xf_prov *p = &x->provs[i];
 
