@@ -7,6 +7,7 @@
 #include "pbwire.h"
 #include "plain.h"
 #include "resources.h"
+#include "kmsv2.pb-c.h"
 
 #include <check.h>
 #include <jansson.h>
@@ -41,7 +42,13 @@ START_TEST(test_envelope_vectors)
 		if (e.kind == ENV_KMS2 && strcmp(json_string_value(json_object_get(v, "category")), "positive") == 0) {
 			const char *kid = json_string_value(
 				json_object_get(json_object_get(v, "kms"), "key_id"));
+			/* our wire reader and protoc-c's generated parser agree */
+			V2__EncryptedObject *o = v2__encrypted_object__unpack(NULL, e.body_len, e.body);
+			ck_assert_ptr_nonnull(o);
 			ck_assert_str_eq(e.kms_key_id, kid);
+			ck_assert_str_eq(o->keyid, kid);
+			ck_assert_uint_gt(o->encrypteddeksource.len, 0);
+			v2__encrypted_object__free_unpacked(o, NULL);
 		}
 		if (e.kind == ENV_IDENTITY)
 			ck_assert_str_eq(plain_encoding_name(e.encoding),
