@@ -38,7 +38,7 @@ fi
 
 etcd_start unit plain || exit 3
 etcd_start unittls tls || exit 3
-etcd_start unitauth auth || exit 3
+ETCD_EXTRA_FLAGS="--auth-token-ttl 2" etcd_start unitauth auth || exit 3
 export ETCDCRYPT_TEST_ENDPOINT=$ETCD_UNIT_ENDPOINT
 export ETCDCRYPT_TEST_TLS_ENDPOINT=$ETCD_UNITTLS_ENDPOINT
 export ETCDCRYPT_TEST_TLS_CERTS=$ETCD_UNITTLS_CERTS

@@ -640,6 +640,27 @@ START_TEST(test_auth_ok)
 }
 END_TEST
 
+/* run.sh starts the auth etcd with --auth-token-ttl 2: a token older than
+ * that is refused, and the client must authenticate again once and retry */
+START_TEST(test_auth_token_expiry)
+{
+	struct etcd_client *c = NULL;
+	struct etcd_range_resp r;
+	char key[160];
+	int rc = open_auth(&c, "app", "apppw");
+
+	ck_assert_msg(rc == 0, "%s", err_msg());
+	snprintf(key, sizeof(key), "/registry%s/auth/ttl", run_prefix);
+	put_str(c, key, "before");
+	sleep(4);
+	put_str(c, key, "after"); /* fails unless the expired token was renewed */
+	get_one(c, key, &r);
+	ck_assert(kv_is(&r.kvs[0], key, "after"));
+	etcd_range_resp_release(&r);
+	etcd_close(c);
+}
+END_TEST
+
 START_TEST(test_auth_wrong_password)
 {
 	struct etcd_client *c = NULL;
@@ -935,6 +956,7 @@ static Suite *etcd_suite(void)
 	tcase_add_test(t, test_plain_to_tls);
 	tcase_add_test(t, test_auth_ok);
 	tcase_add_test(t, test_auth_wrong_password);
+	tcase_add_test(t, test_auth_token_expiry);
 	tcase_add_test(t, test_auth_no_user);
 	tcase_add_test(t, test_maintenance);
 	tcase_add_test(t, test_async);
