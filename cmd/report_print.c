@@ -37,7 +37,37 @@ void rp_print_json(json_t *rep, int streamed_keys)
 	free(s);
 }
 
-static void print_rows(const json_t *r, int have_config)
+/* column widths: the longest resource and key name, at least the header's */
+struct widths {
+	int res, key;
+};
+
+static void key_label(char *out, size_t cap, const json_t *row)
+{
+	snprintf(out, cap, "%s%s%s", sval(row, "key_name")[0] ? sval(row, "key_name") : "-",
+		 json_object_get(row, "key_id") ? "@" : "", sval(row, "key_id"));
+}
+
+static struct widths measure_widths(const json_t *res)
+{
+	struct widths w = { 8, 8 };
+	size_t i, j;
+	json_t *r, *row;
+	char name[600];
+
+	json_array_foreach(res, i, r) {
+		if ((int)strlen(sval(r, "resource")) > w.res)
+			w.res = (int)strlen(sval(r, "resource"));
+		json_array_foreach(json_object_get(r, "providers"), j, row) {
+			key_label(name, sizeof(name), row);
+			if ((int)strlen(name) > w.key)
+				w.key = (int)strlen(name);
+		}
+	}
+	return w;
+}
+
+static void print_rows(const json_t *r, int have_config, struct widths w)
 {
 	const json_t *rows = json_object_get(r, "providers");
 	long long total = ival(r, "total");
@@ -46,11 +76,10 @@ static void print_rows(const json_t *r, int have_config)
 
 	json_array_foreach(rows, i, row) {
 		long long n = ival(row, "count");
-		char name[300];
+		char name[600];
 
-		snprintf(name, sizeof(name), "%s%s%s", sval(row, "key_name")[0] ? sval(row, "key_name") : "-",
-			 json_object_get(row, "key_id") ? "@" : "", sval(row, "key_id"));
-		printf("%-24s %-10s %-28s %9lld %6.1f%%", sval(r, "resource"), sval(row, "provider"), name, n,
+		key_label(name, sizeof(name), row);
+		printf("%-*s %-10s %-*s %9lld %6.1f%%", w.res, sval(r, "resource"), sval(row, "provider"), w.key, name, n,
 		       total ? 100.0 * (double)n / (double)total : 0.0);
 		if (have_config)
 			printf(" %9lld %9lld", ival(row, "readable"), ival(row, "stale"));
@@ -117,12 +146,14 @@ void rp_print_resources(const json_t *res, int have_config, int with_revision)
 	size_t i;
 	json_t *r;
 
-	printf("%-24s %-10s %-28s %9s %7s", "RESOURCE", "PROVIDER", "KEY NAME", "VALUES", "%");
+	struct widths w = measure_widths(res);
+
+	printf("%-*s %-10s %-*s %9s %7s", w.res, "RESOURCE", "PROVIDER", w.key, "KEY NAME", "VALUES", "%");
 	if (have_config)
 		printf(" %9s %9s", "READABLE", "STALE");
 	putchar('\n');
 	json_array_foreach(res, i, r)
-		print_rows(r, have_config);
+		print_rows(r, have_config, w);
 	putchar('\n');
 	json_array_foreach(res, i, r)
 		print_resource_summary(r, have_config);
