@@ -4,6 +4,8 @@
 #   (a) per-key CAS baseline: one Range + one Txn per secret, sequential
 #       (run on BENCH_CAS_LIMIT secrets and scaled to N)
 #   (b) etcd's write ceiling: batched plain puts of the same bytes
+#   (c) the same with a mod_revision compare per put: (c)/(b) is what the
+#       compares cost, rewrite/(c) what reading the values costs etcd
 # Each rewrite run alternates bench/config.yaml and bench/config-b.yaml so
 # that every run rewrites every value; the database is compacted and
 # defragmented (untimed) between runs.
@@ -47,13 +49,16 @@ bench_rewrite() { # N STORAGE
 		squash "$ep"
 		measure_self ceiling 1 build/bench/rwbase --endpoints "$ep" --mode ceiling --batch 128 --inflight 8
 		squash "$ep"
+		measure_self bcas 1 build/bench/rwbase --endpoints "$ep" --mode batched-cas --batch 128 --inflight 8
+		squash "$ep"
 		measure_self cas "$(awk -v a="$n" -v b="$cas_n" 'BEGIN { print a / b }')" \
 			build/bench/rwbase --endpoints "$ep" --mode cas --limit "$cas_n"
 		squash "$ep"
 	done
 	header "rewrite, $n secrets of ~2.5 KiB, etcd data on $where (every run rewrites every value)"
 	row "etcd write ceiling: batched plain puts, 128/Txn, 8 in flight (b)" ceiling ceiling
-	row "etcdcrypt rewrite (decrypt, encrypt, verify, CAS)" rw ceiling
+	row "batched CAS puts, no reads, no crypto (c)" bcas ceiling
+	row "etcdcrypt rewrite (read, decrypt, encrypt, verify, CAS)" rw ceiling
 	row "per-key Range + CAS Txn, sequential ($cas_n, scaled) (a)" cas ceiling
 	awk -v rw="$(median "$BENCH_DIR/rw.runs" 1)" -v c="$(median "$BENCH_DIR/cas.runs" 1)" \
 		-v ce="$(median "$BENCH_DIR/ceiling.runs" 1)" -v n="$n" \

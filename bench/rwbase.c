@@ -6,9 +6,12 @@
  *   --mode ceiling  etcd's write ceiling for the same bytes: batched plain
  *                   puts (no reads in the timed part, no compares, no
  *                   crypto), --batch puts per Txn, --inflight Txns in flight
+ *   --mode batched-cas  the same with a mod_revision compare per put (the
+ *                   revisions read before timing): what a Go client doing
+ *                   batched CAS rewrites without crypto does
  *
  * Prints "seconds: S keys: N" for the timed part only.
- * usage: rwbase --endpoints E --mode cas|ceiling [--prefix P] [--limit N]
+ * usage: rwbase --endpoints E --mode cas|ceiling|batched-cas [--prefix P] [--limit N]
  *               [--batch 128] [--inflight 8] */
 #include "err.h"
 #include "etcd.h"
@@ -30,6 +33,7 @@ static double now(void)
 struct kvcopy {
 	uint8_t *key, *val;
 	size_t kl, vl;
+	int64_t mod;
 };
 
 static int load(struct etcd_client *cl, const char *prefix, long limit, struct kvcopy **out, size_t *n)
@@ -58,6 +62,7 @@ static int load(struct etcd_client *cl, const char *prefix, long limit, struct k
 			c->val = malloc(c->vl);
 			memcpy(c->key, page->kvs[i].key, c->kl);
 			memcpy(c->val, page->kvs[i].value, c->vl);
+			c->mod = page->kvs[i].mod_revision;
 		}
 	}
 	etcd_pager_free(p);
@@ -86,7 +91,7 @@ static int run_cas(struct etcd_client *cl, struct kvcopy *kv, size_t n)
 /* plain puts: a compare that always holds (mod_revision > 0 is not used);
  * etcd_cas_put with mod_revision -1 is not expressible, so compare against
  * the key's current mod_revision read before timing */
-static int run_ceiling(struct etcd_client *cl, struct kvcopy *kv, size_t n, int batch, int inflight)
+static int run_ceiling(struct etcd_client *cl, struct kvcopy *kv, size_t n, int batch, int inflight, int cas)
 {
 	struct etcd_async *a = NULL;
 	struct etcd_async_result res;
@@ -102,7 +107,8 @@ static int run_ceiling(struct etcd_client *cl, struct kvcopy *kv, size_t n, int 
 		if (etcd_async_inflight(a) >= inflight && (rc = etcd_async_wait(a, &res)) < 0)
 			return rc;
 		for (size_t j = 0; j < m; j++)
-			o[j] = (struct etcd_cas_put){ kv[i + j].key, kv[i + j].kl, kv[i + j].val, kv[i + j].vl, -1, 0 };
+			o[j] = (struct etcd_cas_put){ kv[i + j].key, kv[i + j].kl, kv[i + j].val, kv[i + j].vl,
+						      cas ? kv[i + j].mod : -1, 0 };
 		if ((rc = etcd_async_txn_cas(a, o, m, NULL)) < 0)
 			return rc;
 		slot = (slot + 1) % (inflight + 1);
@@ -147,7 +153,10 @@ int main(int argc, char **argv)
 		return 3;
 	}
 	t0 = now();
-	rc = strcmp(mode, "cas") == 0 ? run_cas(cl, kv, n) : run_ceiling(cl, kv, n, batch, inflight);
+	if (strcmp(mode, "cas") == 0)
+		rc = run_cas(cl, kv, n);
+	else
+		rc = run_ceiling(cl, kv, n, batch, inflight, strcmp(mode, "batched-cas") == 0);
 	if (rc < 0) {
 		fprintf(stderr, "rwbase: %s\n", err_msg());
 		return 3;
