@@ -71,7 +71,8 @@ struct rewrite_cmd {
 	char *node_names[MAX_NODES];
 	struct kms_ring *ring;
 	struct progress prog;
-	uint64_t expected;
+	uint64_t expected; /* values the estimate says will change (0: not estimated) */
+	uint64_t total;    /* keys the run will scan */
 	json_t *bad; /* listed unreadable values */
 };
 
@@ -265,12 +266,12 @@ static void on_bad(void *arg, const struct rw_unreadable *u)
 static void on_progress(void *arg, const struct rw_stats *st)
 {
 	struct rewrite_cmd *a = arg;
-	double t = progress_elapsed(&a->prog), rate = t > 0 ? (double)st->rewritten / t : 0;
-	uint64_t left = a->expected > st->rewritten ? a->expected - st->rewritten : 0;
+	double t = progress_elapsed(&a->prog), rate = t > 0 ? (double)st->scanned / t : 0;
+	uint64_t left = a->total > st->scanned ? a->total - st->scanned : 0;
 
-	progress_update(&a->prog, "rewrite: %llu/%llu rewritten, %llu scanned, %.0f/s, ETA %.0f s",
-			(unsigned long long)st->rewritten, (unsigned long long)a->expected,
-			(unsigned long long)st->scanned, rate, rate > 0 ? (double)left / rate : 0.0);
+	progress_update(&a->prog, "rewrite: %llu/%llu scanned, %llu rewritten, %.0f values/s, ETA %.0f s",
+			(unsigned long long)st->scanned, (unsigned long long)a->total,
+			(unsigned long long)st->rewritten, rate, rate > 0 ? (double)left / rate : 0.0);
 }
 
 /* Alarms, then the quota estimate (not for a dry run, which reports it). */
@@ -280,7 +281,7 @@ static int preflight(struct rewrite_cmd *a, struct etcd_client *cl, const struct
 	int64_t growth = 0;
 	int rc;
 
-	if ((rc = rw_check_alarms(cl)) < 0 || (rc = etcd_status(cl, &es)) < 0)
+	if ((rc = rw_check_alarms(cl)) < 0 || (rc = etcd_status(cl, &es)) < 0 || (rc = rw_count(cl, o, &a->total)) < 0)
 		return rc;
 	json_object_set_new(rep, "db_size", json_integer(es.db_size));
 	json_object_set_new(rep, "quota_bytes", json_integer(a->quota));

@@ -101,6 +101,9 @@ int rw_check_alarms(struct etcd_client *cl);
  * bytes the database would grow (each rewrite adds a revision). */
 int rw_estimate(struct etcd_client *cl, const struct rw_opts *o, uint64_t *out_values, int64_t *out_growth);
 
+/* How many keys the run will scan (count-only ranges; for progress). */
+int rw_count(struct etcd_client *cl, const struct rw_opts *o, uint64_t *out);
+
 /* Bytes the database grows by when a value of plain_len bytes under key_len
  * bytes of key is written once more (bbolt pages and MVCC overhead). */
 int64_t rw_growth_of(size_t key_len, size_t stored_len);

@@ -124,3 +124,39 @@ int rw_estimate(struct etcd_client *cl, const struct rw_opts *o, uint64_t *out_v
 	*out_growth = e.growth;
 	return rc;
 }
+
+static int count_prefix(struct etcd_client *cl, const char *prefix, uint64_t *n)
+{
+	uint8_t end[512];
+	size_t el = etcd_prefix_end(end, (const uint8_t *)prefix, strlen(prefix));
+	struct etcd_range_req req = { .key = (const uint8_t *)prefix, .key_len = strlen(prefix), .range_end = end,
+				      .range_end_len = el, .count_only = 1 };
+	struct etcd_range_resp r = { 0 };
+	int rc = etcd_range(cl, &r, &req);
+
+	if (rc == 0)
+		*n += (uint64_t)r.count;
+	etcd_range_resp_release(&r);
+	return rc;
+}
+
+int rw_count(struct etcd_client *cl, const struct rw_opts *o, uint64_t *out)
+{
+	char prefix[512];
+	int rc = 0;
+
+	*out = 0;
+	if (o->all) {
+		const char *ep = o->etcd_prefix ? o->etcd_prefix : RES_DEFAULT_ETCD_PREFIX;
+		size_t n = strlen(ep);
+
+		while (n > 0 && ep[n - 1] == '/')
+			n--;
+		snprintf(prefix, sizeof(prefix), "%.*s/", (int)n, ep);
+		return count_prefix(cl, prefix, out);
+	}
+	for (size_t i = 0; i < o->n_resources && rc == 0; i++)
+		if ((rc = res_prefix(prefix, sizeof(prefix), o->etcd_prefix, &o->resources[i])) == 0)
+			rc = count_prefix(cl, prefix, out);
+	return rc;
+}
