@@ -42,7 +42,6 @@ static int start_page(struct etcd_pager *p)
 	r.range_end_len = p->end_len;
 	r.limit = p->page_size;
 	r.revision = p->revision;
-	r.serializable = p->revision != 0 && p->pages > 0;
 	rc = etcd_range_pack(&s, &r);
 	if (rc < 0)
 		return rc;
