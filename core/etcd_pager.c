@@ -22,7 +22,7 @@ struct etcd_pager {
 	size_t end_len;
 	int64_t page_size;
 	int64_t revision; /* 0 until known */
-	unsigned long pages; /* answered so far: later ones may be serializable */
+	unsigned long pages; /* answered so far */
 	struct etcd_call call;
 	int pending; /* call is in flight */
 	int done;    /* no page after the current one */
