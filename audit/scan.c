@@ -9,6 +9,7 @@
 #include <time.h>
 
 #define SCAN_RETRIES 5
+#define SCAN_KEYS_PAGE 50000 /* keys-only pages: few, so etcd's per-page index walk stays small */
 
 static void scan_sleep(double secs)
 {
@@ -157,37 +158,149 @@ static int note_last(struct scan *s, const struct etcd_range_resp *page)
 	return 0;
 }
 
-static int scan_prefix(struct scan *s, const char *prefix, struct scan_target *fixed, scan_fn fn,
+/* Hands every page of p to fn, keeping the resume point. */
+static int drain_pager(struct scan *s, struct etcd_pager *p, struct scan_target *fixed, scan_fn fn,
 		       scan_progress_fn progress, void *arg, uint64_t *seen)
 {
-	size_t pl = strlen(prefix);
-	uint8_t end[512];
-	size_t el = etcd_prefix_end(end, (const uint8_t *)prefix, pl);
-	const uint8_t *start = (const uint8_t *)prefix;
-	size_t start_len = pl;
 	const struct etcd_range_resp *page;
-	struct etcd_pager *p = NULL;
-	int rc, retries = 0;
+	int rc;
 
-	buf_reset(&s->resume_key);
-again:
-	rc = etcd_pager_new(&p, s->cl, start, start_len, end, el, s->o.page_size, s->revision);
-	if (rc < 0)
-		return rc;
 	while ((rc = etcd_pager_next(p, &page)) == 1) {
 		if (s->revision == 0)
 			s->revision = etcd_pager_revision(p);
 		if ((rc = scan_page(s, page, fixed, fn, arg)) < 0 || (page->n_kvs && (rc = note_last(s, page)) < 0))
-			break;
+			return rc;
 		*seen += page->n_kvs;
 		if (progress)
 			progress(arg, *seen, s->revision);
 	}
 	if (rc == 0 && s->revision == 0)
 		s->revision = etcd_pager_revision(p);
+	return rc;
+}
+
+/* chunk boundaries: every page_size-th key of a range (owned copies) */
+struct bounds {
+	uint8_t **key;
+	size_t *len;
+	size_t n;
+};
+
+static void bounds_free(struct bounds *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->key[i]);
+	free(b->key);
+	free(b->len);
+}
+
+static int bounds_add(struct bounds *b, const uint8_t *key, size_t n)
+{
+	uint8_t **k = realloc(b->key, (b->n + 1) * sizeof(*k));
+	size_t *l;
+
+	if (k == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	b->key = k;
+	if ((l = realloc(b->len, (b->n + 1) * sizeof(*l))) == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	b->len = l;
+	if ((b->key[b->n] = malloc(n)) == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	memcpy(b->key[b->n], key, n);
+	b->len[b->n++] = n;
+	return 0;
+}
+
+/* One cheap keys-only pass (few, large pages) fixes the revision and where
+ * each chunk of page_size keys starts. */
+static int find_bounds(struct scan *s, const uint8_t *start, size_t sl, const uint8_t *end, size_t el,
+		       struct bounds *b)
+{
+	const struct etcd_range_resp *page;
+	struct etcd_pager *p = NULL;
+	uint64_t n = 0;
+	int rc;
+
+	if ((rc = etcd_pager_new(&p, s->cl, start, sl, end, el, SCAN_KEYS_PAGE, s->revision)) < 0)
+		return rc;
+	etcd_pager_keys_only(p);
+	while ((rc = etcd_pager_next(p, &page)) == 1) {
+		if (s->revision == 0)
+			s->revision = etcd_pager_revision(p);
+		for (size_t i = 0; i < page->n_kvs && rc >= 0; i++)
+			if (n++ % (uint64_t)s->o.page_size == 0)
+				rc = bounds_add(b, page->kvs[i].key, page->kvs[i].key_len);
+		if (rc < 0)
+			break;
+	}
 	etcd_pager_free(p);
-	p = NULL;
-	if (s->o.resume && (rc == ERR_COMPACTED || (rc == ERR_UNAVAILABLE && retries < SCAN_RETRIES))) {
+	return rc < 0 ? rc : 0;
+}
+
+/* A pager over chunk i, its first request already on the wire. */
+static int chunk_pager(struct scan *s, struct etcd_pager **out, const struct bounds *b, size_t i, const uint8_t *end,
+		       size_t el)
+{
+	const uint8_t *ce = i + 1 < b->n ? b->key[i + 1] : end;
+	size_t cel = i + 1 < b->n ? b->len[i + 1] : el;
+	int rc = etcd_pager_new(out, s->cl, b->key[i], b->len[i], ce, cel, 4 * s->o.page_size, s->revision);
+
+	return rc < 0 ? rc : etcd_pager_prefetch(*out);
+}
+
+/* etcd 3.4 walks its whole index from a page's start key to range_end for
+ * every limited page, so paging a large prefix costs it quadratic time.
+ * Bounded chunks cost it linear time; two are in flight, so etcd reads the
+ * next while this one is decrypted. */
+static int scan_chunks(struct scan *s, const uint8_t *start, size_t sl, const uint8_t *end, size_t el,
+		       struct scan_target *fixed, scan_fn fn, scan_progress_fn progress, void *arg, uint64_t *seen)
+{
+	struct bounds b = { 0 };
+	struct etcd_pager *cur = NULL, *next = NULL;
+	int rc = find_bounds(s, start, sl, end, el, &b);
+
+	for (size_t i = 0; rc == 0 && i < b.n; i++) {
+		if (cur == NULL)
+			rc = chunk_pager(s, &cur, &b, i, end, el);
+		if (rc == 0 && i + 1 < b.n)
+			rc = chunk_pager(s, &next, &b, i + 1, end, el);
+		if (rc == 0)
+			rc = drain_pager(s, cur, fixed, fn, progress, arg, seen);
+		etcd_pager_free(cur);
+		cur = next;
+		next = NULL;
+	}
+	etcd_pager_free(cur);
+	etcd_pager_free(next);
+	bounds_free(&b);
+	return rc;
+}
+
+/* Plain paging from start (the way back after a compaction or an outage). */
+static int scan_paged(struct scan *s, const uint8_t *start, size_t sl, const uint8_t *end, size_t el,
+		      struct scan_target *fixed, scan_fn fn, scan_progress_fn progress, void *arg, uint64_t *seen)
+{
+	struct etcd_pager *p = NULL;
+	int rc = etcd_pager_new(&p, s->cl, start, sl, end, el, s->o.page_size, s->revision);
+
+	if (rc == 0)
+		rc = drain_pager(s, p, fixed, fn, progress, arg, seen);
+	etcd_pager_free(p);
+	return rc;
+}
+
+static int scan_prefix(struct scan *s, const char *prefix, struct scan_target *fixed, scan_fn fn,
+		       scan_progress_fn progress, void *arg, uint64_t *seen)
+{
+	size_t pl = strlen(prefix);
+	uint8_t end[512];
+	size_t el = etcd_prefix_end(end, (const uint8_t *)prefix, pl);
+	int rc, retries = 0;
+
+	buf_reset(&s->resume_key);
+	rc = scan_chunks(s, (const uint8_t *)prefix, pl, end, el, fixed, fn, progress, arg, seen);
+	while (s->o.resume && (rc == ERR_COMPACTED || (rc == ERR_UNAVAILABLE && retries < SCAN_RETRIES))) {
 		if (rc == ERR_COMPACTED) {
 			/* go on at the newest revision: each value still carries
 			 * its own mod_revision for the writer's compare */
@@ -196,11 +309,11 @@ again:
 		} else {
 			scan_sleep(0.5 * (double)(1 << retries++)); /* etcd restarting, leader change */
 		}
-		if (s->resume_key.len > 0) {
-			start = s->resume_key.data;
-			start_len = s->resume_key.len;
-		}
-		goto again;
+		if (s->resume_key.len > 0)
+			rc = scan_paged(s, s->resume_key.data, s->resume_key.len, end, el, fixed, fn, progress, arg,
+					seen);
+		else
+			rc = scan_paged(s, (const uint8_t *)prefix, pl, end, el, fixed, fn, progress, arg, seen);
 	}
 	return rc < 0 ? rc : 0;
 }

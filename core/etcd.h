@@ -167,6 +167,11 @@ int etcd_pager_new(struct etcd_pager **out, struct etcd_client *c, const uint8_t
  * whole iteration reads at. */
 int etcd_pager_next(struct etcd_pager *p, const struct etcd_range_resp **page);
 int64_t etcd_pager_revision(const struct etcd_pager *p); /* 0 before the first page */
+/* Before the first next: return keys without values. */
+void etcd_pager_keys_only(struct etcd_pager *p);
+/* Sends the first page's request now (so several ranges can be in flight);
+ * next returns it later. */
+int etcd_pager_prefetch(struct etcd_pager *p);
 void etcd_pager_free(struct etcd_pager *p);
 
 /* ---- many Txns in flight (rewrite) --------------------------------------

@@ -23,6 +23,7 @@ struct etcd_pager {
 	int64_t page_size;
 	int64_t revision; /* 0 until known */
 	unsigned long pages; /* answered so far */
+	int keys_only;
 	struct etcd_call call;
 	int pending; /* call is in flight */
 	int done;    /* no page after the current one */
@@ -42,6 +43,7 @@ static int start_page(struct etcd_pager *p)
 	r.range_end_len = p->end_len;
 	r.limit = p->page_size;
 	r.revision = p->revision;
+	r.keys_only = p->keys_only;
 	rc = etcd_range_pack(&s, &r);
 	if (rc < 0)
 		return rc;
@@ -193,4 +195,16 @@ void etcd_pager_free(struct etcd_pager *p)
 	free(p->key);
 	free(p->end);
 	free(p);
+}
+
+void etcd_pager_keys_only(struct etcd_pager *p)
+{
+	p->keys_only = 1;
+}
+
+int etcd_pager_prefetch(struct etcd_pager *p)
+{
+	if (p->pending || p->done)
+		return 0;
+	return start_page(p);
 }
