@@ -111,7 +111,7 @@ t_eq "$TOTAL" "$AT_REV" "concurrent writes: total equals the key count at the re
 if [ "$NOW" -gt "$TOTAL" ]; then t_pass "concurrent writes happened after the scan's revision ($NOW > $TOTAL)"; else t_fail "writer did not overlap the scan ($NOW vs $TOTAL)"; fi
 
 # the scan's revision compacted mid-scan: one restart at the current revision
-( sleep 0.5
+( sleep 0.25
   etcdctl --endpoints "$C" put /registry/secrets/zz/bump '{"kind":"Secret","apiVersion":"v1"}' >/dev/null
   R=$(etcdctl --endpoints "$C" get /registry/secrets/zz/bump -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])')
   etcdctl --endpoints "$C" compact "$R" >/dev/null ) &
