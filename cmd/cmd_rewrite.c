@@ -383,7 +383,10 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 	o.resources = res;
 	o.n_resources = n;
 	o.all = all;
-	rc = rw_check_nodes(&o, (const struct encconf *const *)a->nodes, (const char *const *)a->node_names, a->n_nodes);
+	rc = rw_check_target(&o);
+	if (rc == 0)
+		rc = rw_check_nodes(&o, (const struct encconf *const *)a->nodes, (const char *const *)a->node_names,
+				    a->n_nodes);
 	etcdflags_opts(&a->ef, &eo);
 	if (rc == 0 && (rc = etcd_open(&cl, &eo)) == 0 && (rc = preflight(a, cl, &o, rep)) == 0) {
 		signal(SIGINT, on_signal);

@@ -94,6 +94,9 @@ int rw_run(struct etcd_client *cl, const struct rw_opts *o, struct rw_stats *st,
 int rw_check_nodes(const struct rw_opts *o, const struct encconf *const *nodes, const char *const *names,
 		   size_t n);
 
+/* ERR_CONFIG when a resource's write target is a KMS provider. */
+int rw_check_target(const struct rw_opts *o);
+
 /* ERR_REFUSED when any etcd alarm (NOSPACE, CORRUPT) is raised. */
 int rw_check_alarms(struct etcd_client *cl);
 

@@ -160,3 +160,27 @@ int rw_count(struct etcd_client *cl, const struct rw_opts *o, uint64_t *out)
 			rc = count_prefix(cl, prefix, out);
 	return rc;
 }
+
+int rw_check_target(const struct rw_opts *o)
+{
+	static const struct res_id secrets = { "", "secrets" };
+	const struct res_id *res = o->n_resources ? o->resources : &secrets;
+	size_t nr = o->n_resources ? o->n_resources : 1;
+
+	for (size_t r = 0; r < nr; r++) {
+		struct xf *x = NULL;
+		enum env_kind k;
+		const char *name;
+		int rc = xf_new(&x, o->conf, res[r].group, res[r].resource, o->ring);
+
+		if (rc < 0)
+			return rc;
+		xf_target(x, &k, &name);
+		xf_free(x);
+		if (k == ENV_KMS1 || k == ENV_KMS2)
+			return err_set(ERR_CONFIG, "the config writes %s with KMS plugin '%s': etcdcrypt cannot write KMS "
+				       "values (it has no plugin client); rewrite through the apiserver instead",
+				       res[r].resource, name);
+	}
+	return 0;
+}
