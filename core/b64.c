@@ -23,37 +23,49 @@ size_t b64_encoded_len(size_t n)
 	return (n + 2) / 3 * 4;
 }
 
+/* Collects the next 4 characters that count (CR/LF skipped) into quad. */
+static size_t next_quad(char quad[4], const char *s, size_t n, size_t *pos)
+{
+	size_t got = 0;
+
+	while (got < 4 && *pos < n) {
+		char c = s[(*pos)++];
+
+		if (c != '\r' && c != '\n')
+			quad[got++] = c;
+	}
+	return got;
+}
+
 long b64_decode(uint8_t *out, size_t cap, const char *s, size_t n)
 {
-	size_t o = 0;
+	size_t pos = 0, o = 0, got;
+	char quad[4];
 
-	if (n % 4 != 0 || cap < n / 4 * 3)
-		return -1;
-	for (size_t i = 0; i < n; i += 4) {
+	while ((got = next_quad(quad, s, n, &pos)) > 0) {
 		int v[4], pad = 0;
 
+		if (got != 4 || o + 3 > cap)
+			return -1;
 		for (int j = 0; j < 4; j++) {
-			char c = s[i + j];
-
-			if (c == '=' && i + 4 == n && j >= 2) {
+			if (quad[j] == '=' && j >= 2) {
 				v[j] = 0;
 				pad++;
 				continue;
 			}
-			if (pad > 0 || (v[j] = val(c)) < 0)
+			if (pad > 0 || (v[j] = val(quad[j])) < 0)
 				return -1;
 		}
-		if (pad == 1 && s[i + 2] == '=')
-			return -1;
 		unsigned long w = ((unsigned long)v[0] << 18) | ((unsigned long)v[1] << 12) |
 				  ((unsigned long)v[2] << 6) | (unsigned long)v[3];
-		if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff)))
-			return -1;
 		out[o++] = (uint8_t)(w >> 16);
 		if (pad < 2)
 			out[o++] = (uint8_t)(w >> 8);
 		if (pad < 1)
 			out[o++] = (uint8_t)w;
+		/* padding ends the data: only CR/LF may follow */
+		if (pad > 0 && next_quad(quad, s, n, &pos) != 0)
+			return -1;
 	}
 	return (long)o;
 }

@@ -22,11 +22,6 @@
  * On failure c may hold a partial result: the caller frees it. */
 int encconf_yaml_decode(struct encconf *c, const char *text, size_t len);
 
-/* Standard base64 with padding, as Go's base64.StdEncoding.DecodeString: CR
- * and LF are skipped, any other character outside the alphabet, a bad length
- * or misplaced padding is an error. out needs (in_len / 4) * 3 bytes.
- * Returns 0 or -1. */
-int encconf_b64_decode(uint8_t *out, size_t *out_len, const char *in, size_t in_len);
 
 /* A Go duration string ("3s", "500ms", "1m30s", "-1.5h", "0") in ms, rounded
  * away from zero when not whole. Returns 0 or -1 when time.ParseDuration

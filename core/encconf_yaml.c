@@ -15,6 +15,7 @@
  * offending node (or of its parent mapping when a field is missing). Secret
  * values never enter a message; all scalar text is wiped before the document
  * and the parser buffers are freed. */
+#include "b64.h"
 #include "encconf_int.h"
 #include "err.h"
 
@@ -397,10 +398,13 @@ static int decode_secret(struct encconf_ctx *x, struct encconf_key *key, const y
 
 	if (buf == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
-	if (encconf_b64_decode(buf, &got, s, len) < 0) {
+	long dl = b64_decode(buf, cap, s, len);
+
+	if (dl < 0) {
 		rc = fail(x, secret, path, "secrets must be base64 encoded");
 		goto out;
 	}
+	got = (size_t)dl;
 	for (i = 0; i < n_sizes && sizes[i] != got; i++)
 		;
 	if (i == n_sizes) {

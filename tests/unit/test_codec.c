@@ -152,7 +152,9 @@ START_TEST(test_b64)
 	ck_assert_int_eq(b64_decode(out, sizeof(out), "aGk=", 4), 2);
 	ck_assert(memcmp(out, "hi", 2) == 0);
 	ck_assert_int_eq(b64_decode(out, sizeof(out), "aGk", 3), -1);
-	ck_assert_int_eq(b64_decode(out, sizeof(out), "aGl=", 4), -1); /* non-zero trailing bits */
+	ck_assert_int_eq(b64_decode(out, sizeof(out), "aGl=", 4), 2); /* unused bits ignored, as Go does */
+	ck_assert_int_eq(b64_decode(out, sizeof(out), "aG\r\nk=", 6), 2); /* CR/LF skipped, as Go does */
+	ck_assert_int_eq(b64_decode(out, sizeof(out), "aGk=aGk=", 8), -1); /* data after padding */
 	ck_assert_int_eq(b64_decode(out, sizeof(out), "a=k=", 4), -1);
 	ck_assert_int_eq(b64_decode(out, sizeof(out), "aG-=", 4), -1);
 	ck_assert_int_eq(b64_decode(out, sizeof(out), "", 0), 0);
