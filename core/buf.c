@@ -21,7 +21,9 @@ int buf_reserve(struct buf *b, size_t n)
 	if (n > b->max || b->len > b->max - n)
 		return err_set(ERR_NOMEM, "buffer would exceed its limit of %zu bytes", b->max);
 	need = b->len + n;
-	if (need <= b->cap)
+	/* always leave memory behind data, even for 0 bytes: callers do
+	 * pointer arithmetic on data + len */
+	if (need <= b->cap && b->data != NULL)
 		return 0;
 	cap = b->cap ? b->cap : 256;
 	while (cap < need)

@@ -167,7 +167,8 @@ static int try_identity(struct xf *x, struct xf_result *res, size_t i, struct bu
 static int try_key(struct xf *x, struct xf_result *res, size_t i, size_t k, struct buf *plain,
 		   const struct xf_ctx *cx, const uint8_t *body, size_t n)
 {
-	struct xf_opener op = { .cipher = x->provs[i].ciphers[k] };
+	struct xf_opener op = { .cipher = x->provs[i].ciphers[k],
+				.aead = x->provs[i].conf->kind != ENCCONF_AESCBC };
 	const char *name = x->provs[i].conf->keys[k].name;
 	enum prov_fail why;
 	int rc;

@@ -40,6 +40,7 @@ struct xf_opener {
 	const uint8_t *raw_key;
 	size_t raw_key_len;
 	int raw_cbc;
+	int aead; /* a passing tag proves the key: a bad object then is not a wrong key */
 };
 
 void xf_note(struct xf *x, struct xf_result *res, int rank, enum xf_reason reason, const char *fmt, ...)

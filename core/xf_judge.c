@@ -111,9 +111,12 @@ int xf_judge(struct xf *x, struct xf_result *res, const struct xf_opener *op, st
 		res->ok = 1;
 		return 0;
 	}
-	if (!looks)
+	if (!looks && !op->aead)
 		xf_note(x, res, RANK_DECRYPT, XF_WRONG_KEY,
 			"key '%s' decrypts this value to garbage: it is not the key it was written with", name);
+	else if (!looks)
+		xf_note(x, res, RANK_DECRYPT, XF_NOT_OBJECT,
+			"value under key '%s' authenticates but is not a stored object (%zu bytes)", name, plain->len);
 	else
 		xf_note(x, res, RANK_DECRYPT, XF_NOT_OBJECT, "value under key '%s' decrypts to a %s %s object", name,
 			res->plain.verdict == PLAIN_TRUNCATED ? "truncated" : "malformed",

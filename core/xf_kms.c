@@ -18,6 +18,7 @@
 #include <string.h>
 
 #define KMS2_INFO 32
+#define KMS_WRAPPED_MAX 1024 /* x->dek holds at most 4 KiB */
 
 struct kms2_obj {
 	const uint8_t *data;
@@ -58,9 +59,15 @@ static int unwrap(struct xf *x, struct xf_result *res, const struct encconf_prov
 		  const uint8_t *w, size_t wl, int *failed)
 {
 	enum kmsring_status st;
-	int rc = kmsring_unwrap(x->ring, &x->dek, &st, p->kms_name, key_id, w, wl);
+	int rc;
 
 	*failed = 1;
+	if (wl > KMS_WRAPPED_MAX) {
+		/* a wrapped DEK or seed is tens of bytes: this is not one */
+		xf_note(x, res, RANK_DECRYPT, XF_MALFORMED, "KMS value: wrapped DEK of %zu bytes is not a KMS DEK", wl);
+		return 0;
+	}
+	rc = kmsring_unwrap(x->ring, &x->dek, &st, p->kms_name, key_id, w, wl);
 	if (rc < 0)
 		return rc;
 	switch (st) {
@@ -108,6 +115,7 @@ static int read_kms1(struct xf *x, struct xf_result *res, const struct encconf_p
 	}
 	if ((rc = unwrap(x, res, p, "", b + 2, wl, &failed)) < 0 || failed)
 		return rc;
+	gcm.aead = 1;
 	gcm.raw_key = cbc.raw_key = x->dek.data;
 	gcm.raw_key_len = cbc.raw_key_len = x->dek.len;
 	cbc.raw_cbc = 1;
@@ -142,6 +150,7 @@ static int read_kms2(struct xf *x, struct xf_result *res, const struct encconf_p
 		return rc;
 	op.raw_key = x->dek.data;
 	op.raw_key_len = x->dek.len;
+	op.aead = 1;
 	if (o.type == 1) {
 		if (o.data_len < KMS2_INFO) {
 			xf_note(x, res, RANK_DECRYPT, XF_TRUNCATED, "KMS v2 value: data shorter than its KDF info");

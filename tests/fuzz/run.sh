@@ -22,6 +22,22 @@ clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -fsanitize=fuzzer,address,undefined \
 	-o "$FUZZ_DIR/fuzz_snapshot" tests/fuzz/fuzz_snapshot.c $SRCS \
 	$(pkg-config --cflags --libs libcrypto)
 
+# fuzz_value: stored values through every provider's read rules
+VALUE_SRCS="core/b64.c core/buf.c core/encconf.c core/encconf_rules.c core/encconf_yaml.c core/envelope.c core/err.c
+	core/kmsring.c core/pbwire.c core/plain.c core/prov.c core/prov_aescbc.c core/prov_aesgcm.c
+	core/prov_secretbox.c core/transform.c core/xf_judge.c core/xf_kms.c"
+clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -fno-omit-frame-pointer \
+	-o "$FUZZ_DIR/fuzz_value" tests/fuzz/fuzz_value.c $VALUE_SRCS \
+	$(pkg-config --cflags --libs libcrypto yaml-0.1 libsodium jansson)
+mkdir -p "$FUZZ_DIR/values"
+python3 - "$FUZZ_DIR/values" <<'PY'
+import base64, json, os, sys
+for line in open("fixtures/k8s-vectors/vectors.jsonl"):
+    v = json.loads(line)
+    open(os.path.join(sys.argv[1], v["id"]), "wb").write(base64.b64decode(v["stored_value_b64"]))
+PY
+
 # seeds: real snapshots and cut-down variants (small inputs mutate faster)
 seed() { cp "$1" "$FUZZ_DIR/corpus/$2"; }
 seed fixtures/k8s-vectors/snapshot.db ref.db
@@ -43,4 +59,7 @@ fi
 echo "fuzz: fuzz_snapshot for ${SECONDS_TO_RUN}s (corpus $FUZZ_DIR/corpus)"
 "$FUZZ_DIR/fuzz_snapshot" -max_total_time="$SECONDS_TO_RUN" -max_len=300000 -rss_limit_mb=2048 \
 	-artifact_prefix="$FUZZ_DIR/crashes/" -print_final_stats=1 "$FUZZ_DIR/corpus" 2>&1 | tail -25
-echo "fuzz: clean (no crash in ${SECONDS_TO_RUN}s)"
+echo "fuzz: fuzz_value for ${SECONDS_TO_RUN}s (seeded with every reference vector)"
+ETCDCRYPT_FIXTURES=$PWD/fixtures "$FUZZ_DIR/fuzz_value" -max_total_time="$SECONDS_TO_RUN" -max_len=65536 \
+	-rss_limit_mb=2048 -artifact_prefix="$FUZZ_DIR/crashes/" -print_final_stats=1 "$FUZZ_DIR/values" 2>&1 | tail -8
+echo "fuzz: clean (no crash in ${SECONDS_TO_RUN}s per target)"

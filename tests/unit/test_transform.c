@@ -239,6 +239,51 @@ START_TEST(test_unlisted_resource_identity)
 }
 END_TEST
 
+/* found by fuzz_value: input-made conditions are failure classes, never
+ * internal errors or undefined behaviour */
+START_TEST(test_fuzz_regressions)
+{
+	struct encconf *conf = NULL;
+	struct kms_ring *ring = NULL;
+	struct xf *x = NULL, *sb = NULL;
+	struct xf_result res;
+	struct buf plain, enc;
+	static uint8_t v[32 + 2 + 65535];
+	const char *prefix = "k8s:enc:kms:v1:legacy-kms:", *key = "/registry/secrets/default/f";
+	size_t pl = strlen(prefix);
+
+	ck_assert_int_eq(encconf_load(&conf, tu_fixture("k8s-vectors/configs/all-providers.yaml")), 0);
+	ck_assert_int_eq(kmsring_load(&ring, tu_fixture("k8s-vectors/fake-kms.json")), 0);
+	ck_assert_int_eq(xf_new(&x, conf, "", "secrets", ring), 0);
+	buf_init(&plain, 0);
+	buf_init(&enc, 0);
+	/* a KMS v1 "wrapped DEK" of 65535 bytes */
+	memcpy(v, prefix, pl);
+	v[pl] = 0xff;
+	v[pl + 1] = 0xff;
+	ck_assert_int_eq(xf_read(x, &res, &plain, (const uint8_t *)key, strlen(key), v, pl + 2 + 65535), 0);
+	ck_assert(!res.ok);
+	ck_assert_str_eq(xf_reason_name(res.reason), "malformed");
+	/* secretbox of an empty plaintext: a 0-byte decryption */
+	xf_free(x); /* x borrows conf */
+	x = NULL;
+	encconf_free(conf);
+	conf = NULL;
+	ck_assert_int_eq(encconf_load(&conf, tu_fixture("k8s-vectors/configs/secretbox.yaml")), 0);
+	ck_assert_int_eq(xf_new(&sb, conf, "", "secrets", NULL), 0);
+	ck_assert_int_eq(xf_write(sb, &enc, (const uint8_t *)key, strlen(key), (const uint8_t *)"", 0), 0);
+	ck_assert_int_eq(xf_read(sb, &res, &plain, (const uint8_t *)key, strlen(key), enc.data, enc.len), 0);
+	ck_assert(!res.ok);
+	ck_assert_str_eq(xf_reason_name(res.reason), "not_object");
+	buf_release(&plain);
+	buf_release(&enc);
+	xf_free(sb);
+	xf_free(x);
+	kmsring_free(ring);
+	encconf_free(conf);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("transform");
@@ -254,6 +299,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_roundtrip_identity);
 	tcase_add_test(tc, test_gcm_aad_bound);
 	tcase_add_test(tc, test_unlisted_resource_identity);
+	tcase_add_test(tc, test_fuzz_regressions);
 	suite_add_tcase(s, tc);
 	return s;
 }
