@@ -22,7 +22,6 @@ struct etcd_pager {
 	size_t end_len;
 	int64_t page_size;
 	int64_t revision; /* 0 until known */
-	unsigned long pages; /* answered so far */
 	int keys_only;
 	struct etcd_call call;
 	int pending; /* call is in flight */
@@ -149,7 +148,6 @@ int etcd_pager_next(struct etcd_pager *p, const struct etcd_range_resp **page)
 	if (p->revision == 0)
 		p->revision = p->page.revision;
 	p->page.revision = p->revision; /* header.revision is the store's, not ours */
-	p->pages++;
 	if (p->page.n_kvs == 0) {
 		p->done = 1;
 		etcd_range_resp_release(&p->page);

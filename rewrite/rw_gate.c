@@ -18,6 +18,16 @@ static int target_label(char *out, size_t cap, const struct xf *x)
 	return snprintf(out, cap, "%s%s%s", env_kind_name(k), name[0] ? ":" : "", name);
 }
 
+/* The resources the gates check: the run's, or secrets when it has none
+ * listed (--all, or a config naming only wildcards). */
+static const struct res_id *gate_resources(const struct rw_opts *o, size_t *n)
+{
+	static const struct res_id secrets = { "", "secrets" };
+
+	*n = o->n_resources ? o->n_resources : 1;
+	return o->n_resources ? o->resources : &secrets;
+}
+
 /* One node, one resource: same write target, and it reads our probe. */
 static int check_node(const struct rw_opts *o, const struct encconf *node, const char *label,
 		      const struct res_id *id)
@@ -58,9 +68,8 @@ out:
 
 int rw_check_nodes(const struct rw_opts *o, const struct encconf *const *nodes, const char *const *names, size_t n)
 {
-	static const struct res_id secrets = { "", "secrets" };
-	const struct res_id *res = o->n_resources ? o->resources : &secrets;
-	size_t nr = o->n_resources ? o->n_resources : 1;
+	size_t nr;
+	const struct res_id *res = gate_resources(o, &nr);
 
 	for (size_t i = 0; i < n; i++) {
 		for (size_t r = 0; r < nr; r++) {
@@ -163,9 +172,8 @@ int rw_count(struct etcd_client *cl, const struct rw_opts *o, uint64_t *out)
 
 int rw_check_target(const struct rw_opts *o)
 {
-	static const struct res_id secrets = { "", "secrets" };
-	const struct res_id *res = o->n_resources ? o->resources : &secrets;
-	size_t nr = o->n_resources ? o->n_resources : 1;
+	size_t nr;
+	const struct res_id *res = gate_resources(o, &nr);
 
 	for (size_t r = 0; r < nr; r++) {
 		struct xf *x = NULL;
