@@ -37,7 +37,7 @@ endif
 # -Wno-format-truncation: messages are cut to fixed buffers on purpose
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2 -Wno-format-truncation -Werror
 OPT ?= -O2 -g
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -I. -Icore -Iaudit -Irewrite -I$(BUILD)/proto \
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -I. -Icore -I$(BUILD)/proto \
 	$(shell pkg-config --cflags $(PKGS))
 LIBS := $(shell pkg-config --libs $(PKGS)) -lm -lpthread
 CHECK_CFLAGS := $(shell pkg-config --cflags check) -Itests/common
@@ -74,7 +74,7 @@ $(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c $(PROTO_H)
 	$(Q)$(CC) $(CFLAGS_GEN) -c -o $@ $<
 
 # ---- our code --------------------------------------------------------------
-LIB_SRCS := $(wildcard core/*.c audit/*.c rewrite/*.c)
+LIB_SRCS := $(wildcard core/*/*.c scan/*.c status/*.c audit/*.c rewrite/*.c)
 CMD_SRCS := $(wildcard cmd/*.c)
 LIB_O := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 CMD_O := $(patsubst %.c,$(BUILD)/obj/%.o,$(CMD_SRCS))

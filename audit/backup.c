@@ -3,7 +3,7 @@
  * It does not read the file itself (core/snapshot does) and does not print
  * (cmd/cmd_backup.c renders the report). */
 #include "backup.h"
-#include "err.h"
+#include "base/err.h"
 #include "report.h"
 
 #include <stdarg.h>

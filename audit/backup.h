@@ -17,12 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "encconf.h"
-#include "kmsring.h"
-#include "resources.h"
-#include "snapshot.h"
+#include "conf/encconf.h"
+#include "xform/kmsring.h"
+#include "base/resources.h"
+#include "bolt/snapshot.h"
 #include "tally.h"
-#include "transform.h"
+#include "xform/transform.h"
 
 #define BACKUP_MAX_CONFIGS 16
 #define BACKUP_MAX_LISTED 10000 /* keys listed per history list */

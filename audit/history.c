@@ -1,6 +1,6 @@
 /* history: replay retained revisions; see history.h. */
 #include "history.h"
-#include "err.h"
+#include "base/err.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "etcd.h"
-#include "transform.h"
+#include "etcd/etcd.h"
+#include "xform/transform.h"
 
 struct history_result {
 	int64_t compact_revision;     /* oldest retained revision - 1 (0: none) */

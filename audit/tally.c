@@ -1,6 +1,6 @@
 /* tally: value counts for audit reports; see tally.h. */
 #include "tally.h"
-#include "err.h"
+#include "base/err.h"
 
 #include <stdio.h>
 #include <stdlib.h>

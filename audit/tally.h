@@ -10,9 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "envelope.h"
-#include "resources.h"
-#include "transform.h"
+#include "xform/envelope.h"
+#include "base/resources.h"
+#include "xform/transform.h"
 
 #define TALLY_MAX_UNREADABLE 10000
 

@@ -5,11 +5,11 @@
  * plaintext or under each key of bench/config.yaml: aesgcm, two aescbc keys,
  * secretbox. Writes are batched Txns of 100 create-only puts.
  * usage: loadgen --endpoints E --count N --config FILE [--size BYTES] [--prefix P] */
-#include "buf.h"
-#include "encconf.h"
-#include "err.h"
-#include "etcd.h"
-#include "transform.h"
+#include "base/buf.h"
+#include "conf/encconf.h"
+#include "base/err.h"
+#include "etcd/etcd.h"
+#include "xform/transform.h"
 
 #include <getopt.h>
 #include <stdio.h>

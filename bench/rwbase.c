@@ -13,8 +13,8 @@
  * Prints "seconds: S keys: N" for the timed part only.
  * usage: rwbase --endpoints E --mode cas|ceiling|batched-cas [--prefix P] [--limit N]
  *               [--batch 128] [--inflight 8] */
-#include "err.h"
-#include "etcd.h"
+#include "base/err.h"
+#include "etcd/etcd.h"
 
 #include <getopt.h>
 #include <stdio.h>

@@ -2,15 +2,15 @@
  * revision; optionally replay the retained history. Output: a table for
  * people or JSON (docs/audit-json.md) for scripts; both from one report. */
 #include "cmd.h"
-#include "encconf.h"
-#include "err.h"
+#include "conf/encconf.h"
+#include "base/err.h"
 #include "etcdflags.h"
-#include "history.h"
-#include "kmsring.h"
+#include "audit/history.h"
+#include "xform/kmsring.h"
 #include "progress.h"
-#include "report.h"
-#include "scan.h"
-#include "tally.h"
+#include "audit/report.h"
+#include "scan/scan.h"
+#include "audit/tally.h"
 
 #include <jansson.h>
 #include <stdio.h>

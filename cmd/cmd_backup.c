@@ -2,14 +2,14 @@
  * files. One verb today: verify (will this snapshot restore readable under
  * these configs, and which keys does it need?). Reads the file only; never
  * talks to etcd. Output: tables or JSON (docs/backup-json.md). */
-#include "backup.h"
+#include "audit/backup.h"
 #include "backup_print.h"
 #include "cmd.h"
-#include "encconf.h"
-#include "err.h"
-#include "kmsring.h"
+#include "conf/encconf.h"
+#include "base/err.h"
+#include "xform/kmsring.h"
 #include "progress.h"
-#include "snapshot.h"
+#include "bolt/snapshot.h"
 
 #include <getopt.h>
 #include <jansson.h>

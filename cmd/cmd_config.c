@@ -5,9 +5,10 @@
  * every stored value stays readable under a proposed config.
  * Keys come from files or stdin, never from the command line. */
 #include "cmd.h"
-#include "csmconf.h"
-#include "encconf.h"
-#include "err.h"
+#include "conf/csmconf.h"
+#include "xform/csmkey.h"
+#include "conf/encconf.h"
+#include "base/err.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -103,7 +104,7 @@ static int read_key(struct keyargs *k, const char *verb, int opt, const char *pa
 		return cmd_usage_error(verb, "too many keys");
 	if (strcmp(path, "-") == 0 && k->stdin_used++)
 		return cmd_usage_error(verb, "stdin ('-') can hold only one key");
-	if ((rc = csmconf_key_read(&k->keys[k->n], (enum encconf_kind)enc_kind(opt), path)) < 0) {
+	if ((rc = csmkey_read(&k->keys[k->n], (enum encconf_kind)enc_kind(opt), path)) < 0) {
 		fprintf(stderr, "etcdcrypt config %s: %s\n", verb, err_msg());
 		return EXIT_USAGE;
 	}
@@ -170,7 +171,7 @@ static void print_summary(const char *output, const struct csmconf_key *keys, si
 
 	printf("%s:%s", output, mode == CSMCONF_DISABLE ? " identity" : "");
 	for (size_t i = 0; i < n; i++)
-		if (csmconf_key_name(name, &keys[i]) == 0)
+		if (csmkey_name(name, &keys[i]) == 0)
 			printf(" %s", name);
 	printf("%s\n", mode == CSMCONF_ENABLE ? " identity" : "");
 }
@@ -263,7 +264,7 @@ int cmd_config_generate_key(int argc, char **argv)
 		return cmd_usage_error(verb, "unexpected argument '%s'", argv[optind]);
 	if (output == NULL || strcmp(output, "-") == 0)
 		return cmd_usage_error(verb, "give the key file with -o FILE (keys are never printed)");
-	if ((rc = csmconf_random_key(key, (size_t)bytes)) < 0) {
+	if ((rc = csmkey_random(key, (size_t)bytes)) < 0) {
 		status = cmd_fail(rc);
 		goto out;
 	}

@@ -8,17 +8,17 @@
  * --backup SNAPSHOT does the same for the newest live values in an etcd
  * snapshot file (audit/backup.h over core/snapshot.h): a backup that could
  * not be restored readable under PROPOSED refuses it too. */
-#include "backup.h"
+#include "audit/backup.h"
 #include "cmd.h"
-#include "encconf.h"
-#include "err.h"
+#include "conf/encconf.h"
+#include "base/err.h"
 #include "etcdflags.h"
-#include "kmsring.h"
+#include "xform/kmsring.h"
 #include "progress.h"
-#include "report.h"
-#include "scan.h"
-#include "snapshot.h"
-#include "status.h"
+#include "audit/report.h"
+#include "scan/scan.h"
+#include "bolt/snapshot.h"
+#include "status/status.h"
 
 #include <stdio.h>
 #include <stdlib.h>

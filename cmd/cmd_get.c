@@ -2,13 +2,13 @@
  * key from etcd, classifies its envelope and reads it with the config's
  * rules, as kube-apiserver would. Secret data is shown only with --show-data. */
 #include "cmd.h"
-#include "encconf.h"
-#include "err.h"
+#include "conf/encconf.h"
+#include "base/err.h"
 #include "etcdflags.h"
-#include "kmsring.h"
-#include "pbwire.h"
-#include "resources.h"
-#include "transform.h"
+#include "xform/kmsring.h"
+#include "base/pbwire.h"
+#include "base/resources.h"
+#include "xform/transform.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -3,12 +3,12 @@
  * start when node configs disagree, an etcd alarm is raised, or the
  * database would outgrow its quota. */
 #include "cmd.h"
-#include "encconf.h"
-#include "err.h"
+#include "conf/encconf.h"
+#include "base/err.h"
 #include "etcdflags.h"
-#include "kmsring.h"
+#include "xform/kmsring.h"
 #include "progress.h"
-#include "rewrite.h"
+#include "rewrite/rewrite.h"
 
 #include <jansson.h>
 #include <signal.h>

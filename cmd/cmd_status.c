@@ -3,14 +3,14 @@
  * names on stored secrets at one etcd revision, and whether a rewrite is
  * still needed. Exit 0 only when consistent. Does not change anything. */
 #include "cmd.h"
-#include "encconf.h"
-#include "err.h"
+#include "conf/encconf.h"
+#include "base/err.h"
 #include "etcdflags.h"
-#include "kmsring.h"
+#include "xform/kmsring.h"
 #include "progress.h"
-#include "report.h"
-#include "scan.h"
-#include "status.h"
+#include "audit/report.h"
+#include "scan/scan.h"
+#include "status/status.h"
 
 #include <dirent.h>
 #include <jansson.h>

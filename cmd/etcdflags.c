@@ -1,6 +1,6 @@
 /* etcdflags: shared etcd connection flags; see etcdflags.h. */
 #include "etcdflags.h"
-#include "err.h"
+#include "base/err.h"
 
 #include <stdlib.h>
 #include <string.h>

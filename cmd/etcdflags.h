@@ -17,7 +17,7 @@
 
 #include <getopt.h>
 
-#include "etcd.h"
+#include "etcd/etcd.h"
 
 enum {
 	OPT_ENDPOINTS = 1000,

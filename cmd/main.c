@@ -1,6 +1,6 @@
 /* main: etcdcrypt's entry point and command dispatch table. */
 #include "cmd.h"
-#include "err.h"
+#include "base/err.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,9 +1,9 @@
 /* rewrite: the write path; see rewrite.h. This file holds the per-value
  * decision and the batching; rw_txn.c sends batches and handles conflicts. */
 #include "rewrite.h"
-#include "err.h"
+#include "base/err.h"
 #include "rw_int.h"
-#include "scan.h"
+#include "scan/scan.h"
 
 #include <stdlib.h>
 #include <string.h>

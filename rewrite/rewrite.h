@@ -23,11 +23,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "encconf.h"
-#include "etcd.h"
-#include "kmsring.h"
-#include "resources.h"
-#include "transform.h"
+#include "conf/encconf.h"
+#include "etcd/etcd.h"
+#include "xform/kmsring.h"
+#include "base/resources.h"
+#include "xform/transform.h"
 
 #define RW_DEFAULT_BATCH 128
 #define RW_MAX_BATCH 128                    /* etcd's --max-txn-ops default */

@@ -1,5 +1,5 @@
 /* rw_gate: the safety checks rewrite makes before its first write. */
-#include "err.h"
+#include "base/err.h"
 #include "rw_int.h"
 
 #include <stdio.h>

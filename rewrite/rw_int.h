@@ -2,9 +2,9 @@
 #ifndef ETCDCRYPT_RW_INT_H
 #define ETCDCRYPT_RW_INT_H
 
-#include "buf.h"
+#include "base/buf.h"
 #include "rewrite.h"
-#include "scan.h"
+#include "scan/scan.h"
 
 /* one Txn's worth of puts; key/value bytes live in data (offsets, since
  * data may move while it grows) */

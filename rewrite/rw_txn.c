@@ -6,7 +6,7 @@
  * (nothing applied: each key is read again and handled on its own), or
  * failed with an error: transient errors are retried with backoff, NOSPACE
  * and the rest stop the run (nothing of that Txn was applied). */
-#include "err.h"
+#include "base/err.h"
 #include "rw_int.h"
 
 #include <errno.h>

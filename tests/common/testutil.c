@@ -1,6 +1,6 @@
 /* testutil: see testutil.h. */
 #include "testutil.h"
-#include "b64.h"
+#include "base/b64.h"
 
 #include <check.h>
 #include <openssl/sha.h>

@@ -2,9 +2,9 @@
  * (core/bolt + core/snapshot) on an in-memory buffer: open, hash, index,
  * visit every key. Any input must end in 0 or a clean error code; the
  * sanitizers catch reads outside the buffer, overflows and leaks. */
-#include "bolt.h"
-#include "err.h"
-#include "snapshot.h"
+#include "bolt/bolt.h"
+#include "base/err.h"
+#include "bolt/snapshot.h"
 
 #include <stddef.h>
 #include <stdint.h>

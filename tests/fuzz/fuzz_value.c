@@ -3,10 +3,10 @@
  * envelope, the ciphers' checks, the AAD diagnosis, KMS v1/v2 parsing and
  * the stored-object check must answer, never crash. Each successful read is
  * also written back and read again (the rewrite path). */
-#include "buf.h"
-#include "encconf.h"
-#include "kmsring.h"
-#include "transform.h"
+#include "base/buf.h"
+#include "conf/encconf.h"
+#include "xform/kmsring.h"
+#include "xform/transform.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -16,17 +16,15 @@ if ! command -v clang >/dev/null; then
 	apt-get install -y clang >/dev/null || { apt-get update >/dev/null && apt-get install -y clang >/dev/null; }
 fi
 
-SRCS="core/bolt.c core/snapshot.c core/pbwire.c core/err.c"
-clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -fsanitize=fuzzer,address,undefined \
+SRCS="core/bolt/bolt.c core/bolt/snapshot.c core/base/pbwire.c core/base/err.c"
+clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -Icore -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -fno-omit-frame-pointer \
 	-o "$FUZZ_DIR/fuzz_snapshot" tests/fuzz/fuzz_snapshot.c $SRCS \
 	$(pkg-config --cflags --libs libcrypto)
 
 # fuzz_value: stored values through every provider's read rules
-VALUE_SRCS="core/b64.c core/buf.c core/encconf.c core/encconf_rules.c core/encconf_yaml.c core/envelope.c core/err.c
-	core/kmsring.c core/pbwire.c core/plain.c core/prov.c core/prov_aescbc.c core/prov_aesgcm.c
-	core/prov_secretbox.c core/transform.c core/xf_judge.c core/xf_kms.c"
-clang -std=c11 -D_GNU_SOURCE -g -O1 -Icore -fsanitize=fuzzer,address,undefined \
+VALUE_SRCS="$(ls core/base/*.c core/conf/encconf*.c core/xform/*.c)"
+clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -Icore -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -fno-omit-frame-pointer \
 	-o "$FUZZ_DIR/fuzz_value" tests/fuzz/fuzz_value.c $VALUE_SRCS \
 	$(pkg-config --cflags --libs libcrypto yaml-0.1 libsodium jansson)

@@ -7,10 +7,10 @@
  * mismatch. */
 #include "testutil.h"
 
-#include "bolt.h"
-#include "envelope.h"
-#include "err.h"
-#include "snapshot.h"
+#include "bolt/bolt.h"
+#include "xform/envelope.h"
+#include "base/err.h"
+#include "bolt/snapshot.h"
 
 #include <check.h>
 #include <jansson.h>

@@ -2,11 +2,11 @@
  * wire reading, base64 and the resource <-> prefix mapping. */
 #include "testutil.h"
 
-#include "b64.h"
-#include "envelope.h"
-#include "pbwire.h"
-#include "plain.h"
-#include "resources.h"
+#include "base/b64.h"
+#include "xform/envelope.h"
+#include "base/pbwire.h"
+#include "xform/plain.h"
+#include "base/resources.h"
 #include "kmsv2.pb-c.h"
 
 #include <check.h>

@@ -7,9 +7,10 @@
  * values from `echo KEY | sha256sum` and `printf %s KEY | base64`. Every
  * generated config must parse with encconf_parse with the right provider
  * order. Wrong key lengths must fail naming the file. */
-#include "csmconf.h"
-#include "encconf.h"
-#include "err.h"
+#include "conf/csmconf.h"
+#include "xform/csmkey.h"
+#include "conf/encconf.h"
+#include "base/err.h"
 #include "testutil.h"
 
 #include <check.h>
@@ -65,7 +66,7 @@ static void t_name(char *out, size_t cap, const char *provider, const char *key)
 
 static void set_key(struct csmconf_key *k, enum encconf_kind kind, const char *key)
 {
-	int rc = csmconf_key_set(k, kind, (const uint8_t *)key, strlen(key), "test");
+	int rc = csmkey_set(k, kind, (const uint8_t *)key, strlen(key), "test");
 
 	ck_assert_msg(rc == 0, "rc %d: %s", rc, err_msg());
 }
@@ -135,11 +136,11 @@ START_TEST(name_pinned)
 	char name[CSMCONF_NAME_MAX];
 
 	set_key(&k, ENCCONF_AESCBC, KEY32A);
-	ck_assert_int_eq(csmconf_key_name(name, &k), 0);
+	ck_assert_int_eq(csmkey_name(name, &k), 0);
 	/* echo 0123456789abcdef0123456789abcdef | sha256sum */
 	ck_assert_str_eq(name, "aescbc-6ed6653dba3d6aee8110c6e23de37f15c609b8a6e29aa164d1acace604e5cb7e");
 	set_key(&k, ENCCONF_AESGCM, KEY16);
-	ck_assert_int_eq(csmconf_key_name(name, &k), 0);
+	ck_assert_int_eq(csmkey_name(name, &k), 0);
 	ck_assert_str_eq(name, "aesgcm-4eaeca677d57a71a930297c981f31591ae842442e286df1e6394cc00a67e3ed5");
 	csmconf_key_wipe(&k);
 }
@@ -251,8 +252,8 @@ START_TEST(same_key_twice_refused)
 	struct csmconf_key k[2];
 	struct buf b;
 
-	csmconf_key_set(&k[0], ENCCONF_AESCBC, (const uint8_t *)KEY32A, 32, "one.key");
-	csmconf_key_set(&k[1], ENCCONF_AESCBC, (const uint8_t *)KEY32A, 32, "two.key");
+	csmkey_set(&k[0], ENCCONF_AESCBC, (const uint8_t *)KEY32A, 32, "one.key");
+	csmkey_set(&k[1], ENCCONF_AESCBC, (const uint8_t *)KEY32A, 32, "two.key");
 	buf_init(&b, 0);
 	ck_assert_int_eq(csmconf_generate(&b, CSMCONF_ENABLE, k, 2), ERR_USAGE);
 	ck_assert_ptr_nonnull(strstr(err_msg(), "one.key"));
@@ -293,13 +294,13 @@ START_TEST(key_file_one_newline_dropped)
 
 	snprintf(path, sizeof(path), "%s/k", tmpdir);
 	write_file(path, KEY32A "\n", 33);
-	ck_assert_int_eq(csmconf_key_read(&k, ENCCONF_AESCBC, path), 0);
+	ck_assert_int_eq(csmkey_read(&k, ENCCONF_AESCBC, path), 0);
 	ck_assert_uint_eq(k.len, 32);
 	ck_assert_mem_eq(k.key, KEY32A, 32);
 	ck_assert_str_eq(k.source, path);
 	unlink(path);
 	write_file(path, KEY32A, 32);
-	ck_assert_int_eq(csmconf_key_read(&k, ENCCONF_SECRETBOX, path), 0);
+	ck_assert_int_eq(csmkey_read(&k, ENCCONF_SECRETBOX, path), 0);
 	ck_assert_uint_eq(k.len, 32);
 	csmconf_key_wipe(&k);
 }
@@ -313,7 +314,7 @@ static void expect_bad_len(enum encconf_kind kind, const char *text, size_t n, c
 	snprintf(path, sizeof(path), "%s/bad.key", tmpdir);
 	unlink(path);
 	write_file(path, text, n);
-	ck_assert_int_eq(csmconf_key_read(&k, kind, path), ERR_CONFIG);
+	ck_assert_int_eq(csmkey_read(&k, kind, path), ERR_CONFIG);
 	ck_assert_msg(strstr(err_msg(), path) != NULL, "message lacks the file: %s", err_msg());
 	ck_assert_msg(strstr(err_msg(), sizes) != NULL, "message lacks the sizes: %s", err_msg());
 	ck_assert_msg(strstr(err_msg(), "abcdef") == NULL, "message shows the key: %s", err_msg());
@@ -333,7 +334,7 @@ START_TEST(key_file_missing)
 {
 	struct csmconf_key k;
 
-	ck_assert_int_eq(csmconf_key_read(&k, ENCCONF_AESCBC, "/nonexistent/etcdcrypt.key"), ERR_IO);
+	ck_assert_int_eq(csmkey_read(&k, ENCCONF_AESCBC, "/nonexistent/etcdcrypt.key"), ERR_IO);
 	ck_assert_ptr_nonnull(strstr(err_msg(), "/nonexistent/etcdcrypt.key"));
 }
 END_TEST
@@ -366,8 +367,8 @@ START_TEST(random_key_alnum)
 	char a[33], b[33];
 	struct csmconf_key k;
 
-	ck_assert_int_eq(csmconf_random_key(a, 32), 0);
-	ck_assert_int_eq(csmconf_random_key(b, 32), 0);
+	ck_assert_int_eq(csmkey_random(a, 32), 0);
+	ck_assert_int_eq(csmkey_random(b, 32), 0);
 	ck_assert_uint_eq(strlen(a), 32);
 	ck_assert_str_ne(a, b);
 	for (size_t i = 0; i < 32; i++)
@@ -376,7 +377,7 @@ START_TEST(random_key_alnum)
 	/* a generated key is a valid key */
 	set_key(&k, ENCCONF_SECRETBOX, a);
 	csmconf_key_wipe(&k);
-	ck_assert_int_eq(csmconf_random_key(a, 16), 0);
+	ck_assert_int_eq(csmkey_random(a, 16), 0);
 	ck_assert_uint_eq(strlen(a), 16);
 }
 END_TEST
@@ -385,7 +386,7 @@ START_TEST(key_set_refuses_identity)
 {
 	struct csmconf_key k;
 
-	ck_assert_int_eq(csmconf_key_set(&k, ENCCONF_IDENTITY, (const uint8_t *)KEY32A, 32, "x"), ERR_USAGE);
+	ck_assert_int_eq(csmkey_set(&k, ENCCONF_IDENTITY, (const uint8_t *)KEY32A, 32, "x"), ERR_USAGE);
 }
 END_TEST
 

@@ -6,8 +6,8 @@
  * ERR_CONFIG, the apiserver's text and the line of the offending node, and
  * never echo a secret. Run under valgrind (CK_FORK=no) for the wipe/free
  * paths. */
-#include "encconf.h"
-#include "err.h"
+#include "conf/encconf.h"
+#include "base/err.h"
 
 #include <check.h>
 #include <stdio.h>

@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "etcd.h"
+#include "base/err.h"
+#include "etcd/etcd.h"
 
 static char run_prefix[64]; /* "/etcdcrypt-test/<pid>-<time>" */
 

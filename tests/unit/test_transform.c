@@ -4,11 +4,11 @@
  * negatives fail with the right class. Plus write round trips. */
 #include "testutil.h"
 
-#include "buf.h"
-#include "err.h"
-#include "encconf.h"
-#include "kmsring.h"
-#include "transform.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "conf/encconf.h"
+#include "xform/kmsring.h"
+#include "xform/transform.h"
 
 #include <check.h>
 #include <jansson.h>

@@ -1,0 +1,581 @@
+/* snapshot: etcd snapshot files over core/bolt; see snapshot.h.
+ *
+ * It does not restore, rewrite membership or read the lease/auth buckets
+ * beyond counting them. Layouts (FORMATS.md 2):
+ *
+ * File:
+ *   [0, db_bytes)        bbolt database (hwm * page_size bytes)
+ *   [db_bytes, size)     32-byte SHA-256 of [0, db_bytes), when size % 512 == 32
+ *
+ * `key` bucket key (revision), integers big-endian:
+ *   offset  size  field
+ *   0       8     main revision (signed, >= 0)
+ *   8       1     '_' (0x5F)
+ *   9       8     sub revision
+ *   17      1     't' (0x74): tombstone; present only in 18-byte keys
+ *   Bytewise order == (main, sub) order, so the walk sees revisions ascending.
+ *
+ * `key` bucket value: mvccpb.KeyValue (proto3):
+ *   1 key bytes   2 create_revision   3 mod_revision   4 version
+ *   5 value bytes 6 lease             (a tombstone holds only field 1)
+ *
+ * `meta` bucket: finishedCompactRev / scheduledCompactRev = 17-byte revision
+ * keys as above (main = the compaction revision). */
+#include "snapshot.h"
+#include "base/err.h"
+#include "base/pbwire.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HASH_CHUNK ((size_t)16 << 20)
+#define RESIDENT_MAX ((uint64_t)64 << 20)  /* file bytes mapped in before dropping them */
+#define RESIDENT_CHECK ((uint64_t)1 << 20) /* bytes read between checks */
+#define ENC_PREFIX "k8s:enc:"
+#define ENC_PREFIX_LEN 8
+
+enum {
+	F_NEWEST_TOMB = 1u << 0,
+	F_NEWEST_PLAIN = 1u << 1,
+	F_SAW_TOMB = 1u << 2,
+	F_RECREATED = 1u << 3,
+};
+
+/* One user key: where its newest KeyValue is, and its history counters. */
+struct snap_ent {
+	const uint8_t *key; /* in the map */
+	const uint8_t *kv;  /* newest KeyValue, in the map */
+	uint32_t key_len, kv_len;
+	uint32_t hash, flags;
+	int64_t main;       /* newest main revision */
+	int64_t oldest_plain;
+	uint32_t puts, deletes, plain_puts;
+};
+
+struct snap {
+	struct bolt *b;
+	const uint8_t *map;
+	struct snap_info info;
+	struct snap_ent *ents;
+	size_t n, cap;
+	uint32_t *table; /* entry index + 1; 0 empty */
+	size_t tcap;     /* power of two */
+	int indexed;
+	uint64_t touched; /* mapped bytes read since the last residency check */
+	int statm_fd;     /* /proc/self/statm: -1 not opened yet, -2 unavailable */
+	snap_progress_fn progress;
+	void *parg;
+};
+
+static uint64_t be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint32_t key_hash(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return (uint32_t)(h ^ h >> 32);
+}
+
+/* ---- open ------------------------------------------------------------- */
+
+static int check_layout(struct snap *s)
+{
+	struct snap_info *in = &s->info;
+	size_t len;
+
+	s->map = bolt_bytes(s->b, &len);
+	bolt_get_info(s->b, &in->bolt);
+	in->size = len;
+	in->has_trailer = len % 512 == SNAP_TRAILER;
+	in->db_bytes = in->has_trailer ? len - SNAP_TRAILER : len;
+	if (in->has_trailer)
+		memcpy(in->expected, s->map + in->db_bytes, SNAP_TRAILER);
+	if (in->bolt.db_bytes > in->db_bytes)
+		return err_set(ERR_CORRUPT,
+			       "truncated: reading stopped at offset %llu (start of the trailer) but the database needs "
+			       "%llu bytes (%llu pages of %u)",
+			       (unsigned long long)in->db_bytes, (unsigned long long)in->bolt.db_bytes,
+			       (unsigned long long)in->bolt.hwm, in->bolt.page_size);
+	if (!in->has_trailer)
+		in->extra_bytes = in->db_bytes % in->bolt.page_size;
+	return 0;
+}
+
+static int finish_open(struct snap **out, struct snap *s)
+{
+	int rc = check_layout(s);
+
+	if (rc < 0) {
+		snap_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+int snap_open(struct snap **out, const char *path)
+{
+	struct snap *s = calloc(1, sizeof(*s));
+	int rc;
+
+	*out = NULL;
+	if (s == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	s->statm_fd = -1;
+	if ((rc = bolt_open(&s->b, path)) < 0) {
+		free(s);
+		return rc;
+	}
+	return finish_open(out, s);
+}
+
+int snap_open_mem(struct snap **out, const uint8_t *p, size_t n)
+{
+	struct snap *s = calloc(1, sizeof(*s));
+	int rc;
+
+	*out = NULL;
+	if (s == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	s->statm_fd = -2; /* memory: nothing to drop */
+	if ((rc = bolt_open_mem(&s->b, p, n)) < 0) {
+		free(s);
+		return rc;
+	}
+	return finish_open(out, s);
+}
+
+void snap_free(struct snap *s)
+{
+	if (s == NULL)
+		return;
+	if (s->statm_fd >= 0)
+		close(s->statm_fd);
+	bolt_close(s->b);
+	free(s->ents);
+	free(s->table);
+	free(s);
+}
+
+const struct snap_info *snap_get_info(const struct snap *s)
+{
+	return &s->info;
+}
+
+/* ---- trailer ------------------------------------------------------------ */
+
+int snap_check_trailer(struct snap *s, snap_progress_fn progress, void *arg)
+{
+	struct snap_info *in = &s->info;
+	EVP_MD_CTX *ctx;
+	unsigned int mdlen = 0;
+	int rc = 0;
+
+	if (!in->has_trailer)
+		return 0;
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		rc = err_set(ERR_INTERNAL, "cannot start SHA-256");
+		goto out;
+	}
+	for (uint64_t off = 0; off < in->db_bytes; off += HASH_CHUNK) {
+		size_t n = in->db_bytes - off < HASH_CHUNK ? (size_t)(in->db_bytes - off) : HASH_CHUNK;
+
+		if (EVP_DigestUpdate(ctx, s->map + off, n) != 1) {
+			rc = err_set(ERR_INTERNAL, "SHA-256 failed");
+			goto out;
+		}
+		bolt_drop_resident(s->b, off, n);
+		if (progress)
+			progress(arg, "hashing", off + n, in->db_bytes);
+	}
+	if (EVP_DigestFinal_ex(ctx, in->actual, &mdlen) != 1 || mdlen != SNAP_TRAILER) {
+		rc = err_set(ERR_INTERNAL, "SHA-256 failed");
+		goto out;
+	}
+	in->trailer_checked = 1;
+	in->trailer_matches = memcmp(in->actual, in->expected, SNAP_TRAILER) == 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+/* ---- index ------------------------------------------------------------- */
+
+static int table_grow(struct snap *s)
+{
+	size_t ncap = s->tcap ? s->tcap * 2 : 1024;
+	uint32_t *t = calloc(ncap, sizeof(*t));
+
+	if (t == NULL)
+		return err_set(ERR_NOMEM, "out of memory (index of %zu keys)", s->n);
+	for (size_t i = 0; i < s->n; i++) {
+		size_t j = s->ents[i].hash & (ncap - 1);
+
+		while (t[j] != 0)
+			j = (j + 1) & (ncap - 1);
+		t[j] = (uint32_t)(i + 1);
+	}
+	free(s->table);
+	s->table = t;
+	s->tcap = ncap;
+	return 0;
+}
+
+/* The entry of key, created (zeroed, key set) on first sight. */
+static int ent_get(struct snap *s, struct snap_ent **out, const uint8_t *key, size_t len)
+{
+	uint32_t h = key_hash(key, len);
+	size_t j;
+	int rc;
+
+	if ((s->n + 1) * 10 > s->tcap * 7 && (rc = table_grow(s)) < 0)
+		return rc;
+	for (j = h & (s->tcap - 1); s->table[j] != 0; j = (j + 1) & (s->tcap - 1)) {
+		struct snap_ent *e = &s->ents[s->table[j] - 1];
+
+		if (e->hash == h && e->key_len == len && memcmp(e->key, key, len) == 0) {
+			*out = e;
+			return 0;
+		}
+	}
+	if (s->n >= SNAP_MAX_KEYS)
+		return err_set(ERR_NOMEM, "more than %u keys in the snapshot", SNAP_MAX_KEYS);
+	if (s->n == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 1024;
+		struct snap_ent *ne = realloc(s->ents, ncap * sizeof(*ne));
+
+		if (ne == NULL)
+			return err_set(ERR_NOMEM, "out of memory (index of %zu keys)", s->n);
+		s->ents = ne;
+		s->cap = ncap;
+	}
+	*out = &s->ents[s->n];
+	memset(*out, 0, sizeof(**out));
+	(*out)->key = key;
+	(*out)->key_len = (uint32_t)len;
+	(*out)->hash = h;
+	s->table[j] = (uint32_t)(++s->n);
+	return 0;
+}
+
+/* Decoded mvccpb.KeyValue (pointers into the map). */
+struct kvpb {
+	const uint8_t *key, *value;
+	size_t key_len, value_len;
+	int64_t create_revision, mod_revision, version, lease;
+};
+
+static int kv_decode(struct kvpb *kv, const uint8_t *p, size_t n)
+{
+	struct pb_reader r;
+	struct pb_field f;
+	int st;
+
+	memset(kv, 0, sizeof(*kv));
+	pb_init(&r, p, n);
+	while ((st = pb_next(&r, &f)) == PB_FIELD) {
+		int is_bytes = f.num == 1 || f.num == 5;
+
+		if (f.num >= 1 && f.num <= 6 && (f.wire == 2) != is_bytes)
+			return -1;
+		switch (f.num) {
+		case 1: kv->key = f.data; kv->key_len = f.len; break;
+		case 2: kv->create_revision = (int64_t)f.varint; break;
+		case 3: kv->mod_revision = (int64_t)f.varint; break;
+		case 4: kv->version = (int64_t)f.varint; break;
+		case 5: kv->value = f.data; kv->value_len = f.len; break;
+		case 6: kv->lease = (int64_t)f.varint; break;
+		default: break;
+		}
+	}
+	return st == PB_END && kv->key != NULL && kv->key_len > 0 ? 0 : -1;
+}
+
+static int is_plain(const uint8_t *v, size_t n)
+{
+	return n < ENC_PREFIX_LEN || memcmp(v, ENC_PREFIX, ENC_PREFIX_LEN) != 0;
+}
+
+static void ent_update(struct snap_ent *e, const struct kvpb *kv, const uint8_t *raw, size_t rawlen, int64_t main,
+		       int tomb)
+{
+	int plain = !tomb && is_plain(kv->value, kv->value_len);
+
+	if (tomb) {
+		e->deletes++;
+		e->flags |= F_SAW_TOMB;
+	} else {
+		e->puts++;
+		if (e->flags & F_SAW_TOMB)
+			e->flags |= F_RECREATED;
+		if (plain) {
+			e->plain_puts++;
+			if (e->oldest_plain == 0 || main < e->oldest_plain)
+				e->oldest_plain = main;
+		}
+	}
+	if (e->kv != NULL && main < e->main)
+		return; /* out of order (damaged file): keep the newest */
+	e->main = main;
+	e->kv = raw;
+	e->kv_len = (uint32_t)rawlen;
+	e->key = kv->key; /* same bytes, newest copy */
+	e->flags = (e->flags & ~(F_NEWEST_TOMB | F_NEWEST_PLAIN)) | (tomb ? F_NEWEST_TOMB : 0) |
+		   (plain ? F_NEWEST_PLAIN : 0);
+}
+
+static uint64_t map_off(const struct snap *s, const uint8_t *p)
+{
+	return (uint64_t)(p - s->map);
+}
+
+/* Bytes of the mapping resident in this process (statm "shared": file
+ * pages), or -1 when /proc cannot tell. */
+static int64_t file_resident(struct snap *s)
+{
+	char buf[128];
+	unsigned long long size, resident, shared;
+	ssize_t n;
+
+	if (s->statm_fd == -1 && (s->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)) < 0)
+		s->statm_fd = -2;
+	if (s->statm_fd < 0)
+		return -1;
+	n = pread(s->statm_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3)
+		return -1;
+	return (int64_t)shared * (int64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Keeps this process's resident share of the mapping bounded (a huge file
+ * must not look like a huge process): every few MB read, if more than
+ * RESIDENT_MAX of the file is mapped in, let the kernel drop it. The pages
+ * stay in the page cache; touching them again is a minor fault. */
+static void note_touched(struct snap *s, uint64_t n)
+{
+	int64_t res;
+
+	s->touched += n;
+	if (s->touched < RESIDENT_CHECK)
+		return;
+	s->touched = 0;
+	res = file_resident(s);
+	if (res < 0 || res > (int64_t)RESIDENT_MAX)
+		bolt_drop_resident(s->b, 0, 0);
+}
+
+static int on_revision(void *arg, const uint8_t *k, size_t kn, const uint8_t *v, size_t vn, uint32_t flags)
+{
+	struct snap *s = arg;
+	struct snap_ent *e = NULL;
+	struct kvpb kv;
+	int64_t main;
+	int tomb = kn == 18 && k[17] == 't', rc;
+
+	if (flags & BOLT_FLAG_BUCKET)
+		return err_set(ERR_CORRUPT, "key bucket: sub-bucket at offset %llu", (unsigned long long)map_off(s, k));
+	if ((kn != 17 && !tomb) || k[8] != '_' || (k[0] & 0x80))
+		return err_set(ERR_CORRUPT, "key bucket: bad revision key of %zu bytes at offset %llu", kn,
+			       (unsigned long long)map_off(s, k));
+	main = (int64_t)be64(k);
+	if (vn > UINT32_MAX || kv_decode(&kv, v, vn) < 0 || kv.key_len > UINT32_MAX)
+		return err_set(ERR_CORRUPT, "key bucket: revision %lld_%llu at offset %llu: KeyValue is not valid protobuf",
+			       (long long)main, (unsigned long long)be64(k + 9), (unsigned long long)map_off(s, v));
+	if ((rc = ent_get(s, &e, kv.key, kv.key_len)) < 0)
+		return rc;
+	ent_update(e, &kv, v, vn, main, tomb);
+	note_touched(s, vn + 64);
+	s->info.entries++;
+	if (tomb)
+		s->info.tombstones++;
+	else
+		s->info.puts++;
+	if (main > s->info.revision)
+		s->info.revision = main;
+	if (s->progress && (s->info.entries & 0xFFF) == 0)
+		s->progress(s->parg, "reading", s->info.entries, 0);
+	return 0;
+}
+
+static int on_meta(void *arg, const uint8_t *k, size_t kn, const uint8_t *v, size_t vn, uint32_t flags)
+{
+	struct snap *s = arg;
+	int64_t *dst = NULL;
+
+	(void)flags;
+	if (kn == 18 && memcmp(k, "finishedCompactRev", 18) == 0)
+		dst = &s->info.compact_revision;
+	else if (kn == 19 && memcmp(k, "scheduledCompactRev", 19) == 0)
+		dst = &s->info.scheduled_compact_revision;
+	if (dst == NULL)
+		return 0;
+	if (vn != 17 || v[8] != '_' || (v[0] & 0x80))
+		return err_set(ERR_CORRUPT, "meta bucket: '%.*s' at offset %llu is not a revision", (int)kn,
+			       (const char *)k, (unsigned long long)map_off(s, v));
+	*dst = (int64_t)be64(v);
+	return 0;
+}
+
+static int count_one(void *arg, const uint8_t *k, size_t kn, const uint8_t *v, size_t vn, uint32_t flags)
+{
+	(void)k, (void)kn, (void)v, (void)vn, (void)flags;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+/* Each top-level bucket: the key bucket is indexed, the others counted. */
+static int on_bucket(void *arg, const uint8_t *k, size_t kn, const uint8_t *v, size_t vn, uint32_t flags)
+{
+	struct snap *s = arg;
+	struct snap_bucket_count *c = NULL;
+	struct bolt_bucket bk;
+	int rc, is_key = kn == 3 && memcmp(k, "key", 3) == 0;
+
+	if (!(flags & BOLT_FLAG_BUCKET))
+		return 0; /* etcd keeps no plain keys at the top level; ignore */
+	if ((rc = bolt_bucket_from_value(s->b, &bk, v, vn)) < 0)
+		return err_wrap(rc, "bucket '%.*s'", (int)(kn < 64 ? kn : 64), (const char *)k);
+	if (s->info.n_buckets < SNAP_MAX_BUCKETS) {
+		c = &s->info.buckets[s->info.n_buckets++];
+		snprintf(c->name, sizeof(c->name), "%.*s", (int)(kn < 63 ? kn : 63), (const char *)k);
+	}
+	if (is_key)
+		rc = bolt_foreach(s->b, &bk, on_revision, s);
+	else if (kn == 4 && memcmp(k, "meta", 4) == 0)
+		rc = bolt_foreach(s->b, &bk, on_meta, s);
+	if (rc == 0 && c != NULL) {
+		if (is_key)
+			c->entries = s->info.entries;
+		else
+			rc = bolt_foreach(s->b, &bk, count_one, &c->entries);
+	}
+	return rc < 0 ? err_wrap(rc, "bucket '%.*s'", (int)(kn < 64 ? kn : 64), (const char *)k) : 0;
+}
+
+int snap_index(struct snap *s, snap_progress_fn progress, void *arg)
+{
+	struct bolt_bucket root, kb;
+	int rc;
+
+	if (s->indexed)
+		return 0;
+	s->progress = progress;
+	s->parg = arg;
+	bolt_root(s->b, &root);
+	if ((rc = bolt_bucket(s->b, &root, "key", &kb)) < 0)
+		return rc == ERR_NOTFOUND ? err_set(ERR_CORRUPT, "not an etcd database: no 'key' bucket") : rc;
+	if ((rc = bolt_foreach(s->b, &root, on_bucket, s)) < 0)
+		return rc;
+	if (s->info.compact_revision > s->info.revision)
+		s->info.revision = s->info.compact_revision;
+	s->info.keys = s->n;
+	for (size_t i = 0; i < s->n; i++)
+		s->info.live_keys += !(s->ents[i].flags & F_NEWEST_TOMB);
+	s->indexed = 1;
+	return 0;
+}
+
+/* ---- visiting keys ------------------------------------------------------ */
+
+static const struct snap *sort_snap; /* qsort has no context argument in C11 */
+
+static int ent_cmp_file(const void *a, const void *b)
+{
+	const uint8_t *x = sort_snap->ents[*(const uint32_t *)a].kv, *y = sort_snap->ents[*(const uint32_t *)b].kv;
+
+	return (x > y) - (x < y);
+}
+
+static int ent_cmp(const void *a, const void *b)
+{
+	const struct snap_ent *x = &sort_snap->ents[*(const uint32_t *)a];
+	const struct snap_ent *y = &sort_snap->ents[*(const uint32_t *)b];
+	size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+	int c = memcmp(x->key, y->key, n);
+
+	return c != 0 ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
+}
+
+static void fill_kv(struct snap_kv *out, const struct snap_ent *e)
+{
+	struct kvpb kv;
+
+	memset(out, 0, sizeof(*out));
+	out->key = e->key;
+	out->key_len = e->key_len;
+	out->mod_revision = e->main;
+	if (kv_decode(&kv, e->kv, e->kv_len) == 0) { /* decoded once already: cannot fail */
+		out->value = kv.value;
+		out->value_len = kv.value_len;
+		out->create_revision = kv.create_revision;
+		out->version = kv.version;
+		out->lease = kv.lease;
+		if (kv.mod_revision > 0)
+			out->mod_revision = kv.mod_revision;
+	}
+	out->deleted = (e->flags & F_NEWEST_TOMB) != 0;
+	if (out->deleted) {
+		out->value = NULL;
+		out->value_len = 0;
+	}
+	out->recreated = (e->flags & F_RECREATED) != 0;
+	out->puts = e->puts;
+	out->deletes = e->deletes;
+	out->plain_puts = e->plain_puts;
+	out->plain_historical = e->plain_puts - ((e->flags & F_NEWEST_PLAIN) ? 1 : 0);
+	out->oldest_plain_historical = out->plain_historical > 0 ? e->oldest_plain : 0;
+}
+
+int snap_foreach_key(struct snap *s, const uint8_t *prefix, size_t prefix_len, enum snap_order order, snap_key_fn fn,
+		     void *arg)
+{
+	uint32_t *idx = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if (!s->indexed)
+		return err_set(ERR_INTERNAL, "snap_foreach_key before snap_index");
+	if (s->n > 0 && (idx = malloc(s->n * sizeof(*idx))) == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < s->n; i++) {
+		const struct snap_ent *e = &s->ents[i];
+
+		if (prefix_len == 0 || (e->key_len >= prefix_len && memcmp(e->key, prefix, prefix_len) == 0))
+			idx[n++] = (uint32_t)i;
+		note_touched(s, prefix_len ? 4096u : 0u); /* the key lives in the mapping */
+	}
+	sort_snap = s;
+	if (n > 1)
+		qsort(idx, n, sizeof(*idx), order == SNAP_ORDER_FILE ? ent_cmp_file : ent_cmp);
+	if (order == SNAP_ORDER_KEY)
+		bolt_drop_resident(s->b, 0, 0); /* the sort read every key */
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct snap_kv kv;
+
+		fill_kv(&kv, &s->ents[idx[i]]);
+		rc = fn(arg, &kv);
+		note_touched(s, s->ents[idx[i]].kv_len + 4096u);
+	}
+	free(idx);
+	return rc;
+}

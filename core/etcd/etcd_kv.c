@@ -1,0 +1,353 @@
+/* etcd_kv: the unary KV, Lease and Maintenance calls.
+ *
+ * Range responses are zero-copy: the etcd_kv array points into the unpacked
+ * RangeResponse, which the response keeps in priv until it is released. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "etcd_int.h"
+#include "rpc.pb-c.h"
+
+/* Defragment rewrites the whole database file: give it time. */
+#define ETCD_DEFRAG_MS_MIN (10L * 60 * 1000)
+
+static ProtobufCBinaryData bin(const uint8_t *p, size_t n)
+{
+	ProtobufCBinaryData b;
+
+	b.len = p ? n : 0;
+	b.data = (uint8_t *)p; /* only read by pack */
+	return b;
+}
+
+int etcd_range_pack(grpc_slice *out, const struct etcd_range_req *r)
+{
+	Etcdserverpb__RangeRequest m = ETCDSERVERPB__RANGE_REQUEST__INIT;
+
+	if (!r->key || r->key_len == 0)
+		return err_set(ERR_USAGE, "etcd range: empty key (use \"\\0\" for the smallest key)");
+	m.key = bin(r->key, r->key_len);
+	m.range_end = bin(r->range_end, r->range_end_len);
+	m.limit = r->limit;
+	m.revision = r->revision;
+	m.keys_only = r->keys_only != 0;
+	m.count_only = r->count_only != 0;
+	m.serializable = r->serializable != 0;
+	return etcd_pack(&m.base, out);
+}
+
+void etcd_kv_from(struct etcd_kv *d, const Mvccpb__KeyValue *s)
+{
+	d->key = s->key.data;
+	d->key_len = s->key.len;
+	d->value = s->value.data;
+	d->value_len = s->value.len;
+	d->create_revision = s->create_revision;
+	d->mod_revision = s->mod_revision;
+	d->version = s->version;
+	d->lease = s->lease;
+}
+
+int etcd_range_resp_fill(struct etcd_range_resp *out, ProtobufCMessage *m)
+{
+	Etcdserverpb__RangeResponse *r = (Etcdserverpb__RangeResponse *)m;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->priv = m;
+	out->revision = r->header ? r->header->revision : 0;
+	out->more = r->more;
+	out->count = r->count;
+	if (r->n_kvs == 0)
+		return 0;
+	out->kvs = calloc(r->n_kvs, sizeof(*out->kvs));
+	if (!out->kvs) {
+		etcd_range_resp_release(out);
+		return err_set(ERR_NOMEM, "etcd range: out of memory for %zu keys", r->n_kvs);
+	}
+	for (i = 0; i < r->n_kvs; i++)
+		etcd_kv_from(&out->kvs[i], r->kvs[i]);
+	out->n_kvs = r->n_kvs;
+	return 0;
+}
+
+void etcd_range_resp_release(struct etcd_range_resp *r)
+{
+	if (!r)
+		return;
+	free(r->kvs);
+	if (r->priv)
+		protobuf_c_message_free_unpacked(r->priv, NULL);
+	memset(r, 0, sizeof(*r));
+}
+
+int etcd_range(struct etcd_client *c, struct etcd_range_resp *out, const struct etcd_range_req *req)
+{
+	ProtobufCMessage *m = NULL;
+	grpc_slice s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = etcd_range_pack(&s, req);
+	if (rc < 0)
+		return rc;
+	rc = etcd_unary_slice(c, ETCD_M_RANGE, s, &etcdserverpb__range_response__descriptor, &m, c->cmd_ms, 0);
+	grpc_slice_unref(s);
+	if (rc < 0)
+		return rc;
+	return etcd_range_resp_fill(out, m);
+}
+
+static int64_t header_rev(const Etcdserverpb__ResponseHeader *h)
+{
+	return h ? h->revision : 0;
+}
+
+int etcd_put(struct etcd_client *c, int64_t *out_revision, const uint8_t *key, size_t key_len,
+	     const uint8_t *value, size_t value_len, int64_t lease)
+{
+	Etcdserverpb__PutRequest req = ETCDSERVERPB__PUT_REQUEST__INIT;
+	Etcdserverpb__PutResponse *resp = NULL;
+	int rc;
+
+	req.key = bin(key, key_len);
+	req.value = bin(value, value_len);
+	req.lease = lease;
+	rc = etcd_unary(c, ETCD_M_PUT, &req.base, &etcdserverpb__put_response__descriptor,
+			(ProtobufCMessage **)&resp, c->cmd_ms);
+	if (rc < 0)
+		return rc;
+	if (out_revision)
+		*out_revision = header_rev(resp->header);
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return 0;
+}
+
+int etcd_delete(struct etcd_client *c, int64_t *out_deleted, const uint8_t *key, size_t key_len,
+		const uint8_t *range_end, size_t range_end_len)
+{
+	Etcdserverpb__DeleteRangeRequest req = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
+	Etcdserverpb__DeleteRangeResponse *resp = NULL;
+	int rc;
+
+	req.key = bin(key, key_len);
+	req.range_end = bin(range_end, range_end_len);
+	rc = etcd_unary(c, ETCD_M_DELETE, &req.base, &etcdserverpb__delete_range_response__descriptor,
+			(ProtobufCMessage **)&resp, c->cmd_ms);
+	if (rc < 0)
+		return rc;
+	if (out_deleted)
+		*out_deleted = resp->deleted;
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return 0;
+}
+
+/* The request structs live in one allocation only for the pack. */
+struct txn_parts {
+	Etcdserverpb__Compare *cmp;
+	Etcdserverpb__Compare **cmpp;
+	Etcdserverpb__PutRequest *put;
+	Etcdserverpb__RequestOp *op;
+	Etcdserverpb__RequestOp **opp;
+};
+
+static void txn_parts_free(struct txn_parts *p)
+{
+	free(p->cmp);
+	free(p->cmpp);
+	free(p->put);
+	free(p->op);
+	free(p->opp);
+}
+
+static void txn_fill(struct txn_parts *p, size_t i, const struct etcd_cas_put *o)
+{
+	Etcdserverpb__Compare cmp = ETCDSERVERPB__COMPARE__INIT;
+	Etcdserverpb__PutRequest put = ETCDSERVERPB__PUT_REQUEST__INIT;
+	Etcdserverpb__RequestOp op = ETCDSERVERPB__REQUEST_OP__INIT;
+
+	cmp.result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+	cmp.target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
+	cmp.key = bin(o->key, o->key_len);
+	/* with the case set, mod_revision 0 ("must not exist") is still sent */
+	cmp.target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
+	cmp.mod_revision = o->mod_revision;
+	put.key = bin(o->key, o->key_len);
+	put.value = bin(o->value, o->value_len);
+	put.lease = o->lease;
+	p->cmp[i] = cmp;
+	p->put[i] = put;
+	p->op[i] = op;
+	p->op[i].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+	p->op[i].request_put = &p->put[i];
+	p->cmpp[i] = &p->cmp[i];
+	p->opp[i] = &p->op[i];
+}
+
+int etcd_txn_pack(const struct etcd_cas_put *ops, size_t n_ops, grpc_slice *out)
+{
+	Etcdserverpb__TxnRequest txn = ETCDSERVERPB__TXN_REQUEST__INIT;
+	struct txn_parts p;
+	size_t i;
+	int rc;
+
+	if (n_ops == 0 || n_ops > ETCD_MAX_TXN_OPS)
+		return err_set(ERR_USAGE, "etcd txn: %zu operations (must be 1..%d, etcd's --max-txn-ops)", n_ops,
+			       ETCD_MAX_TXN_OPS);
+	p.cmp = calloc(n_ops, sizeof(*p.cmp));
+	p.cmpp = calloc(n_ops, sizeof(*p.cmpp));
+	p.put = calloc(n_ops, sizeof(*p.put));
+	p.op = calloc(n_ops, sizeof(*p.op));
+	p.opp = calloc(n_ops, sizeof(*p.opp));
+	if (!p.cmp || !p.cmpp || !p.put || !p.op || !p.opp) {
+		rc = err_set(ERR_NOMEM, "etcd txn: out of memory");
+		goto out;
+	}
+	for (i = 0; i < n_ops; i++)
+		txn_fill(&p, i, &ops[i]);
+	/* a negative mod_revision asks for a plain put: no compare for it */
+	txn.n_compare = 0;
+	for (i = 0; i < n_ops; i++)
+		if (ops[i].mod_revision >= 0)
+			p.cmpp[txn.n_compare++] = &p.cmp[i];
+	txn.compare = p.cmpp;
+	txn.n_success = n_ops;
+	txn.success = p.opp;
+	rc = etcd_pack(&txn.base, out);
+out:
+	txn_parts_free(&p);
+	return rc;
+}
+
+int etcd_txn_cas(struct etcd_client *c, int *out_succeeded, int64_t *out_revision,
+		 const struct etcd_cas_put *ops, size_t n_ops)
+{
+	Etcdserverpb__TxnResponse *resp = NULL;
+	grpc_slice s;
+	int rc = etcd_txn_pack(ops, n_ops, &s);
+
+	if (rc < 0)
+		return rc;
+	rc = etcd_unary_slice(c, ETCD_M_TXN, s, &etcdserverpb__txn_response__descriptor,
+			      (ProtobufCMessage **)&resp, c->cmd_ms, 0);
+	grpc_slice_unref(s);
+	if (rc < 0)
+		return rc;
+	if (out_succeeded)
+		*out_succeeded = resp->succeeded;
+	if (out_revision)
+		*out_revision = header_rev(resp->header);
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return 0;
+}
+
+int etcd_compact(struct etcd_client *c, int64_t revision, int physical)
+{
+	Etcdserverpb__CompactionRequest req = ETCDSERVERPB__COMPACTION_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+	int rc;
+
+	req.revision = revision;
+	req.physical = physical != 0;
+	rc = etcd_unary(c, ETCD_M_COMPACT, &req.base, &etcdserverpb__compaction_response__descriptor, &resp,
+			c->cmd_ms);
+	if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	return rc;
+}
+
+int etcd_status(struct etcd_client *c, struct etcd_status *out)
+{
+	Etcdserverpb__StatusRequest req = ETCDSERVERPB__STATUS_REQUEST__INIT;
+	Etcdserverpb__StatusResponse *r = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = etcd_unary(c, ETCD_M_STATUS, &req.base, &etcdserverpb__status_response__descriptor,
+			(ProtobufCMessage **)&r, c->cmd_ms);
+	if (rc < 0)
+		return rc;
+	strncpy(out->version, r->version, sizeof(out->version) - 1);
+	out->db_size = r->dbsize;
+	out->db_size_in_use = r->dbsizeinuse;
+	out->leader = r->leader;
+	out->member_id = r->header ? r->header->member_id : 0;
+	out->raft_index = r->raftindex;
+	out->revision = header_rev(r->header);
+	out->n_errors = (int)r->n_errors;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+int etcd_defragment(struct etcd_client *c)
+{
+	Etcdserverpb__DefragmentRequest req = ETCDSERVERPB__DEFRAGMENT_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+	long ms = c->cmd_ms > ETCD_DEFRAG_MS_MIN ? c->cmd_ms : ETCD_DEFRAG_MS_MIN;
+	int rc;
+
+	rc = etcd_unary(c, ETCD_M_DEFRAG, &req.base, &etcdserverpb__defragment_response__descriptor, &resp, ms);
+	if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	return rc;
+}
+
+int etcd_alarms(struct etcd_client *c, unsigned *out_alarms)
+{
+	Etcdserverpb__AlarmRequest req = ETCDSERVERPB__ALARM_REQUEST__INIT;
+	Etcdserverpb__AlarmResponse *r = NULL;
+	size_t i;
+	int rc;
+
+	*out_alarms = 0;
+	req.action = ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET; /* memberID 0: all members */
+	rc = etcd_unary(c, ETCD_M_ALARM, &req.base, &etcdserverpb__alarm_response__descriptor,
+			(ProtobufCMessage **)&r, c->cmd_ms);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < r->n_alarms; i++) {
+		int a = r->alarms[i]->alarm;
+
+		if (a > ETCD_ALARM_NONE && a < 32)
+			*out_alarms |= 1u << a;
+	}
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+int etcd_lease_grant(struct etcd_client *c, int64_t *out_id, int64_t ttl_seconds)
+{
+	Etcdserverpb__LeaseGrantRequest req = ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
+	Etcdserverpb__LeaseGrantResponse *r = NULL;
+	int rc;
+
+	req.ttl = ttl_seconds;
+	rc = etcd_unary(c, ETCD_M_LEASE_GRANT, &req.base, &etcdserverpb__lease_grant_response__descriptor,
+			(ProtobufCMessage **)&r, c->cmd_ms);
+	if (rc < 0)
+		return rc;
+	if (r->error[0])
+		rc = err_set(ERR_ETCD, "etcd %s: lease grant: %s", etcd_endpoint(c), r->error);
+	else
+		*out_id = r->id;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rc;
+}
+
+size_t etcd_prefix_end(uint8_t *end_out, const uint8_t *prefix, size_t prefix_len)
+{
+	size_t n = prefix_len;
+
+	if (prefix_len == 0)
+		return 0;
+	while (n > 0 && prefix[n - 1] == 0xff)
+		n--;
+	if (n == 0) {
+		end_out[0] = 0; /* only 0xff bytes: every key from prefix on */
+		return 1;
+	}
+	memcpy(end_out, prefix, n);
+	end_out[n - 1]++;
+	return n;
+}

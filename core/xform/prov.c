@@ -1,0 +1,131 @@
+/* prov: provider table, shared helpers (random pool, HKDF); see prov.h. */
+#include "prov_int.h"
+#include "base/err.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RANDOM_POOL 4096
+
+static _Thread_local uint8_t rnd_pool[RANDOM_POOL];
+static _Thread_local size_t rnd_left;
+
+int prov_random(uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		size_t take;
+
+		if (rnd_left == 0) {
+			/* one RAND_bytes call per 4 KiB instead of one per value */
+			if (RAND_bytes(rnd_pool, RANDOM_POOL) != 1)
+				return err_set(ERR_INTERNAL, "the system random generator failed");
+			rnd_left = RANDOM_POOL;
+		}
+		take = n < rnd_left ? n : rnd_left;
+		memcpy(p, rnd_pool + RANDOM_POOL - rnd_left, take);
+		OPENSSL_cleanse(rnd_pool + RANDOM_POOL - rnd_left, take);
+		rnd_left -= take;
+		p += take;
+		n -= take;
+	}
+	return 0;
+}
+
+int prov_cipher_new(struct prov_cipher **out, enum encconf_kind kind, const uint8_t *key, size_t key_len)
+{
+	struct prov_cipher *c;
+	int rc;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	switch (kind) {
+	case ENCCONF_AESCBC: c->ops = &prov_aescbc_ops; break;
+	case ENCCONF_AESGCM: c->ops = &prov_aesgcm_ops; break;
+	case ENCCONF_SECRETBOX: c->ops = &prov_secretbox_ops; break;
+	default:
+		free(c);
+		return err_set(ERR_INTERNAL, "provider %s has no cipher", encconf_kind_name(kind));
+	}
+	if (key_len > sizeof(c->key)) {
+		free(c);
+		return err_set(ERR_CONFIG, "key of %zu bytes is too long", key_len);
+	}
+	memcpy(c->key, key, key_len);
+	c->key_len = key_len;
+	rc = c->ops->init(c, key, key_len);
+	if (rc < 0) {
+		prov_cipher_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void prov_cipher_free(struct prov_cipher *c)
+{
+	if (c == NULL)
+		return;
+	c->ops->release(c);
+	OPENSSL_cleanse(c->key, sizeof(c->key));
+	free(c);
+}
+
+int prov_open(struct prov_cipher *c, struct buf *out, const uint8_t *body, size_t n, const uint8_t *aad,
+	      size_t aad_len, enum prov_fail *why)
+{
+	buf_reset(out);
+	return c->ops->open(c, out, body, n, aad, aad_len, why);
+}
+
+int prov_seal(struct prov_cipher *c, struct buf *out, const uint8_t *plain, size_t n, const uint8_t *aad,
+	      size_t aad_len)
+{
+	return c->ops->seal(c, out, plain, n, aad, aad_len);
+}
+
+int prov_hkdf_expand(uint8_t *out, size_t out_len, const uint8_t *prk, size_t prk_len, const uint8_t *info,
+		     size_t info_len)
+{
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY, rc = 0;
+	OSSL_PARAM params[5];
+
+	if (ctx == NULL) {
+		rc = err_set(ERR_INTERNAL, "OpenSSL has no HKDF");
+		goto out;
+	}
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)prk, prk_len);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, info_len);
+	params[3] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+	params[4] = OSSL_PARAM_construct_end();
+	if (EVP_KDF_derive(ctx, out, out_len, params) != 1)
+		rc = err_set(ERR_INTERNAL, "HKDF-Expand failed");
+out:
+	EVP_KDF_CTX_free(ctx);
+	EVP_KDF_free(kdf);
+	return rc;
+}
+
+int prov_sha256_hex(char out[65], const uint8_t *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+
+	if (EVP_Digest(p, n, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32)
+		return err_set(ERR_INTERNAL, "SHA-256 failed");
+	for (unsigned int i = 0; i < md_len; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+	return 0;
+}

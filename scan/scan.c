@@ -1,0 +1,407 @@
+/* scan: consistent paged scan through the transformer; see scan.h. */
+#include "scan.h"
+#include "base/err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <time.h>
+
+#define SCAN_RETRIES 5
+#define SCAN_KEYS_PAGE 50000 /* keys-only pages: few, so etcd's per-page index walk stays small */
+
+static void scan_sleep(double secs)
+{
+	struct timespec ts = { (time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9) };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+struct scan_target {
+	struct res_id id;
+	char prefix[512];
+	struct xf *xf;
+};
+
+struct scan {
+	struct etcd_client *cl;
+	struct scan_opts o;
+	struct scan_target *t; /* explicit targets, or resources met in --all */
+	size_t n;
+	int64_t revision;
+	struct buf plain;
+	struct buf resume_key; /* last key handled + "\0" */
+	unsigned resumed;
+};
+
+static int add_target(struct scan *s, struct scan_target **out, const struct res_id *id)
+{
+	struct scan_target *t = realloc(s->t, (s->n + 1) * sizeof(*t));
+	int rc;
+
+	if (t == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	s->t = t;
+	t = &s->t[s->n];
+	memset(t, 0, sizeof(*t));
+	t->id = *id;
+	if ((rc = res_prefix(t->prefix, sizeof(t->prefix), s->o.etcd_prefix, id)) < 0 ||
+	    (rc = xf_new(&t->xf, s->o.conf, id->group, id->resource, s->o.ring)) < 0)
+		return rc;
+	s->n++;
+	*out = t;
+	return 0;
+}
+
+int scan_new(struct scan **out, struct etcd_client *cl, const struct scan_opts *opts)
+{
+	struct scan *s = calloc(1, sizeof(*s));
+	struct scan_target *t;
+	int rc = 0;
+
+	*out = NULL;
+	if (s == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	s->cl = cl;
+	s->o = *opts;
+	if (s->o.page_size <= 0)
+		s->o.page_size = SCAN_DEFAULT_PAGE;
+	s->revision = opts->revision;
+	buf_init(&s->plain, 0);
+	buf_init(&s->resume_key, 64 * 1024);
+	for (size_t i = 0; !opts->all && i < opts->n_resources && rc == 0; i++)
+		rc = add_target(s, &t, &opts->resources[i]);
+	if (rc < 0) {
+		scan_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void scan_free(struct scan *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		xf_free(s->t[i].xf);
+	free(s->t);
+	buf_release(&s->plain);
+	buf_release(&s->resume_key);
+	free(s);
+}
+
+unsigned scan_resumed(const struct scan *s)
+{
+	return s->resumed;
+}
+
+int64_t scan_revision(const struct scan *s)
+{
+	return s->revision;
+}
+
+/* --all: the target of the resource a key belongs to, made on first use */
+static int target_of_key(struct scan *s, struct scan_target **out, const struct etcd_kv *kv)
+{
+	struct res_id id;
+
+	if (res_from_key(&id, s->o.etcd_prefix, kv->key, kv->key_len) < 0)
+		snprintf(id.resource, sizeof(id.resource), "(other)");
+	for (size_t i = 0; i < s->n; i++) {
+		if (strcmp(s->t[i].id.group, id.group) == 0 && strcmp(s->t[i].id.resource, id.resource) == 0) {
+			*out = &s->t[i];
+			return 0;
+		}
+	}
+	return add_target(s, out, &id);
+}
+
+static int scan_page(struct scan *s, const struct etcd_range_resp *page, struct scan_target *fixed, scan_fn fn,
+		     void *arg)
+{
+	for (size_t i = 0; i < page->n_kvs; i++) {
+		const struct etcd_kv *kv = &page->kvs[i];
+		struct scan_target *t = fixed;
+		struct xf_result res;
+		struct scan_item it;
+		int rc;
+
+		if (t == NULL && (rc = target_of_key(s, &t, kv)) < 0)
+			return rc;
+		rc = xf_read(t->xf, &res, &s->plain, kv->key, kv->key_len, kv->value, kv->value_len);
+		if (rc < 0)
+			return err_wrap(rc, "reading '%.*s'", (int)kv->key_len, (const char *)kv->key);
+		it.resource = &t->id;
+		it.prefix = t->prefix;
+		it.kv = kv;
+		it.res = &res;
+		it.plain = &s->plain;
+		it.xf = t->xf;
+		it.revision = s->revision;
+		if ((rc = fn(arg, &it)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Remembers where a page ended, so a compacted scan can resume there. */
+static int note_last(struct scan *s, const struct etcd_range_resp *page)
+{
+	const struct etcd_kv *last = &page->kvs[page->n_kvs - 1];
+
+	buf_reset(&s->resume_key);
+	if (buf_append(&s->resume_key, last->key, last->key_len) < 0 || buf_append(&s->resume_key, "", 1) < 0)
+		return err_set(ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+/* Hands every page of p to fn, keeping the resume point. */
+static int drain_pager(struct scan *s, struct etcd_pager *p, struct scan_target *fixed, scan_fn fn,
+		       scan_progress_fn progress, void *arg, uint64_t *seen)
+{
+	const struct etcd_range_resp *page;
+	int rc;
+
+	while ((rc = etcd_pager_next(p, &page)) == 1) {
+		if (s->revision == 0)
+			s->revision = etcd_pager_revision(p);
+		if ((rc = scan_page(s, page, fixed, fn, arg)) < 0 || (page->n_kvs && (rc = note_last(s, page)) < 0))
+			return rc;
+		*seen += page->n_kvs;
+		if (progress)
+			progress(arg, *seen, s->revision);
+	}
+	if (rc == 0 && s->revision == 0)
+		s->revision = etcd_pager_revision(p);
+	return rc;
+}
+
+/* chunk boundaries: every page_size-th key of a range (owned copies) */
+struct bounds {
+	uint8_t **key;
+	size_t *len;
+	size_t n;
+};
+
+static void bounds_free(struct bounds *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->key[i]);
+	free(b->key);
+	free(b->len);
+}
+
+static int bounds_add(struct bounds *b, const uint8_t *key, size_t n)
+{
+	uint8_t **k = realloc(b->key, (b->n + 1) * sizeof(*k));
+	size_t *l;
+
+	if (k == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	b->key = k;
+	if ((l = realloc(b->len, (b->n + 1) * sizeof(*l))) == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	b->len = l;
+	if ((b->key[b->n] = malloc(n)) == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	memcpy(b->key[b->n], key, n);
+	b->len[b->n++] = n;
+	return 0;
+}
+
+/* One cheap keys-only pass (few, large pages) fixes the revision and where
+ * each chunk of page_size keys starts. */
+static int find_bounds(struct scan *s, const uint8_t *start, size_t sl, const uint8_t *end, size_t el,
+		       struct bounds *b)
+{
+	const struct etcd_range_resp *page;
+	struct etcd_pager *p = NULL;
+	uint64_t n = 0;
+	int rc;
+
+	if ((rc = etcd_pager_new(&p, s->cl, start, sl, end, el, SCAN_KEYS_PAGE, s->revision)) < 0)
+		return rc;
+	etcd_pager_keys_only(p);
+	while ((rc = etcd_pager_next(p, &page)) == 1) {
+		if (s->revision == 0)
+			s->revision = etcd_pager_revision(p);
+		for (size_t i = 0; i < page->n_kvs && rc >= 0; i++)
+			if (n++ % (uint64_t)s->o.page_size == 0)
+				rc = bounds_add(b, page->kvs[i].key, page->kvs[i].key_len);
+		if (rc < 0)
+			break;
+	}
+	etcd_pager_free(p);
+	return rc < 0 ? rc : 0;
+}
+
+/* A pager over chunk i, its first request already on the wire. */
+static int chunk_pager(struct scan *s, struct etcd_pager **out, const struct bounds *b, size_t i, const uint8_t *end,
+		       size_t el)
+{
+	const uint8_t *ce = i + 1 < b->n ? b->key[i + 1] : end;
+	size_t cel = i + 1 < b->n ? b->len[i + 1] : el;
+	int rc = etcd_pager_new(out, s->cl, b->key[i], b->len[i], ce, cel, 4 * s->o.page_size, s->revision);
+
+	return rc < 0 ? rc : etcd_pager_prefetch(*out);
+}
+
+/* etcd 3.4 walks its whole index from a page's start key to range_end for
+ * every limited page, so paging a large prefix costs it quadratic time.
+ * Bounded chunks cost it linear time; two are in flight, so etcd reads the
+ * next while this one is decrypted. */
+static int scan_chunks(struct scan *s, const uint8_t *start, size_t sl, const uint8_t *end, size_t el,
+		       struct scan_target *fixed, scan_fn fn, scan_progress_fn progress, void *arg, uint64_t *seen)
+{
+	struct bounds b = { 0 };
+	struct etcd_pager *cur = NULL, *next = NULL;
+	int rc = find_bounds(s, start, sl, end, el, &b);
+
+	for (size_t i = 0; rc == 0 && i < b.n; i++) {
+		if (cur == NULL)
+			rc = chunk_pager(s, &cur, &b, i, end, el);
+		if (rc == 0 && i + 1 < b.n)
+			rc = chunk_pager(s, &next, &b, i + 1, end, el);
+		if (rc == 0)
+			rc = drain_pager(s, cur, fixed, fn, progress, arg, seen);
+		etcd_pager_free(cur);
+		cur = next;
+		next = NULL;
+	}
+	etcd_pager_free(cur);
+	etcd_pager_free(next);
+	bounds_free(&b);
+	return rc;
+}
+
+/* Plain paging from start (the way back after a compaction or an outage). */
+static int scan_paged(struct scan *s, const uint8_t *start, size_t sl, const uint8_t *end, size_t el,
+		      struct scan_target *fixed, scan_fn fn, scan_progress_fn progress, void *arg, uint64_t *seen)
+{
+	struct etcd_pager *p = NULL;
+	int rc = etcd_pager_new(&p, s->cl, start, sl, end, el, s->o.page_size, s->revision);
+
+	if (rc == 0)
+		rc = drain_pager(s, p, fixed, fn, progress, arg, seen);
+	etcd_pager_free(p);
+	return rc;
+}
+
+static int scan_prefix(struct scan *s, const char *prefix, struct scan_target *fixed, scan_fn fn,
+		       scan_progress_fn progress, void *arg, uint64_t *seen)
+{
+	size_t pl = strlen(prefix);
+	uint8_t end[512];
+	size_t el = etcd_prefix_end(end, (const uint8_t *)prefix, pl);
+	int rc, retries = 0;
+
+	buf_reset(&s->resume_key);
+	rc = scan_chunks(s, (const uint8_t *)prefix, pl, end, el, fixed, fn, progress, arg, seen);
+	while (s->o.resume && (rc == ERR_COMPACTED || (rc == ERR_UNAVAILABLE && retries < SCAN_RETRIES))) {
+		if (rc == ERR_COMPACTED) {
+			/* go on at the newest revision: each value still carries
+			 * its own mod_revision for the writer's compare */
+			s->revision = 0;
+			s->resumed++;
+		} else {
+			scan_sleep(0.5 * (double)(1 << retries++)); /* etcd restarting, leader change */
+		}
+		if (s->resume_key.len > 0)
+			rc = scan_paged(s, s->resume_key.data, s->resume_key.len, end, el, fixed, fn, progress, arg,
+					seen);
+		else
+			rc = scan_paged(s, (const uint8_t *)prefix, pl, end, el, fixed, fn, progress, arg, seen);
+	}
+	return rc < 0 ? rc : 0;
+}
+
+int scan_run(struct scan *s, scan_fn fn, scan_progress_fn progress, void *arg)
+{
+	uint64_t seen = 0;
+	int rc = 0;
+
+	if (s->o.all) {
+		char all[512];
+		const char *ep = s->o.etcd_prefix ? s->o.etcd_prefix : RES_DEFAULT_ETCD_PREFIX;
+		size_t n = strlen(ep);
+
+		while (n > 0 && ep[n - 1] == '/')
+			n--;
+		snprintf(all, sizeof(all), "%.*s/", (int)n, ep);
+		return scan_prefix(s, all, NULL, fn, progress, arg, &seen);
+	}
+	for (size_t i = 0; i < s->n && rc == 0; i++)
+		rc = scan_prefix(s, s->t[i].prefix, &s->t[i], fn, progress, arg, &seen);
+	return rc;
+}
+
+static int has_res(const struct res_id *v, size_t n, const struct res_id *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].group, id->group) == 0 && strcmp(v[i].resource, id->resource) == 0)
+			return 1;
+	return 0;
+}
+
+int scan_resources_from_config(struct res_id **out, size_t *n, int *all, const struct encconf *conf)
+{
+	struct res_id *v = NULL, id;
+	size_t cnt = 0;
+
+	*out = NULL;
+	*n = 0;
+	*all = 0;
+	for (size_t r = 0; conf && r < conf->n_rules; r++) {
+		for (size_t i = 0; i < conf->rules[r].n_resources; i++) {
+			const char *spec = conf->rules[r].resources[i];
+
+			if (spec[0] == '*') {
+				*all = 1;
+				continue;
+			}
+			if (res_parse(&id, spec) < 0 || has_res(v, cnt, &id))
+				continue;
+			struct res_id *nv = realloc(v, (cnt + 1) * sizeof(*nv));
+			if (nv == NULL) {
+				free(v);
+				return err_set(ERR_NOMEM, "out of memory");
+			}
+			v = nv;
+			v[cnt++] = id;
+		}
+	}
+	if (cnt == 0 && !*all) {
+		v = calloc(1, sizeof(*v));
+		if (v == NULL)
+			return err_set(ERR_NOMEM, "out of memory");
+		snprintf(v->resource, sizeof(v->resource), "secrets");
+		cnt = 1;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+struct xf *scan_xf_for_key(struct scan *s, const uint8_t *key, size_t key_len)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		size_t pl = strlen(s->t[i].prefix);
+
+		if (key_len >= pl && memcmp(key, s->t[i].prefix, pl) == 0)
+			return s->t[i].xf;
+	}
+	return NULL;
+}
+
+size_t scan_n_targets(const struct scan *s)
+{
+	return s->n;
+}
+
+const char *scan_target_prefix(const struct scan *s, size_t i)
+{
+	return s->t[i].prefix;
+}
