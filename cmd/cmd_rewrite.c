@@ -6,6 +6,7 @@
 #include "conf/encconf.h"
 #include "base/err.h"
 #include "etcdflags.h"
+#include "kmsflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
 #include "rewrite/rewrite.h"
@@ -37,6 +38,7 @@ static const char REWRITE_HELP[] =
 	"  --node-config [NAME=]FILE  each control-plane node's config: all must write with\n"
 	"                          the same key and read it, or nothing is written\n"
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins (to read KMS values)\n"
+	KMSFLAGS_HELP
 	"  --resources LIST        comma-separated (default: those the config names, else secrets)\n"
 	"  --all                   every key under the etcd prefix\n"
 	"  --dry-run               do everything but write: what would change, projected growth\n"
@@ -70,6 +72,7 @@ struct rewrite_cmd {
 	struct encconf *nodes[MAX_NODES];
 	char *node_names[MAX_NODES];
 	struct kms_ring *ring;
+	struct kmsflags kf;
 	struct progress prog;
 	uint64_t expected; /* values the estimate says will change (0: not estimated) */
 	uint64_t total;    /* keys the run will scan */
@@ -126,6 +129,8 @@ static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 	switch (c) {
 	case OPT_CONFIG: a->config_path = arg; return 0;
 	case OPT_KEYRING: a->keyring_path = arg; return 0;
+	case OPT_KMS_ENDPOINT:
+		return kmsflags_add(&a->kf, arg) < 0 ? cmd_usage_error("rewrite", "%s", err_msg()) : 0;
 	case OPT_RESOURCES: a->resources_arg = arg; return 0;
 	case OPT_ALL: a->all = 1; return 0;
 	case OPT_NODE:
@@ -180,6 +185,7 @@ static int parse_args(struct rewrite_cmd *a, int argc, char **argv)
 		ETCDFLAGS_LONGOPTS,
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "kms-endpoint", required_argument, NULL, OPT_KMS_ENDPOINT },
 		{ "resources", required_argument, NULL, OPT_RESOURCES },
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "node-config", required_argument, NULL, OPT_NODE },
@@ -415,7 +421,7 @@ int cmd_rewrite(int argc, char **argv)
 		status = status < 0 ? EXIT_OK : status;
 		goto out;
 	}
-	if ((rc = encconf_load(&a.conf, a.config_path)) < 0 || (a.keyring_path && (rc = kmsring_load(&a.ring, a.keyring_path)) < 0) ||
+	if ((rc = encconf_load(&a.conf, a.config_path)) < 0 || (rc = kmsflags_open(&a.kf, &a.ring, a.keyring_path, a.ef.debug)) < 0 ||
 	    (rc = load_nodes(&a)) < 0) {
 		status = cmd_fail(rc);
 		goto out;
@@ -456,6 +462,7 @@ out:
 		free(a.node_names[i]);
 	}
 	kmsring_free(a.ring);
+	kmsflags_release(&a.kf);
 	encconf_free(a.conf);
 	etcdflags_release(&a.ef);
 	return status;

@@ -29,6 +29,7 @@ enum {
 	OPT_DIAL_TIMEOUT,
 	OPT_COMMAND_TIMEOUT,
 	OPT_DEBUG,
+	OPT_KMS_ENDPOINT, /* kmsflags.h */
 	OPT_FIRST_CMD_OPTION = 1100, /* commands number their own long options from here */
 };
 
