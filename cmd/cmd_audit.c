@@ -306,7 +306,10 @@ int cmd_audit(int argc, char **argv)
 	meta.endpoint = etcd_endpoint(cl);
 	meta.seconds = progress_elapsed(&a.prog);
 	rep = report_build(&a.tally, &meta, a.history ? &hr : NULL);
+	json_object_set_new(rep, "kms_plugins", kmsflags_report(&a.kf));
 	cmd_print_report(rep, a.json, a.list_keys);
+	if (!a.json)
+		kmsflags_print(&a.kf, stdout);
 	tally_total(&a.tally, &bad);
 	status = bad > 0 ? EXIT_FINDINGS : EXIT_OK;
 	goto out;

@@ -316,6 +316,7 @@ static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct r
 	json_object_set_new(rep, "schema", json_string("etcdcrypt.rewrite/v1"));
 	json_object_set_new(rep, "dry_run", json_boolean(a->dry_run));
 	json_object_set_new(rep, "config", json_string(a->config_path));
+	json_object_set_new(rep, "kms_plugins", kmsflags_report(&a->kf));
 	json_object_set_new(rep, "revision_start", json_integer(st->revision_start));
 	json_object_set_new(rep, "revision_end", json_integer(st->revision_end));
 	json_object_set_new(rep, "scanned", json_integer((json_int_t)st->scanned));
@@ -355,6 +356,7 @@ static void print_table(const json_t *rep, const struct rewrite_cmd *a, const st
 	if (st->vanished)
 		printf("  deleted meanwhile %llu\n", (unsigned long long)st->vanished);
 	printf("  database growth   ~%.1f MB (each rewrite adds a revision)\n", (double)st->growth_estimate / 1e6);
+	kmsflags_print(&a->kf, stdout);
 	json_array_foreach(json_object_get(rep, "unreadable_keys"), i, b)
 		printf("  UNREADABLE %s  %s:%s  %s: %s\n", json_string_value(json_object_get(b, "etcd_key")),
 		       json_string_value(json_object_get(b, "provider")),
