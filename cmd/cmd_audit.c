@@ -101,7 +101,7 @@ static int parse_args(struct audit *a, int argc, char **argv)
 			if ((a->json = cmd_output_format(optarg)) < 0)
 				return cmd_usage_error("audit", "-o: '%s' is not table or json", optarg);
 			break;
-		case 'h': fputs(AUDIT_HELP, stdout); return -1;
+		case 'h': fputs(AUDIT_HELP, stdout); return CMD_HELP_SHOWN;
 		case ':': return cmd_usage_error("audit", "option '%s' needs a value", argv[optind - 1]);
 		default: return cmd_usage_error("audit", "unknown option '%s'", argv[optind - 1]);
 		}
@@ -275,7 +275,7 @@ int cmd_audit(int argc, char **argv)
 
 	progress_init(&a.prog);
 	if ((status = parse_args(&a, argc, argv)) != 0) {
-		status = status < 0 ? EXIT_OK : status;
+		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
 	tally_init(&a.tally, a.config_path != NULL);

@@ -36,7 +36,8 @@ int res_parse(struct res_id *out, const char *spec);
 int res_prefix(char *out, size_t cap, const char *etcd_prefix, const struct res_id *r);
 
 /* The resource an etcd key belongs to (for grouping an --all scan). Returns
- * 0 and fills *out, or -1 when the key is not under etcd_prefix. Keys of
+ * 0 and fills *out, or ERR_NOTFOUND (no message set: hot path) when the
+ * key is not under etcd_prefix. Keys of
  * unknown built-in prefixes map to ("", first segment). */
 int res_from_key(struct res_id *out, const char *etcd_prefix, const uint8_t *key, size_t n);
 
