@@ -209,7 +209,8 @@ static int replay_history(struct audit *a, struct scan *s, struct etcd_client *c
 
 		if (p == NULL) {
 			/* --all: one replay of the whole etcd prefix */
-			snprintf(all, sizeof(all), "%s/", a->prefix ? a->prefix : RES_DEFAULT_ETCD_PREFIX);
+			if ((rc = res_all_prefix(all, sizeof(all), a->prefix)) < 0)
+				break;
 			p = all;
 			i = scan_n_targets(s);
 		}

@@ -156,12 +156,8 @@ int rw_count(struct etcd_client *cl, const struct rw_opts *o, uint64_t *out)
 
 	*out = 0;
 	if (o->all) {
-		const char *ep = o->etcd_prefix ? o->etcd_prefix : RES_DEFAULT_ETCD_PREFIX;
-		size_t n = strlen(ep);
-
-		while (n > 0 && ep[n - 1] == '/')
-			n--;
-		snprintf(prefix, sizeof(prefix), "%.*s/", (int)n, ep);
+		if ((rc = res_all_prefix(prefix, sizeof(prefix), o->etcd_prefix)) < 0)
+			return rc;
 		return count_prefix(cl, prefix, out);
 	}
 	for (size_t i = 0; i < o->n_resources && rc == 0; i++)

@@ -102,6 +102,16 @@ int res_prefix(char *out, size_t cap, const char *etcd_prefix, const struct res_
 	return 0;
 }
 
+int res_all_prefix(char *out, size_t cap, const char *etcd_prefix)
+{
+	const char *ep = etcd_prefix ? etcd_prefix : RES_DEFAULT_ETCD_PREFIX;
+	int n = snprintf(out, cap, "%.*s/", (int)base_len(ep), ep);
+
+	if (n < 0 || (size_t)n >= cap)
+		return err_set(ERR_USAGE, "etcd prefix '%s' is too long", ep);
+	return 0;
+}
+
 static size_t seg_len(const uint8_t *p, size_t n)
 {
 	size_t i = 0;

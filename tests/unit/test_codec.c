@@ -205,6 +205,15 @@ START_TEST(test_resources)
 	ck_assert_str_eq(r.group, "apps");
 	const char *k5 = "/other/secrets/a";
 	ck_assert_int_eq(res_from_key(&r, NULL, (const uint8_t *)k5, strlen(k5)), ERR_NOTFOUND);
+
+	/* --all: one helper, trailing slashes ignored */
+	ck_assert_int_eq(res_all_prefix(p, sizeof(p), NULL), 0);
+	ck_assert_str_eq(p, "/registry/");
+	ck_assert_int_eq(res_all_prefix(p, sizeof(p), "/registry/"), 0);
+	ck_assert_str_eq(p, "/registry/");
+	ck_assert_int_eq(res_all_prefix(p, sizeof(p), "/custom//"), 0);
+	ck_assert_str_eq(p, "/custom/");
+	ck_assert_int_eq(res_all_prefix(p, 4, "/registry"), ERR_USAGE);
 }
 END_TEST
 
