@@ -140,15 +140,15 @@ static int parse_int(const char *s, long long *out)
 		if (*s == '_')
 			continue;
 		if (n + 1 >= sizeof(buf))
-			return -1;
+			return ERR_CONFIG;
 		buf[n++] = *s;
 	}
 	buf[n] = '\0';
 	if (n == 0 || !(buf[0] == '-' || buf[0] == '+' || (buf[0] >= '0' && buf[0] <= '9')))
-		return -1;
+		return ERR_CONFIG;
 	errno = 0;
 	*out = strtoll(buf, &end, 0);
-	return (errno != 0 || *end != '\0' || end == buf) ? -1 : 0;
+	return (errno != 0 || *end != '\0' || end == buf) ? ERR_CONFIG : 0;
 }
 
 static int digits(const char **s)
