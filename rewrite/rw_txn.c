@@ -121,7 +121,7 @@ static int resolve_key(struct rw *w, const struct rw_batch *b, const struct rw_p
 		expect = kv->mod_revision;
 		rc = etcd_txn_cas(w->cl, &ok, NULL, &op, 1);
 		etcd_range_resp_release(&r);
-		if (rc < 0 && !strstr(err_msg(), "lease not found"))
+		if (rc < 0 && rc != ERR_LEASE_NOTFOUND)
 			return rc;
 		if (rc == 0 && ok) {
 			w->st->rewritten++;
@@ -150,13 +150,6 @@ static int resolve_range(struct rw *w, const struct rw_batch *b, size_t lo, size
 static int transient(int rc)
 {
 	return rc == ERR_UNAVAILABLE;
-}
-
-/* a put's lease expired before the Txn applied: the key went with it or was
- * written anew, which a re-read sorts out */
-static int lease_gone(int rc)
-{
-	return rc == ERR_ETCD && strstr(err_msg(), "lease not found") != NULL;
 }
 
 /* Retries a Txn that failed with a transient error, synchronously with
@@ -230,7 +223,7 @@ static int settle(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, 
 		after_success(w, b, lo, hi, rev);
 		return 0;
 	}
-	if (rc == 0 || lease_gone(rc))
+	if (rc == 0 || rc == ERR_LEASE_NOTFOUND) /* a lease expired: its key went with it */
 		return resolve_range(w, b, lo, hi);
 	if (rc == ERR_TOOLARGE)
 		return split(w, b, lo, hi);
