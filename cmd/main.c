@@ -20,6 +20,11 @@ static const struct cmd_def COMMANDS[] = {
 	  "CSM-style encryption status: node keys, goal, current, names in etcd" },
 	{ "config", cmd_config, "config enable|disable|generate-key|check ...",
 	  "write CSM-style EncryptionConfigurations, make keys, prove a config safe" },
+	{ "enable", cmd_enable,
+	  "enable (--aescbc|--aesgcm|--secretbox) KEYFILE ... [--node NAME] [--dir DIR] [etcd flags]",
+	  "on this control-plane node: check, install and publish an encrypting config" },
+	{ "disable", cmd_disable, "disable [(--aescbc|--aesgcm|--secretbox) KEYFILE ...] [--node NAME] [etcd flags]",
+	  "on this control-plane node: check, install and publish a plaintext-writing config" },
 	{ "backup", cmd_backup, "backup verify SNAPSHOT [--config FILE ...]", "check offline that an etcd snapshot restores readable under given configs" },
 	{ "version", cmd_version, "version", "print version information" },
 };

@@ -1,0 +1,98 @@
+/* cfgcheck: the scan behind `config check`, `enable` and `disable`; see
+ * cfgcheck.h. */
+#include "cfgcheck.h"
+#include "base/err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Appends the resources conf names to *v (no duplicates). */
+static int add_resources(struct res_id **v, size_t *n, int *all, const struct encconf *conf)
+{
+	struct res_id *r = NULL;
+	size_t m = 0;
+	int a = 0, rc;
+
+	if ((rc = scan_resources_from_config(&r, &m, &a, conf)) < 0)
+		return rc;
+	*all |= a;
+	for (size_t i = 0; i < m && rc == 0; i++) {
+		size_t j;
+		struct res_id *nv;
+
+		for (j = 0; j < *n; j++)
+			if (strcmp((*v)[j].group, r[i].group) == 0 && strcmp((*v)[j].resource, r[i].resource) == 0)
+				break;
+		if (j < *n)
+			continue;
+		if ((nv = realloc(*v, (*n + 1) * sizeof(*nv))) == NULL) {
+			rc = err_set(ERR_NOMEM, "out of memory");
+			break;
+		}
+		*v = nv;
+		nv[(*n)++] = r[i];
+	}
+	free(r);
+	return rc;
+}
+
+int cfgcheck_targets(struct res_id **out, size_t *n, int *all, const struct cfgcheck_opts *o)
+{
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	*all = 0;
+	rc = add_resources(out, n, all, o->proposed);
+	for (size_t i = 0; i < o->n_others && rc == 0; i++)
+		rc = add_resources(out, n, all, o->others[i]);
+	return rc;
+}
+
+static int on_value(void *arg, const struct scan_item *it)
+{
+	struct cfgcheck_result *r = arg;
+
+	r->total++;
+	if (it->res->ok) {
+		r->current += (uint64_t)xf_is_current(it->res);
+		return 0;
+	}
+	return status_bad_add(&r->bad, it->kv, it->res);
+}
+
+int cfgcheck_run(struct cfgcheck_result *out, struct etcd_client *cl, const struct cfgcheck_opts *o)
+{
+	struct res_id *res = NULL;
+	size_t n = 0;
+	int all = 0, rc;
+	struct scan *s = NULL;
+	struct scan_opts so = { .conf = o->proposed, .ring = o->ring, .etcd_prefix = o->etcd_prefix,
+				.page_size = o->page_size };
+
+	memset(out, 0, sizeof(*out));
+	rc = cfgcheck_targets(&res, &n, &all, o);
+	so.resources = res;
+	so.n_resources = n;
+	so.all = all;
+	for (int attempt = 0; rc == 0; attempt++) {
+		if ((rc = scan_new(&s, cl, &so)) < 0)
+			break;
+		rc = scan_run(s, on_value, o->progress, o->arg);
+		out->revision = scan_revision(s);
+		scan_free(s);
+		if (rc != ERR_COMPACTED || attempt > 0)
+			break;
+		/* the revision was compacted under the scan: once more at a new one */
+		status_bad_release(&out->bad);
+		out->total = out->current = 0;
+		rc = 0;
+	}
+	free(res);
+	return rc;
+}
+
+void cfgcheck_release(struct cfgcheck_result *r)
+{
+	status_bad_release(&r->bad);
+}
