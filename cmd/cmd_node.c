@@ -103,7 +103,7 @@ struct node_cmd {
 	int stdin_used, no_restart, rollback;
 	char node[NODE_NAME_MAX + 1];
 	const char *dir, *restart_cmd, *state_prefix, *prefix, *keyring_path;
-	int64_t page_size;
+	int64_t page_size, old_mtime;
 	char path[NODE_PATH_MAX], from[NODE_PATH_MAX]; /* current.yaml; rollback source */
 	struct buf text, old;
 	struct encconf *proposed, *current;
@@ -257,7 +257,7 @@ static int load(struct node_cmd *c)
 		return rc;
 	if (c->keyring_path && (rc = kmsring_load(&c->ring, c->keyring_path)) < 0)
 		return rc;
-	rc = node_read_file(&c->old, c->path, CONFIG_MAX, NULL);
+	rc = node_read_file(&c->old, c->path, CONFIG_MAX, &c->old_mtime);
 	if (rc == ERR_NOTFOUND)
 		return 0;
 	if (rc == 0)
@@ -354,6 +354,7 @@ static int apply(struct node_cmd *c, struct etcd_client *cl)
 	int rc, same = c->old.len == c->text.len && memcmp(c->old.data, c->text.data, c->text.len) == 0;
 
 	if (same) {
+		now = c->old_mtime; /* the record's change time is the file's */
 		printf("%s: unchanged\n", c->path);
 	} else {
 		if ((rc = node_install(backup, c->dir, c->text.data, c->text.len, now)) < 0)

@@ -49,9 +49,23 @@ int cfgcheck_targets(struct res_id **out, size_t *n, int *all, const struct cfgc
 	return rc;
 }
 
+/* scan_run has one argument for both callbacks */
+struct run {
+	struct cfgcheck_result *r;
+	const struct cfgcheck_opts *o;
+};
+
+static void on_progress(void *arg, uint64_t values, int64_t revision)
+{
+	struct run *u = arg;
+
+	if (u->o->progress)
+		u->o->progress(u->o->arg, values, revision);
+}
+
 static int on_value(void *arg, const struct scan_item *it)
 {
-	struct cfgcheck_result *r = arg;
+	struct cfgcheck_result *r = ((struct run *)arg)->r;
 
 	r->total++;
 	if (it->res->ok) {
@@ -67,6 +81,7 @@ int cfgcheck_run(struct cfgcheck_result *out, struct etcd_client *cl, const stru
 	size_t n = 0;
 	int all = 0, rc;
 	struct scan *s = NULL;
+	struct run u = { .r = out, .o = o };
 	struct scan_opts so = { .conf = o->proposed, .ring = o->ring, .etcd_prefix = o->etcd_prefix,
 				.page_size = o->page_size };
 
@@ -78,7 +93,7 @@ int cfgcheck_run(struct cfgcheck_result *out, struct etcd_client *cl, const stru
 	for (int attempt = 0; rc == 0; attempt++) {
 		if ((rc = scan_new(&s, cl, &so)) < 0)
 			break;
-		rc = scan_run(s, on_value, o->progress, o->arg);
+		rc = scan_run(s, on_value, on_progress, &u);
 		out->revision = scan_revision(s);
 		scan_free(s);
 		if (rc != ERR_COMPACTED || attempt > 0)
