@@ -25,6 +25,10 @@ static const struct cmd_def COMMANDS[] = {
 	  "on this control-plane node: check, install and publish an encrypting config" },
 	{ "disable", cmd_disable, "disable [(--aescbc|--aesgcm|--secretbox) KEYFILE ...] [--node NAME] [etcd flags]",
 	  "on this control-plane node: check, install and publish a plaintext-writing config" },
+	{ "controller", cmd_controller, "controller [--node NAME] [--dir DIR] [--once] [--expect-nodes A,B,C] [etcd flags]",
+	  "per node: publish, watch, and rewrite under an etcd lock once all nodes agree" },
+	{ "restart", cmd_restart, "restart [--timeout S] [etcd flags]",
+	  "ask the running controllers for a rewrite of every secret and follow it" },
 	{ "backup", cmd_backup, "backup verify SNAPSHOT [--config FILE ...]", "check offline that an etcd snapshot restores readable under given configs" },
 	{ "version", cmd_version, "version", "print version information" },
 };
