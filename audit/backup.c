@@ -4,6 +4,7 @@
  * (cmd/cmd_backup.c renders the report). */
 #include "backup.h"
 #include "base/err.h"
+#include "base/hex.h"
 #include "report.h"
 
 #include <stdarg.h>
@@ -249,12 +250,9 @@ int backup_run(struct backup *bk, backup_value_fn fn, backup_progress_fn progres
 	bk->arg = arg;
 	if (bk->o.all) {
 		char all[512];
-		const char *ep = bk->o.etcd_prefix ? bk->o.etcd_prefix : RES_DEFAULT_ETCD_PREFIX;
-		size_t n = strlen(ep);
 
-		while (n > 0 && ep[n - 1] == '/')
-			n--;
-		snprintf(all, sizeof(all), "%.*s/", (int)n, ep);
+		if ((rc = res_all_prefix(all, sizeof(all), bk->o.etcd_prefix)) < 0)
+			return rc;
 		bk->fixed = NULL;
 		rc = snap_foreach_key(bk->s, (const uint8_t *)all, strlen(all), order, on_key, bk);
 		if (rc == 0)
@@ -438,12 +436,6 @@ static json_t *history_obj(const struct backup *bk)
 	return o;
 }
 
-static void hex(char *out, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", p[i]);
-}
-
 static json_t *trailer_obj(const struct snap_info *in)
 {
 	json_t *o = json_object();
@@ -457,9 +449,9 @@ static json_t *trailer_obj(const struct snap_info *in)
 		return o;
 	}
 	json_object_set_new(o, "matches", json_boolean(in->trailer_checked && in->trailer_matches));
-	hex(h, in->expected, 32);
+	hex_encode(h, in->expected, 32);
 	json_object_set_new(o, "expected_hex", json_string(h));
-	hex(h, in->actual, 32);
+	hex_encode(h, in->actual, 32);
 	json_object_set_new(o, "actual_hex", in->trailer_checked ? json_string(h) : json_null());
 	return o;
 }

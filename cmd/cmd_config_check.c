@@ -25,9 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_NODE_CONFIG = OPT_FIRST_CMD_OPTION, OPT_KEYRING, OPT_BACKUP, OPT_PREFIX, OPT_PAGE };
+enum { OPT_NODE_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_BACKUP, OPT_PREFIX, OPT_PAGE };
 
-#define CHECK_MAX_NODES 64
 
 static const char CHECK_HELP[] =
 	"usage: etcdcrypt config check PROPOSED [--node-config FILE ...] [--kms-keyring FILE]\n"
@@ -55,14 +54,14 @@ static const char CHECK_HELP[] =
 struct check {
 	struct etcdflags ef;
 	const char *proposed_path, *keyring_path, *prefix;
-	const char *node_paths[CHECK_MAX_NODES];
+	const char *node_paths[CMD_MAX_NODES];
 	size_t n_nodes;
-	const char *backups[CHECK_MAX_NODES];
+	const char *backups[CMD_MAX_BACKUPS];
 	size_t n_backups;
 	uint64_t backup_bad;
 	int64_t page_size;
 	struct encconf *proposed;
-	struct encconf *nodes[CHECK_MAX_NODES];
+	struct encconf *nodes[CMD_MAX_NODES];
 	struct kms_ring *ring;
 	struct cfgcheck_result res; /* etcd under PROPOSED */
 	struct progress prog;
@@ -70,27 +69,23 @@ struct check {
 
 static int parse_opt(struct check *k, int opt, const char *arg, char **argv)
 {
-	char *end;
 
 	switch (opt) {
 	case OPT_NODE_CONFIG:
-		if (k->n_nodes >= CHECK_MAX_NODES)
-			return cmd_usage_error("config check", "more than %d --node-config files", CHECK_MAX_NODES);
+		if (k->n_nodes >= CMD_MAX_NODES)
+			return cmd_usage_error("config check", "more than %d --node-config files", CMD_MAX_NODES);
 		k->node_paths[k->n_nodes++] = arg;
 		return 0;
 	case OPT_KEYRING: k->keyring_path = arg; return 0;
 	case OPT_BACKUP:
-		if (k->n_backups >= CHECK_MAX_NODES)
-			return cmd_usage_error("config check", "more than %d --backup files", CHECK_MAX_NODES);
+		if (k->n_backups >= CMD_MAX_BACKUPS)
+			return cmd_usage_error("config check", "more than %d --backup files", CMD_MAX_BACKUPS);
 		k->backups[k->n_backups++] = arg;
 		return 0;
 	case OPT_PREFIX: k->prefix = arg; return 0;
 	case OPT_PAGE:
-		k->page_size = strtoll(arg, &end, 10);
-		if (*end || k->page_size < 1 || k->page_size > 100000)
-			return cmd_usage_error("config check", "--page-size: '%s' is not a number from 1 to 100000", arg);
-		return 0;
-	case 'h': fputs(CHECK_HELP, stdout); return -1;
+		return cmd_page_size(&k->page_size, "config check", arg);
+	case 'h': fputs(CHECK_HELP, stdout); return CMD_HELP_SHOWN;
 	case ':': return cmd_usage_error("config check", "option '%s' needs a value", argv[optind - 1]);
 	default: return cmd_usage_error("config check", "unknown option '%s'", argv[optind - 1]);
 	}
@@ -328,7 +323,7 @@ int cmd_config_check(int argc, char **argv)
 
 	progress_init(&k.prog);
 	if ((status = parse_args(&k, argc, argv)) != 0) {
-		status = status < 0 ? EXIT_OK : status;
+		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
 	if ((rc = load(&k)) < 0)

@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { OPT_NODE = OPT_FIRST_CMD_OPTION, OPT_DIR, OPT_ONCE, OPT_EXPECT, OPT_LOCK_TTL, OPT_STATE_PREFIX, OPT_PREFIX,
+enum { OPT_NODE = CMD_OPT_FIRST, OPT_DIR, OPT_ONCE, OPT_EXPECT, OPT_LOCK_TTL, OPT_STATE_PREFIX, OPT_PREFIX,
        OPT_KEYRING, OPT_PAGE, OPT_TIMEOUT, OPT_RATE };
 
 static const char CONTROLLER_HELP[] =
@@ -119,7 +119,7 @@ static int parse_opt(struct ctl_cmd *c, int opt, const char *arg, char **argv)
 			return rc;
 		c->page_size = v;
 		return 0;
-	case 'h': fputs(strcmp(c->verb, "restart") == 0 ? RESTART_HELP : CONTROLLER_HELP, stdout); return -1;
+	case 'h': fputs(strcmp(c->verb, "restart") == 0 ? RESTART_HELP : CONTROLLER_HELP, stdout); return CMD_HELP_SHOWN;
 	case ':': return cmd_usage_error(c->verb, "option '%s' needs a value", argv[optind - 1]);
 	default: return cmd_usage_error(c->verb, "unknown option '%s'", argv[optind - 1]);
 	}
@@ -200,7 +200,7 @@ int cmd_controller(int argc, char **argv)
 	int rc, status;
 
 	if ((status = parse_args(&c, argc, argv, opts)) != 0) {
-		status = status < 0 ? EXIT_OK : status;
+		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
 	if (c.keyring_path && (rc = kmsring_load(&ring, c.keyring_path)) < 0) {
@@ -288,7 +288,7 @@ int cmd_restart(int argc, char **argv)
 	int rc, status;
 
 	if ((status = parse_args(&c, argc, argv, opts)) != 0) {
-		status = status < 0 ? EXIT_OK : status;
+		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
 	snprintf(id, sizeof(id), "%lld-%s-%ld", (long long)time(NULL), c.node, (long)getpid());

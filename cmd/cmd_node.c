@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { OPT_AESCBC = OPT_FIRST_CMD_OPTION, OPT_AESGCM, OPT_SECRETBOX, OPT_NODE, OPT_DIR, OPT_RESTART_CMD,
+enum { OPT_AESCBC = CMD_OPT_FIRST, OPT_AESGCM, OPT_SECRETBOX, OPT_NODE, OPT_DIR, OPT_RESTART_CMD,
        OPT_NO_RESTART, OPT_ROLLBACK, OPT_STATE_PREFIX, OPT_PREFIX, OPT_KEYRING, OPT_PAGE };
 
 #define CONFIG_MAX (1u << 20)
@@ -132,7 +132,7 @@ int nodecmd_expect_list(char **v, size_t max, const char *cmd, const char *arg)
 			for (size_t i = 0; i < n; i++)
 				free(v[i]);
 			free(copy);
-			return -1;
+			return CMD_HELP_SHOWN;
 		}
 		v[n++] = strdup(t);
 	}
@@ -181,7 +181,7 @@ static int parse_opt(struct node_cmd *c, int opt, const char *arg, char **argv)
 		return 0;
 	case 'h':
 		printf("%s%s", c->mode == CSMCONF_ENABLE ? ENABLE_HELP : DISABLE_HELP, COMMON_HELP);
-		return -1;
+		return CMD_HELP_SHOWN;
 	case ':': return cmd_usage_error(c->verb, "option '%s' needs a value", argv[optind - 1]);
 	default: return cmd_usage_error(c->verb, "unknown option '%s'", argv[optind - 1]);
 	}
@@ -391,7 +391,7 @@ static int node_change(int argc, char **argv, enum csmconf_mode mode)
 	buf_init(&c.old, CONFIG_MAX + 1);
 	progress_init(&c.prog);
 	if ((status = parse_args(&c, argc, argv)) != 0) {
-		status = status < 0 ? EXIT_OK : status;
+		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
 	if ((rc = load(&c)) < 0) {

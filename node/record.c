@@ -1,7 +1,7 @@
 /* node record: JSON encoding of a node's published names; see record.h. */
 #include "record.h"
 #include "base/err.h"
-#include "xform/prov.h"
+#include "xform/digest.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -49,7 +49,7 @@ int node_record_from_conf(struct node_record *out, const char *node, const struc
 	snprintf(out->version, sizeof(out->version), "%s", version);
 	out->changed = changed;
 	if ((rc = status_conf_names(&out->names, &out->n_names, conf)) < 0 ||
-	    (rc = prov_sha256_hex(out->sha256, file, file_len)) < 0) {
+	    (rc = digest_sha256_hex(out->sha256, file, file_len)) < 0) {
 		node_record_release(out);
 		return rc;
 	}

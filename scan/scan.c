@@ -325,12 +325,9 @@ int scan_run(struct scan *s, scan_fn fn, scan_progress_fn progress, void *arg)
 
 	if (s->o.all) {
 		char all[512];
-		const char *ep = s->o.etcd_prefix ? s->o.etcd_prefix : RES_DEFAULT_ETCD_PREFIX;
-		size_t n = strlen(ep);
 
-		while (n > 0 && ep[n - 1] == '/')
-			n--;
-		snprintf(all, sizeof(all), "%.*s/", (int)n, ep);
+		if ((rc = res_all_prefix(all, sizeof(all), s->o.etcd_prefix)) < 0)
+			return rc;
 		return scan_prefix(s, all, NULL, fn, progress, arg, &seen);
 	}
 	for (size_t i = 0; i < s->n && rc == 0; i++)
@@ -383,6 +380,41 @@ int scan_resources_from_config(struct res_id **out, size_t *n, int *all, const s
 	*out = v;
 	*n = cnt;
 	return 0;
+}
+
+int scan_resources_union(struct res_id **out, size_t *n, int *all, const struct encconf *const *confs,
+			 size_t n_confs)
+{
+	struct res_id *acc = NULL, *one = NULL, *nv;
+	size_t na = 0, n1 = 0;
+	int rc = 0, a1 = 0;
+
+	*all = 0;
+	for (size_t c = 0; c < n_confs && rc == 0; c++) {
+		if ((rc = scan_resources_from_config(&one, &n1, &a1, confs[c])) < 0)
+			break;
+		*all |= a1;
+		for (size_t i = 0; i < n1 && rc == 0; i++) {
+			if (has_res(acc, na, &one[i]))
+				continue;
+			if ((nv = realloc(acc, (na + 1) * sizeof(*nv))) == NULL) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				break;
+			}
+			acc = nv;
+			acc[na++] = one[i];
+		}
+		free(one);
+		one = NULL;
+	}
+	if (rc < 0) {
+		free(acc);
+		acc = NULL;
+		na = 0;
+	}
+	*out = acc;
+	*n = na;
+	return rc;
 }
 
 struct xf *scan_xf_for_key(struct scan *s, const uint8_t *key, size_t key_len)

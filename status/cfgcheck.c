@@ -6,46 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Appends the resources conf names to *v (no duplicates). */
-static int add_resources(struct res_id **v, size_t *n, int *all, const struct encconf *conf)
-{
-	struct res_id *r = NULL;
-	size_t m = 0;
-	int a = 0, rc;
-
-	if ((rc = scan_resources_from_config(&r, &m, &a, conf)) < 0)
-		return rc;
-	*all |= a;
-	for (size_t i = 0; i < m && rc == 0; i++) {
-		size_t j;
-		struct res_id *nv;
-
-		for (j = 0; j < *n; j++)
-			if (strcmp((*v)[j].group, r[i].group) == 0 && strcmp((*v)[j].resource, r[i].resource) == 0)
-				break;
-		if (j < *n)
-			continue;
-		if ((nv = realloc(*v, (*n + 1) * sizeof(*nv))) == NULL) {
-			rc = err_set(ERR_NOMEM, "out of memory");
-			break;
-		}
-		*v = nv;
-		nv[(*n)++] = r[i];
-	}
-	free(r);
-	return rc;
-}
-
 int cfgcheck_targets(struct res_id **out, size_t *n, int *all, const struct cfgcheck_opts *o)
 {
+	const struct encconf **confs = calloc(1 + o->n_others, sizeof(*confs));
 	int rc;
 
 	*out = NULL;
 	*n = 0;
 	*all = 0;
-	rc = add_resources(out, n, all, o->proposed);
-	for (size_t i = 0; i < o->n_others && rc == 0; i++)
-		rc = add_resources(out, n, all, o->others[i]);
+	if (confs == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	confs[0] = o->proposed;
+	for (size_t i = 0; i < o->n_others; i++)
+		confs[1 + i] = o->others[i];
+	rc = scan_resources_union(out, n, all, confs, 1 + o->n_others);
+	free(confs);
 	return rc;
 }
 

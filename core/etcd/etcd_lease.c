@@ -7,8 +7,6 @@
  * read one response and the status. That keeps failover, re-authentication
  * and deadlines in etcd_unary, at the price of one stream per renewal
  * (every TTL/3 seconds: negligible). */
-#include <string.h>
-
 #include "base/err.h"
 #include "etcd_int.h"
 #include "rpc.pb-c.h"
@@ -40,8 +38,8 @@ int etcd_lease_revoke(struct etcd_client *c, int64_t id)
 	rc = etcd_unary(c, ETCD_M_LEASE_REVOKE, &req.base, &etcdserverpb__lease_revoke_response__descriptor,
 			(ProtobufCMessage **)&r, c->cmd_ms);
 	if (rc < 0) {
-		if (strstr(err_msg(), "requested lease not found"))
-			return 0;
+		if (rc == ERR_LEASE_NOTFOUND)
+			return 0; /* expired meanwhile: nothing left to revoke */
 		return err_wrap(rc, "lease %llx revoke", (unsigned long long)id);
 	}
 	protobuf_c_message_free_unpacked(&r->base, NULL);
