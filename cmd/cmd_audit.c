@@ -13,7 +13,6 @@
 #include "audit/tally.h"
 
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,14 +196,6 @@ static struct xf *xf_for_key(void *arg, const uint8_t *key, size_t key_len)
 	return scan_xf_for_key(arg, key, key_len);
 }
 
-static volatile sig_atomic_t history_stop;
-
-static void on_history_signal(int sig)
-{
-	(void)sig;
-	history_stop = 1;
-}
-
 static void on_history_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
 {
 	struct audit *a = arg;
@@ -223,7 +214,7 @@ static int count_history(struct audit *a, struct scan *s, struct etcd_client *cl
 	size_t n = a->all ? 1 : scan_n_targets(s);
 	const char **prefixes = calloc(n ? n : 1, sizeof(*prefixes));
 	char all[512];
-	struct history_live o = { .xf_for = a->conf ? xf_for_key : NULL, .xf_arg = s, .stop = &history_stop,
+	struct history_live o = { .xf_for = a->conf ? xf_for_key : NULL, .xf_arg = s,
 				  .progress = on_history_progress, .progress_arg = a };
 	int rc = 0;
 
@@ -235,13 +226,10 @@ static int count_history(struct audit *a, struct scan *s, struct etcd_client *cl
 		prefixes[i] = scan_target_prefix(s, i);
 	o.prefixes = prefixes;
 	o.n_prefixes = n;
-	if (rc == 0) {
-		signal(SIGINT, on_history_signal);
-		signal(SIGTERM, on_history_signal);
+	/* no stop flag: a signal ends the process at once, and the unnamed
+	 * temporary file goes with it */
+	if (rc == 0)
 		rc = history_from_etcd(hr, cl, &o);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-	}
 	free(prefixes);
 	return rc;
 }
