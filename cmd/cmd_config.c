@@ -40,6 +40,8 @@ static void config_usage(FILE *f)
 
 int cmd_config(int argc, char **argv)
 {
+	const struct cmd_def *verb;
+
 	if (argc < 2) {
 		config_usage(stderr);
 		return EXIT_USAGE;
@@ -48,9 +50,8 @@ int cmd_config(int argc, char **argv)
 		config_usage(stdout);
 		return EXIT_OK;
 	}
-	for (size_t i = 0; i < N_VERBS; i++)
-		if (strcmp(argv[1], VERBS[i].name) == 0)
-			return VERBS[i].fn(argc - 1, argv + 1);
+	if ((verb = cmd_find(VERBS, N_VERBS, argv[1])) != NULL)
+		return verb->fn(argc - 1, argv + 1);
 	return cmd_usage_error("config", "'%s' is not a config verb (enable, disable, generate-key, check)", argv[1]);
 }
 
@@ -82,7 +83,7 @@ static const char KEYS_HELP[] =
 	"names them, so 'etcdcrypt status' shows the same names as CSM's status.\n\n"
 	"exit status: 0 written; 2 usage error or bad key file; 3 cannot write\n";
 
-enum { OPT_AESCBC = 1100, OPT_AESGCM, OPT_SECRETBOX, OPT_BYTES };
+enum { OPT_AESCBC = CMD_OPT_FIRST, OPT_AESGCM, OPT_SECRETBOX, OPT_BYTES };
 
 static int enc_kind(int opt)
 {
@@ -135,7 +136,7 @@ static int parse_keys(struct keyargs *k, const char *verb, const char *help, int
 				return rc;
 			break;
 		case 'o': k->output = optarg; break;
-		case 'h': printf("%s%s", help, KEYS_HELP); return -1;
+		case 'h': printf("%s%s", help, KEYS_HELP); return CMD_HELP_SHOWN;
 		case ':': return cmd_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
 		default: return cmd_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
 		}
@@ -185,7 +186,7 @@ static int enable_disable(int argc, char **argv, enum csmconf_mode mode)
 
 	buf_init(&text, 1 << 20);
 	if ((status = parse_keys(&k, verb, mode == CSMCONF_ENABLE ? ENABLE_HELP : DISABLE_HELP, argc, argv)) != 0) {
-		status = status < 0 ? EXIT_OK : status;
+		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
 	if (mode == CSMCONF_ENABLE && k.n == 0) {

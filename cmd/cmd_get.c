@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_CONFIG = OPT_FIRST_CMD_OPTION, OPT_KEYRING, OPT_RESOURCE, OPT_PREFIX, OPT_SHOW_DATA };
+enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCE, OPT_PREFIX, OPT_SHOW_DATA };
 
 static const char GET_HELP[] =
 	"usage: etcdcrypt get KEY [--config FILE] [options] [etcd flags]\n\n"
@@ -74,7 +74,7 @@ static int parse_args(struct get_args *a, int argc, char **argv)
 			break;
 		case 'h':
 			fputs(GET_HELP, stdout);
-			return -1;
+			return CMD_HELP_SHOWN;
 		case ':': return cmd_usage_error("get", "option '%s' needs a value", argv[optind - 1]);
 		default: return cmd_usage_error("get", "unknown option '%s'", argv[optind - 1]);
 		}
@@ -264,7 +264,7 @@ int cmd_get(int argc, char **argv)
 
 	buf_init(&plain, 0);
 	if ((status = parse_args(&a, argc, argv)) != 0) {
-		status = status < 0 ? EXIT_OK : status;
+		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
 	/* local inputs first: a bad config must fail before touching etcd */

@@ -1,6 +1,8 @@
 /* main: etcdcrypt's entry point and command dispatch table. */
 #include "cmd.h"
 #include "base/err.h"
+#include "base/num.h"
+#include "scan/scan.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -40,9 +42,25 @@ static void usage(FILE *f)
 int cmd_fail(int code)
 {
 	fprintf(stderr, "etcdcrypt: %s\n", err_msg()[0] ? err_msg() : err_name(code));
-	if (code == ERR_NOTFOUND || code == ERR_DECRYPT)
+	return cmd_exit_status(code);
+}
+
+int cmd_exit_status(int code)
+{
+	switch (code) {
+	case ERR_OK:
+		return EXIT_OK;
+	case ERR_NOTFOUND:
+	case ERR_DECRYPT:
 		return EXIT_FINDINGS;
-	return err_exit_status(code);
+	case ERR_USAGE:
+	case ERR_CONFIG:
+	case ERR_TLS:
+	case ERR_NODE_MISMATCH:
+		return EXIT_USAGE;
+	default:
+		return EXIT_RUNTIME;
+	}
 }
 
 int cmd_usage_error(const char *cmd, const char *fmt, ...)
@@ -57,13 +75,31 @@ int cmd_usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+const struct cmd_def *cmd_find(const struct cmd_def *table, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(name, table[i].name) == 0)
+			return &table[i];
+	return NULL;
+}
+
+int cmd_page_size(int64_t *out, const char *cmd, const char *arg)
+{
+	long v;
+
+	if (num_parse_long(&v, arg, 1, SCAN_MAX_PAGE) < 0)
+		return cmd_usage_error(cmd, "--page-size: '%s' is not a number from 1 to %d", arg, SCAN_MAX_PAGE);
+	*out = v;
+	return 0;
+}
+
 int cmd_output_format(const char *arg)
 {
 	if (strcmp(arg, "table") == 0)
 		return 0;
 	if (strcmp(arg, "json") == 0)
 		return 1;
-	return -1;
+	return ERR_USAGE;
 }
 
 int cmd_version(int argc, char **argv)
@@ -88,6 +124,8 @@ static int finish_stdout(int status)
 
 int main(int argc, char **argv)
 {
+	const struct cmd_def *c;
+
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -98,9 +136,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "--version") == 0)
 		return finish_stdout(cmd_version(1, argv));
-	for (size_t i = 0; i < N_COMMANDS; i++)
-		if (strcmp(argv[1], COMMANDS[i].name) == 0)
-			return finish_stdout(COMMANDS[i].fn(argc - 1, argv + 1));
+	if ((c = cmd_find(COMMANDS, N_COMMANDS, argv[1])) != NULL)
+		return finish_stdout(c->fn(argc - 1, argv + 1));
 	fprintf(stderr, "etcdcrypt: '%s' is not a command; run 'etcdcrypt --help'\n", argv[1]);
 	return EXIT_USAGE;
 }

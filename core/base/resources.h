@@ -3,7 +3,7 @@
  * kube-apiserver stores built-in resources under
  * <etcd-prefix>/<resourcePrefix>/[<namespace>/]<name>, where resourcePrefix
  * is the plural resource name without its group, except for a few compiled-in
- * special cases (FORMATS.md 4.9):
+ * special cases (docs/formats.md §6):
  *
  *   replicationcontrollers -> controllers     endpoints -> services/endpoints
  *   nodes -> minions                          services  -> services/specs
@@ -41,7 +41,8 @@ int res_prefix(char *out, size_t cap, const char *etcd_prefix, const struct res_
 int res_all_prefix(char *out, size_t cap, const char *etcd_prefix);
 
 /* The resource an etcd key belongs to (for grouping an --all scan). Returns
- * 0 and fills *out, or -1 when the key is not under etcd_prefix. Keys of
+ * 0 and fills *out, or ERR_NOTFOUND (no message set: hot path) when the
+ * key is not under etcd_prefix. Keys of
  * unknown built-in prefixes map to ("", first segment). */
 int res_from_key(struct res_id *out, const char *etcd_prefix, const uint8_t *key, size_t n);
 

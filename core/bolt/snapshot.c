@@ -1,7 +1,7 @@
 /* snapshot: etcd snapshot files over core/bolt; see snapshot.h.
  *
  * It does not restore, rewrite membership or read the lease/auth buckets
- * beyond counting them. Layouts (FORMATS.md 2):
+ * beyond counting them. Layouts (docs/formats.md §2):
  *
  * File:
  *   [0, db_bytes)        bbolt database (hwm * page_size bytes)
@@ -23,10 +23,10 @@
  * keys as above (main = the compaction revision). */
 #include "snapshot.h"
 #include "base/err.h"
+#include "xform/digest.h"
 #include "base/pbwire.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,37 +198,28 @@ const struct snap_info *snap_get_info(const struct snap *s)
 int snap_check_trailer(struct snap *s, snap_progress_fn progress, void *arg)
 {
 	struct snap_info *in = &s->info;
-	EVP_MD_CTX *ctx;
-	unsigned int mdlen = 0;
-	int rc = 0;
+	struct digest *d = NULL;
+	int rc;
 
 	if (!in->has_trailer)
 		return 0;
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		return err_set(ERR_NOMEM, "out of memory");
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		rc = err_set(ERR_INTERNAL, "cannot start SHA-256");
-		goto out;
-	}
+	if ((rc = digest_sha256_new(&d)) < 0)
+		return rc;
 	for (uint64_t off = 0; off < in->db_bytes; off += HASH_CHUNK) {
 		size_t n = in->db_bytes - off < HASH_CHUNK ? (size_t)(in->db_bytes - off) : HASH_CHUNK;
 
-		if (EVP_DigestUpdate(ctx, s->map + off, n) != 1) {
-			rc = err_set(ERR_INTERNAL, "SHA-256 failed");
+		if ((rc = digest_update(d, s->map + off, n)) < 0)
 			goto out;
-		}
 		bolt_drop_resident(s->b, off, n);
 		if (progress)
 			progress(arg, "hashing", off + n, in->db_bytes);
 	}
-	if (EVP_DigestFinal_ex(ctx, in->actual, &mdlen) != 1 || mdlen != SNAP_TRAILER) {
-		rc = err_set(ERR_INTERNAL, "SHA-256 failed");
+	if ((rc = digest_final(d, in->actual)) < 0)
 		goto out;
-	}
 	in->trailer_checked = 1;
 	in->trailer_matches = memcmp(in->actual, in->expected, SNAP_TRAILER) == 0;
 out:
-	EVP_MD_CTX_free(ctx);
+	digest_free(d);
 	return rc;
 }
 
@@ -310,7 +301,7 @@ static int kv_decode(struct kvpb *kv, const uint8_t *p, size_t n)
 		int is_bytes = f.num == 1 || f.num == 5;
 
 		if (f.num >= 1 && f.num <= 6 && (f.wire == 2) != is_bytes)
-			return -1;
+			return ERR_CORRUPT;
 		switch (f.num) {
 		case 1: kv->key = f.data; kv->key_len = f.len; break;
 		case 2: kv->create_revision = (int64_t)f.varint; break;
@@ -321,7 +312,7 @@ static int kv_decode(struct kvpb *kv, const uint8_t *p, size_t n)
 		default: break;
 		}
 	}
-	return st == PB_END && kv->key != NULL && kv->key_len > 0 ? 0 : -1;
+	return st == PB_END && kv->key != NULL && kv->key_len > 0 ? 0 : ERR_CORRUPT;
 }
 
 static int is_plain(const uint8_t *v, size_t n)
@@ -362,8 +353,10 @@ static uint64_t map_off(const struct snap *s, const uint8_t *p)
 	return (uint64_t)(p - s->map);
 }
 
+#define RESIDENT_UNKNOWN (-1)
+
 /* Bytes of the mapping resident in this process (statm "shared": file
- * pages), or -1 when /proc cannot tell. */
+ * pages), or RESIDENT_UNKNOWN when /proc cannot tell. */
 static int64_t file_resident(struct snap *s)
 {
 	char buf[128];
@@ -373,13 +366,13 @@ static int64_t file_resident(struct snap *s)
 	if (s->statm_fd == -1 && (s->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)) < 0)
 		s->statm_fd = -2;
 	if (s->statm_fd < 0)
-		return -1;
+		return RESIDENT_UNKNOWN;
 	n = pread(s->statm_fd, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)
-		return -1;
+		return RESIDENT_UNKNOWN;
 	buf[n] = '\0';
 	if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3)
-		return -1;
+		return RESIDENT_UNKNOWN;
 	return (int64_t)shared * (int64_t)sysconf(_SC_PAGESIZE);
 }
 
@@ -396,7 +389,7 @@ static void note_touched(struct snap *s, uint64_t n)
 		return;
 	s->touched = 0;
 	res = file_resident(s);
-	if (res < 0 || res > (int64_t)RESIDENT_MAX)
+	if (res == RESIDENT_UNKNOWN || res > (int64_t)RESIDENT_MAX)
 		bolt_drop_resident(s->b, 0, 0);
 }
 

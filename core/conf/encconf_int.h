@@ -17,14 +17,18 @@
 #include <stdint.h>
 
 #define ENCCONF_MAX_INPUT (4u * 1024u * 1024u)
+/* Deepest nesting of mappings and lists accepted. A real configuration
+ * needs 8: root > resources > entry > providers > provider > aescbc > keys
+ * > key. */
+#define ENCCONF_MAX_DEPTH 64u
 
 /* Decodes and validates text into c (c->path already set; c->rules empty).
  * On failure c may hold a partial result: the caller frees it. */
 int encconf_yaml_decode(struct encconf *c, const char *text, size_t len);
 
 
-/* A Go duration string ("3s", "500ms", "1m30s", "-1.5h", "0") in ms, rounded
- * away from zero when not whole. Returns 0 or -1 when time.ParseDuration
+/* A Go duration string (base/godur.h) in ms, rounded away from zero when
+ * not whole. Returns 0, or ERR_CORRUPT (no message) when time.ParseDuration
  * would fail. */
 int encconf_duration_ms(long *out, const char *s);
 

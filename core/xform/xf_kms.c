@@ -1,4 +1,4 @@
-/* xf_kms: reading KMS v1 and v2 envelopes (FORMATS.md 4.5).
+/* xf_kms: reading KMS v1 and v2 envelopes (docs/formats.md §5).
  *
  *   v1 body: len(2, big-endian) | wrapped DEK (len) | data
  *            data = nonce(12) | AES-256-GCM ct | tag(16), AAD = etcd key
@@ -76,7 +76,7 @@ static int unwrap(struct xf *x, struct xf_result *res, const struct encconf_prov
 		break;
 	case KMSRING_NO_PLUGIN:
 		xf_note(x, res, RANK_DECRYPT, XF_KMS_UNAVAILABLE,
-			"KMS plugin '%s' (%s) cannot be asked to unwrap the DEK; give --kms-keyring", p->kms_name,
+			"KMS plugin '%s' (%s) cannot be asked to unwrap the DEK and no KMS keyring holds its keys", p->kms_name,
 			p->kms_endpoint ? p->kms_endpoint : "no endpoint");
 		break;
 	case KMSRING_UNKNOWN_KEY_ID:
