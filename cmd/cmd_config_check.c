@@ -24,9 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_NODE_CONFIG = OPT_FIRST_CMD_OPTION, OPT_KEYRING, OPT_BACKUP, OPT_PREFIX, OPT_PAGE };
+enum { OPT_NODE_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_BACKUP, OPT_PREFIX, OPT_PAGE };
 
-#define CHECK_MAX_NODES 64
 
 static const char CHECK_HELP[] =
 	"usage: etcdcrypt config check PROPOSED [--node-config FILE ...] [--kms-keyring FILE]\n"
@@ -54,14 +53,14 @@ static const char CHECK_HELP[] =
 struct check {
 	struct etcdflags ef;
 	const char *proposed_path, *keyring_path, *prefix;
-	const char *node_paths[CHECK_MAX_NODES];
+	const char *node_paths[CMD_MAX_NODES];
 	size_t n_nodes;
-	const char *backups[CHECK_MAX_NODES];
+	const char *backups[CMD_MAX_BACKUPS];
 	size_t n_backups;
 	uint64_t backup_bad;
 	int64_t page_size;
 	struct encconf *proposed;
-	struct encconf *nodes[CHECK_MAX_NODES];
+	struct encconf *nodes[CMD_MAX_NODES];
 	struct kms_ring *ring;
 	struct status_bad bad;
 	uint64_t total, current;
@@ -70,26 +69,22 @@ struct check {
 
 static int parse_opt(struct check *k, int opt, const char *arg, char **argv)
 {
-	char *end;
 
 	switch (opt) {
 	case OPT_NODE_CONFIG:
-		if (k->n_nodes >= CHECK_MAX_NODES)
-			return cmd_usage_error("config check", "more than %d --node-config files", CHECK_MAX_NODES);
+		if (k->n_nodes >= CMD_MAX_NODES)
+			return cmd_usage_error("config check", "more than %d --node-config files", CMD_MAX_NODES);
 		k->node_paths[k->n_nodes++] = arg;
 		return 0;
 	case OPT_KEYRING: k->keyring_path = arg; return 0;
 	case OPT_BACKUP:
-		if (k->n_backups >= CHECK_MAX_NODES)
-			return cmd_usage_error("config check", "more than %d --backup files", CHECK_MAX_NODES);
+		if (k->n_backups >= CMD_MAX_BACKUPS)
+			return cmd_usage_error("config check", "more than %d --backup files", CMD_MAX_BACKUPS);
 		k->backups[k->n_backups++] = arg;
 		return 0;
 	case OPT_PREFIX: k->prefix = arg; return 0;
 	case OPT_PAGE:
-		k->page_size = strtoll(arg, &end, 10);
-		if (*end || k->page_size < 1 || k->page_size > 100000)
-			return cmd_usage_error("config check", "--page-size: '%s' is not a number from 1 to 100000", arg);
-		return 0;
+		return cmd_page_size(&k->page_size, "config check", arg);
 	case 'h': fputs(CHECK_HELP, stdout); return CMD_HELP_SHOWN;
 	case ':': return cmd_usage_error("config check", "option '%s' needs a value", argv[optind - 1]);
 	default: return cmd_usage_error("config check", "unknown option '%s'", argv[optind - 1]);
@@ -128,36 +123,6 @@ static int parse_args(struct check *k, int argc, char **argv)
 	if (optind != argc)
 		return cmd_usage_error("config check", "unexpected argument '%s'", argv[optind]);
 	return 0;
-}
-
-/* Appends the resources conf names to *v (no duplicates). */
-static int add_resources(struct res_id **v, size_t *n, int *all, const struct encconf *conf)
-{
-	struct res_id *r = NULL;
-	size_t m = 0;
-	int a = 0, rc;
-
-	if ((rc = scan_resources_from_config(&r, &m, &a, conf)) < 0)
-		return rc;
-	*all |= a;
-	for (size_t i = 0; i < m && rc == 0; i++) {
-		size_t j;
-		struct res_id *nv;
-
-		for (j = 0; j < *n; j++)
-			if (strcmp((*v)[j].group, r[i].group) == 0 && strcmp((*v)[j].resource, r[i].resource) == 0)
-				break;
-		if (j < *n)
-			continue;
-		if ((nv = realloc(*v, (*n + 1) * sizeof(*nv))) == NULL) {
-			rc = err_set(ERR_NOMEM, "out of memory");
-			break;
-		}
-		*v = nv;
-		nv[(*n)++] = r[i];
-	}
-	free(r);
-	return rc;
 }
 
 /* Warns when a node config's write name differs from PROPOSED's. */
@@ -220,11 +185,22 @@ static void on_progress(void *arg, uint64_t values, int64_t revision)
 /* The resources PROPOSED and the node configs name (union). */
 static int target_list(struct check *k, struct res_id **res, size_t *n, int *all)
 {
-	int rc = add_resources(res, n, all, k->proposed);
+	const struct encconf *confs[1 + CMD_MAX_NODES];
 
-	for (size_t i = 0; i < k->n_nodes && rc == 0; i++)
-		rc = add_resources(res, n, all, k->nodes[i]);
-	return rc;
+	confs[0] = k->proposed;
+	for (size_t i = 0; i < k->n_nodes; i++)
+		confs[1 + i] = k->nodes[i];
+	return scan_resources_union(res, n, all, confs, 1 + k->n_nodes);
+}
+
+/* Forgets what a compacted scan found. */
+static int reset_counts(void *arg)
+{
+	struct check *k = arg;
+
+	status_bad_release(&k->bad);
+	k->total = k->current = 0;
+	return 0;
 }
 
 static int run_scan(struct check *k, struct etcd_client *cl, int64_t *revision)
@@ -232,28 +208,16 @@ static int run_scan(struct check *k, struct etcd_client *cl, int64_t *revision)
 	struct res_id *res = NULL;
 	size_t n = 0;
 	int all = 0, rc;
-	struct scan *s = NULL;
 	struct scan_opts so = { .conf = k->proposed, .ring = k->ring, .etcd_prefix = k->prefix,
 				.page_size = k->page_size };
+	struct cmd_scan_cb cb = { .value = on_value, .progress = on_progress, .reset = reset_counts, .arg = k };
 
 	rc = target_list(k, &res, &n, &all);
 	so.resources = res;
 	so.n_resources = n;
 	so.all = all;
-	for (int attempt = 0; rc == 0; attempt++) {
-		if ((rc = scan_new(&s, cl, &so)) < 0)
-			break;
-		rc = scan_run(s, on_value, on_progress, k);
-		*revision = scan_revision(s);
-		scan_free(s);
-		if (rc != ERR_COMPACTED || attempt > 0)
-			break;
-		fprintf(stderr, "etcdcrypt: revision %lld was compacted during the scan; starting again\n",
-			(long long)*revision);
-		status_bad_release(&k->bad);
-		k->total = k->current = 0;
-		rc = 0;
-	}
+	if (rc == 0)
+		rc = cmd_scan_restarting(NULL, revision, NULL, cl, &so, &cb);
 	free(res);
 	return rc;
 }

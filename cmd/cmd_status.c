@@ -19,7 +19,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-enum { OPT_NODE = OPT_FIRST_CMD_OPTION, OPT_NODES_DIR, OPT_CONFIG, OPT_KEYRING, OPT_NAMES_ONLY, OPT_PREFIX,
+_Static_assert(CMD_MAX_NODES <= STATUS_MAX_NODES, "status holds a reader per node");
+
+enum { OPT_NODE = CMD_OPT_FIRST, OPT_NODES_DIR, OPT_CONFIG, OPT_KEYRING, OPT_NAMES_ONLY, OPT_PREFIX,
        OPT_PAGE };
 
 static const char STATUS_HELP[] =
@@ -64,7 +66,7 @@ struct st_cmd {
 	const char *config_path, *keyring_path, *prefix, *nodes_dir;
 	int json, names_only;
 	int64_t page_size;
-	struct node_arg nodes[STATUS_MAX_NODES];
+	struct node_arg nodes[CMD_MAX_NODES];
 	size_t n_nodes;
 	struct encconf *conf;
 	struct kms_ring *ring;
@@ -76,8 +78,8 @@ static int add_node(struct st_cmd *c, const char *label, size_t label_len, const
 {
 	struct node_arg *n;
 
-	if (c->n_nodes >= STATUS_MAX_NODES)
-		return cmd_usage_error("status", "more than %d nodes", STATUS_MAX_NODES);
+	if (c->n_nodes >= CMD_MAX_NODES)
+		return cmd_usage_error("status", "more than %d nodes", CMD_MAX_NODES);
 	if (label_len == 0 || path[0] == '\0')
 		return cmd_usage_error("status", "--node needs NAME=CONFIG");
 	n = &c->nodes[c->n_nodes++];
@@ -121,13 +123,13 @@ static int nodes_dir(struct st_cmd *c, const char *dir)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
-	char *names[STATUS_MAX_NODES + 1], path[4096];
+	char *names[CMD_MAX_NODES + 1], path[4096];
 	size_t n = 0;
 	int status = 0;
 
 	if (d == NULL)
 		return cmd_usage_error("status", "--nodes-dir '%s': cannot open the directory", dir);
-	while ((e = readdir(d)) != NULL && n <= STATUS_MAX_NODES)
+	while ((e = readdir(d)) != NULL && n <= CMD_MAX_NODES)
 		if (e->d_name[0] != '.' && (names[n] = strdup(e->d_name)) != NULL)
 			n++;
 	closedir(d);
@@ -145,7 +147,6 @@ static int nodes_dir(struct st_cmd *c, const char *dir)
 
 static int parse_opt(struct st_cmd *c, int opt, const char *arg, char **argv)
 {
-	char *end;
 
 	switch (opt) {
 	case OPT_NODE: return node_arg(c, arg);
@@ -155,10 +156,7 @@ static int parse_opt(struct st_cmd *c, int opt, const char *arg, char **argv)
 	case OPT_NAMES_ONLY: c->names_only = 1; return 0;
 	case OPT_PREFIX: c->prefix = arg; return 0;
 	case OPT_PAGE:
-		c->page_size = strtoll(arg, &end, 10);
-		if (*end || c->page_size < 1 || c->page_size > 100000)
-			return cmd_usage_error("status", "--page-size: '%s' is not a number from 1 to 100000", arg);
-		return 0;
+		return cmd_page_size(&c->page_size, "status", arg);
 	case 'o':
 		if ((c->json = cmd_output_format(arg)) < 0)
 			return cmd_usage_error("status", "-o: '%s' is not table or json", arg);
@@ -246,6 +244,14 @@ static void on_progress(void *arg, uint64_t values, int64_t revision)
 			(long long)revision);
 }
 
+static int reset_values(void *arg)
+{
+	struct st_cmd *c = arg;
+
+	status_reset_values(&c->st);
+	return 0;
+}
+
 /* Scans the secrets without a config (names from the envelopes); restarts
  * once if the revision is compacted under it. */
 static int run_scan(struct st_cmd *c, struct etcd_client *cl, int64_t *revision)
@@ -253,21 +259,9 @@ static int run_scan(struct st_cmd *c, struct etcd_client *cl, int64_t *revision)
 	struct res_id secrets = { .group = "", .resource = "secrets" };
 	struct scan_opts so = { .etcd_prefix = c->prefix, .resources = &secrets, .n_resources = 1,
 				.page_size = c->page_size };
-	struct scan *s = NULL;
-	int rc;
+	struct cmd_scan_cb cb = { .value = on_value, .progress = on_progress, .reset = reset_values, .arg = c };
 
-	for (int attempt = 0;; attempt++) {
-		if ((rc = scan_new(&s, cl, &so)) < 0)
-			return rc;
-		rc = scan_run(s, on_value, on_progress, c);
-		*revision = scan_revision(s);
-		scan_free(s);
-		if (rc != ERR_COMPACTED || attempt > 0)
-			return rc;
-		fprintf(stderr, "etcdcrypt: revision %lld was compacted during the scan; starting again\n",
-			(long long)*revision);
-		status_reset_values(&c->st);
-	}
+	return cmd_scan_restarting(NULL, revision, NULL, cl, &so, &cb);
 }
 
 static void print_names(const struct status_name *v, size_t n)

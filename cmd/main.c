@@ -1,6 +1,8 @@
 /* main: etcdcrypt's entry point and command dispatch table. */
 #include "cmd.h"
 #include "base/err.h"
+#include "base/num.h"
+#include "scan/scan.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -73,6 +75,24 @@ int cmd_usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+const struct cmd_def *cmd_find(const struct cmd_def *table, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(name, table[i].name) == 0)
+			return &table[i];
+	return NULL;
+}
+
+int cmd_page_size(int64_t *out, const char *cmd, const char *arg)
+{
+	long v;
+
+	if (num_parse_long(&v, arg, 1, SCAN_MAX_PAGE) < 0)
+		return cmd_usage_error(cmd, "--page-size: '%s' is not a number from 1 to %d", arg, SCAN_MAX_PAGE);
+	*out = v;
+	return 0;
+}
+
 int cmd_output_format(const char *arg)
 {
 	if (strcmp(arg, "table") == 0)
@@ -104,6 +124,8 @@ static int finish_stdout(int status)
 
 int main(int argc, char **argv)
 {
+	const struct cmd_def *c;
+
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -114,9 +136,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "--version") == 0)
 		return finish_stdout(cmd_version(1, argv));
-	for (size_t i = 0; i < N_COMMANDS; i++)
-		if (strcmp(argv[1], COMMANDS[i].name) == 0)
-			return finish_stdout(COMMANDS[i].fn(argc - 1, argv + 1));
+	if ((c = cmd_find(COMMANDS, N_COMMANDS, argv[1])) != NULL)
+		return finish_stdout(c->fn(argc - 1, argv + 1));
 	fprintf(stderr, "etcdcrypt: '%s' is not a command; run 'etcdcrypt --help'\n", argv[1]);
 	return EXIT_USAGE;
 }

@@ -1,7 +1,7 @@
 /* etcd_int: internals shared by the etcd_*.c files (not for other modules).
  *
- * One struct etcd_call holds everything a single unary call owns (GRPC-C.md
- * section 2, cleanup table): the call, both byte buffers, both metadata
+ * One struct etcd_call holds everything a single unary call owns (docs/grpc-notes.md
+ * §1): the call, both byte buffers, both metadata
  * arrays, the status details, the token metadata and the packed request,
  * which is kept so a call that failed with UNAVAILABLE or an expired token
  * can be sent again. The blocking calls use the client's pluck queue; the
