@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(build-essential pkg-config libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
       libssl-dev openssl libyaml-dev libsodium-dev check libsubunit-dev libjansson-dev
-      etcd-server etcd-client python3 valgrind procps time)
+      etcd-server etcd-client python3 python3-cryptography python3-nacl valgrind procps time)
 
 missing=()
 for p in "${PKGS[@]}"; do
