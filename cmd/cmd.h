@@ -48,6 +48,10 @@ int cmd_rewrite(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_status(int argc, char **argv); /* cmd_status.c */
 int cmd_config(int argc, char **argv); /* cmd_config.c: enable, disable, generate-key, check */
+int cmd_enable(int argc, char **argv);  /* cmd_node.c: this node's config, record, restart */
+int cmd_disable(int argc, char **argv); /* cmd_node.c */
+int cmd_controller(int argc, char **argv); /* cmd_controller.c: watch, agree, lock, rewrite */
+int cmd_restart(int argc, char **argv);    /* cmd_controller.c: ask the controllers for a rewrite */
 /* the config verbs (argv[0] is the verb) */
 int cmd_config_enable(int argc, char **argv);
 int cmd_config_disable(int argc, char **argv);

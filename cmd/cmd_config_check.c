@@ -18,6 +18,7 @@
 #include "audit/report.h"
 #include "scan/scan.h"
 #include "bolt/snapshot.h"
+#include "status/cfgcheck.h"
 #include "status/status.h"
 
 #include <stdio.h>
@@ -62,8 +63,7 @@ struct check {
 	struct encconf *proposed;
 	struct encconf *nodes[CMD_MAX_NODES];
 	struct kms_ring *ring;
-	struct status_bad bad;
-	uint64_t total, current;
+	struct cfgcheck_result res; /* etcd under PROPOSED */
 	struct progress prog;
 };
 
@@ -162,64 +162,12 @@ static int load(struct check *k)
 	return warn_write_keys(k);
 }
 
-static int on_value(void *arg, const struct scan_item *it)
-{
-	struct check *k = arg;
-
-	k->total++;
-	if (it->res->ok) {
-		k->current += (uint64_t)xf_is_current(it->res);
-		return 0;
-	}
-	return status_bad_add(&k->bad, it->kv, it->res);
-}
-
 static void on_progress(void *arg, uint64_t values, int64_t revision)
 {
 	struct check *k = arg;
 
 	progress_update(&k->prog, "config check: %llu values at revision %lld", (unsigned long long)values,
 			(long long)revision);
-}
-
-/* The resources PROPOSED and the node configs name (union). */
-static int target_list(struct check *k, struct res_id **res, size_t *n, int *all)
-{
-	const struct encconf *confs[1 + CMD_MAX_NODES];
-
-	confs[0] = k->proposed;
-	for (size_t i = 0; i < k->n_nodes; i++)
-		confs[1 + i] = k->nodes[i];
-	return scan_resources_union(res, n, all, confs, 1 + k->n_nodes);
-}
-
-/* Forgets what a compacted scan found. */
-static int reset_counts(void *arg)
-{
-	struct check *k = arg;
-
-	status_bad_release(&k->bad);
-	k->total = k->current = 0;
-	return 0;
-}
-
-static int run_scan(struct check *k, struct etcd_client *cl, int64_t *revision)
-{
-	struct res_id *res = NULL;
-	size_t n = 0;
-	int all = 0, rc;
-	struct scan_opts so = { .conf = k->proposed, .ring = k->ring, .etcd_prefix = k->prefix,
-				.page_size = k->page_size };
-	struct cmd_scan_cb cb = { .value = on_value, .progress = on_progress, .reset = reset_counts, .arg = k };
-
-	rc = target_list(k, &res, &n, &all);
-	so.resources = res;
-	so.n_resources = n;
-	so.all = all;
-	if (rc == 0)
-		rc = cmd_scan_restarting(NULL, revision, NULL, cl, &so, &cb);
-	free(res);
-	return rc;
 }
 
 /* The groups of unreadable values: provider, key name, why, etcd keys. */
@@ -239,6 +187,19 @@ static void print_groups(const struct status_bad *b)
 		printf("  %llu more values in further groups\n", (unsigned long long)b->ungrouped);
 }
 
+static void check_opts(struct check *k, struct cfgcheck_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->proposed = k->proposed;
+	o->others = (const struct encconf *const *)k->nodes;
+	o->n_others = k->n_nodes;
+	o->ring = k->ring;
+	o->etcd_prefix = k->prefix;
+	o->page_size = k->page_size;
+	o->progress = on_progress;
+	o->arg = k;
+}
+
 static void print_etcd(const struct check *k, int64_t revision)
 {
 	struct status_name *v = NULL;
@@ -252,19 +213,20 @@ static void print_etcd(const struct check *k, int64_t revision)
 		status_names_free(v, n);
 	}
 	printf("etcd: %llu values at revision %lld: %llu readable, %llu under the write key, %llu unreadable\n",
-	       (unsigned long long)k->total, (long long)revision, (unsigned long long)(k->total - k->bad.total),
-	       (unsigned long long)k->current, (unsigned long long)k->bad.total);
-	print_groups(&k->bad);
+	       (unsigned long long)k->res.total, (long long)revision,
+	       (unsigned long long)(k->res.total - k->res.bad.total), (unsigned long long)k->res.current,
+	       (unsigned long long)k->res.bad.total);
+	print_groups(&k->res.bad);
 }
 
 static void print_verdict(const struct check *k)
 {
-	if (k->bad.total == 0 && k->backup_bad == 0) {
+	if (k->res.bad.total == 0 && k->backup_bad == 0) {
 		printf("verdict: safe: every value in etcd%s is readable under %s\n",
 		       k->n_backups ? " and in the backups" : "", k->proposed_path);
 		return;
 	}
-	printf("verdict: REFUSED: %llu values in etcd", (unsigned long long)k->bad.total);
+	printf("verdict: REFUSED: %llu values in etcd", (unsigned long long)k->res.bad.total);
 	if (k->n_backups)
 		printf(" and %llu in the backups", (unsigned long long)k->backup_bad);
 	printf(" could not be read under %s\n", k->proposed_path);
@@ -339,10 +301,12 @@ out:
 static int check_backups(struct check *k)
 {
 	struct res_id *res = NULL;
+	struct cfgcheck_opts o;
 	size_t n = 0;
 	int all = 0, rc;
 
-	rc = target_list(k, &res, &n, &all);
+	check_opts(k, &o);
+	rc = cfgcheck_targets(&res, &n, &all, &o);
 	for (size_t i = 0; i < k->n_backups && rc == 0; i++)
 		rc = check_backup(k, k->backups[i], res, n, all);
 	free(res);
@@ -354,7 +318,7 @@ int cmd_config_check(int argc, char **argv)
 	struct check k = { 0 };
 	struct etcd_client *cl = NULL;
 	struct etcd_opts eo;
-	int64_t revision = 0;
+	struct cfgcheck_opts co;
 	int rc, status;
 
 	progress_init(&k.prog);
@@ -365,21 +329,22 @@ int cmd_config_check(int argc, char **argv)
 	if ((rc = load(&k)) < 0)
 		goto fail;
 	etcdflags_opts(&k.ef, &eo);
-	if ((rc = etcd_open(&cl, &eo)) < 0 || (rc = run_scan(&k, cl, &revision)) < 0)
+	check_opts(&k, &co);
+	if ((rc = etcd_open(&cl, &eo)) < 0 || (rc = cfgcheck_run(&k.res, cl, &co)) < 0)
 		goto fail;
 	progress_done(&k.prog);
-	print_etcd(&k, revision);
+	print_etcd(&k, k.res.revision);
 	if ((rc = check_backups(&k)) < 0)
 		goto fail;
 	print_verdict(&k);
-	status = k.bad.total > 0 || k.backup_bad > 0 ? EXIT_FINDINGS : EXIT_OK;
+	status = k.res.bad.total > 0 || k.backup_bad > 0 ? EXIT_FINDINGS : EXIT_OK;
 	goto out;
 fail:
 	progress_done(&k.prog);
 	status = cmd_fail(rc);
 out:
 	etcd_close(cl);
-	status_bad_release(&k.bad);
+	cfgcheck_release(&k.res);
 	for (size_t i = 0; i < k.n_nodes; i++)
 		encconf_free(k.nodes[i]);
 	encconf_free(k.proposed);

@@ -117,6 +117,8 @@ int etcd_range_resp_fill(struct etcd_range_resp *out, ProtobufCMessage *m);
 #define ETCD_M_COMPACT "/etcdserverpb.KV/Compact"
 #define ETCD_M_WATCH "/etcdserverpb.Watch/Watch"
 #define ETCD_M_LEASE_GRANT "/etcdserverpb.Lease/LeaseGrant"
+#define ETCD_M_LEASE_REVOKE "/etcdserverpb.Lease/LeaseRevoke"
+#define ETCD_M_LEASE_KEEPALIVE "/etcdserverpb.Lease/LeaseKeepAlive"
 #define ETCD_M_ALARM "/etcdserverpb.Maintenance/Alarm"
 #define ETCD_M_STATUS "/etcdserverpb.Maintenance/Status"
 #define ETCD_M_DEFRAG "/etcdserverpb.Maintenance/Defragment"
