@@ -35,6 +35,7 @@
  *   value offset 16; element offsets are relative to that image. */
 #include "bolt.h"
 #include "base/err.h"
+#include "base/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -211,15 +212,10 @@ int bolt_open(struct bolt **out, const char *path)
 	int fd, rc = 0;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_set(ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+	if ((rc = file_open_regular(&fd, path, "snapshot", ERR_IO)) < 0)
+		return rc;
 	if (fstat(fd, &st) < 0) {
 		rc = err_set(ERR_IO, "cannot stat '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = err_set(ERR_IO, "'%s' is not a regular file", path);
 		goto out;
 	}
 	if (st.st_size < (off_t)META_END) {
