@@ -74,7 +74,7 @@ $(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c $(PROTO_H)
 	$(Q)$(CC) $(CFLAGS_GEN) -c -o $@ $<
 
 # ---- our code --------------------------------------------------------------
-LIB_SRCS := $(wildcard core/*/*.c scan/*.c status/*.c audit/*.c rewrite/*.c)
+LIB_SRCS := $(wildcard core/*/*.c scan/*.c status/*.c audit/*.c rewrite/*.c node/*.c)
 CMD_SRCS := $(wildcard cmd/*.c)
 LIB_O := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 CMD_O := $(patsubst %.c,$(BUILD)/obj/%.o,$(CMD_SRCS))

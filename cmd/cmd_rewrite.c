@@ -5,6 +5,7 @@
 #include "cmd.h"
 #include "conf/encconf.h"
 #include "base/err.h"
+#include "base/num.h"
 #include "etcdflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
@@ -16,10 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_CONFIG = OPT_FIRST_CMD_OPTION, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_NODE, OPT_DRY, OPT_BATCH,
+enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_NODE, OPT_DRY, OPT_BATCH,
        OPT_INFLIGHT, OPT_RATE, OPT_FORCE, OPT_QUOTA, OPT_COMPACT_EVERY, OPT_COMPACT, OPT_PREFIX, OPT_PAGE };
 
-#define MAX_NODES 32
 #define MAX_LISTED 1000
 
 static const char REWRITE_HELP[] =
@@ -53,13 +53,14 @@ static const char REWRITE_HELP[] =
 	"  -o, --output FORMAT     table (default) or json\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
 	"\nexit status: 0 every readable value is at the write key; 1 some values unreadable\n"
-	"             (left untouched) or the run was interrupted; 2 usage or config error, or\n"
+	"             or too large for etcd once encrypted (left untouched), or the run was\n"
+	"             interrupted; 2 usage or config error, or\n"
 	"             node configs disagree; 3 etcd failure, alarm raised, or quota would be exceeded\n";
 
 struct rewrite_cmd {
 	struct etcdflags ef;
 	const char *config_path, *keyring_path, *resources_arg, *prefix;
-	const char *node_arg[MAX_NODES];
+	const char *node_arg[CMD_MAX_NODES];
 	size_t n_nodes;
 	int all, dry_run, force, json, compact_end;
 	int batch, inflight;
@@ -67,13 +68,14 @@ struct rewrite_cmd {
 	int64_t quota, page_size;
 	uint64_t compact_every;
 	struct encconf *conf;
-	struct encconf *nodes[MAX_NODES];
-	char *node_names[MAX_NODES];
+	struct encconf *nodes[CMD_MAX_NODES];
+	char *node_names[CMD_MAX_NODES];
 	struct kms_ring *ring;
 	struct progress prog;
 	uint64_t expected; /* values the estimate says will change (0: not estimated) */
 	uint64_t total;    /* keys the run will scan */
 	json_t *bad; /* listed unreadable values */
+	json_t *big; /* listed values etcd refused as too large */
 };
 
 static volatile sig_atomic_t stop_flag;
@@ -108,17 +110,6 @@ static int parse_size(const char *s, int64_t *out)
 	return 0;
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (*s == '\0' || *end || v < lo || v > hi)
-		return ERR_USAGE;
-	*out = v;
-	return 0;
-}
-
 static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 {
 	long v;
@@ -129,8 +120,8 @@ static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 	case OPT_RESOURCES: a->resources_arg = arg; return 0;
 	case OPT_ALL: a->all = 1; return 0;
 	case OPT_NODE:
-		if (a->n_nodes == MAX_NODES)
-			return cmd_usage_error("rewrite", "at most %d --node-config", MAX_NODES);
+		if (a->n_nodes == CMD_MAX_NODES)
+			return cmd_usage_error("rewrite", "at most %d --node-config", CMD_MAX_NODES);
 		a->node_arg[a->n_nodes++] = arg;
 		return 0;
 	case OPT_DRY: a->dry_run = 1; return 0;
@@ -138,28 +129,24 @@ static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 	case OPT_COMPACT: a->compact_end = 1; return 0;
 	case OPT_PREFIX: a->prefix = arg; return 0;
 	case OPT_BATCH:
-		if (parse_int(arg, 1, RW_MAX_BATCH, &v) < 0)
+		if (num_parse_long(&v, arg, 1, RW_MAX_BATCH) < 0)
 			return cmd_usage_error("rewrite", "--batch: '%s' is not a number from 1 to %d", arg, RW_MAX_BATCH);
 		a->batch = (int)v;
 		return 0;
 	case OPT_INFLIGHT:
-		if (parse_int(arg, 1, 64, &v) < 0)
-			return cmd_usage_error("rewrite", "--inflight: '%s' is not a number from 1 to 64", arg);
+		if (num_parse_long(&v, arg, 1, RW_MAX_INFLIGHT) < 0)
+			return cmd_usage_error("rewrite", "--inflight: '%s' is not a number from 1 to %d", arg, RW_MAX_INFLIGHT);
 		a->inflight = (int)v;
 		return 0;
 	case OPT_PAGE:
-		if (parse_int(arg, 1, 100000, &v) < 0)
-			return cmd_usage_error("rewrite", "--page-size: '%s' is not a number from 1 to 100000", arg);
-		a->page_size = v;
-		return 0;
+		return cmd_page_size(&a->page_size, "rewrite", arg);
 	case OPT_COMPACT_EVERY:
-		if (parse_int(arg, 1, 1000000000, &v) < 0)
+		if (num_parse_long(&v, arg, 1, RW_MAX_COMPACT_EVERY) < 0)
 			return cmd_usage_error("rewrite", "--compact-every: '%s' is not a positive number", arg);
 		a->compact_every = (uint64_t)v;
 		return 0;
 	case OPT_RATE:
-		a->max_rate = strtod(arg, NULL);
-		if (a->max_rate <= 0)
+		if (num_parse_double(&a->max_rate, arg, 0, RW_MAX_RATE) < 0)
 			return cmd_usage_error("rewrite", "--max-rate: '%s' is not a positive number", arg);
 		return 0;
 	case OPT_QUOTA:
@@ -263,6 +250,21 @@ static void on_bad(void *arg, const struct rw_unreadable *u)
 	json_array_append_new(a->bad, o);
 }
 
+static void on_too_large(void *arg, const struct rw_too_large *t)
+{
+	struct rewrite_cmd *a = arg;
+	json_t *o;
+
+	if (json_array_size(a->big) >= MAX_LISTED)
+		return;
+	o = json_object();
+	json_object_set_new(o, "etcd_key", json_stringn((const char *)t->key, t->key_len));
+	json_object_set_new(o, "reason", json_string("too_large"));
+	json_object_set_new(o, "value_bytes", json_integer((json_int_t)t->value_len));
+	json_object_set_new(o, "detail", json_string(t->detail));
+	json_array_append_new(a->big, o);
+}
+
 static void on_progress(void *arg, const struct rw_stats *st)
 {
 	struct rewrite_cmd *a = arg;
@@ -317,6 +319,8 @@ static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct r
 	json_object_set_new(rep, "already_current", json_integer((json_int_t)st->current));
 	json_object_set_new(rep, "unreadable", json_integer((json_int_t)st->unreadable));
 	json_object_set_new(rep, "unreadable_keys", json_incref(a->bad));
+	json_object_set_new(rep, "not_rewritable", json_integer((json_int_t)st->too_large));
+	json_object_set_new(rep, "not_rewritable_keys", json_incref(a->big));
 	json_object_set_new(rep, "conflicts", json_integer((json_int_t)st->conflicts));
 	json_object_set_new(rep, "conflict_keys_rehandled", json_integer((json_int_t)st->rehandled));
 	json_object_set_new(rep, "vanished", json_integer((json_int_t)st->vanished));
@@ -344,6 +348,9 @@ static void print_table(const json_t *rep, const struct rewrite_cmd *a, const st
 	printf("  %-17s %llu\n", a->dry_run ? "would rewrite" : "rewritten", (unsigned long long)st->rewritten);
 	printf("  already current   %llu\n", (unsigned long long)st->current);
 	printf("  unreadable        %llu (left untouched)\n", (unsigned long long)st->unreadable);
+	if (st->too_large)
+		printf("  not rewritable    %llu (too large for etcd once encrypted; left as they are)\n",
+		       (unsigned long long)st->too_large);
 	printf("  conflicts         %llu Txns, %llu keys read again and handled\n", (unsigned long long)st->conflicts,
 	       (unsigned long long)st->rehandled);
 	if (st->vanished)
@@ -354,6 +361,10 @@ static void print_table(const json_t *rep, const struct rewrite_cmd *a, const st
 		       json_string_value(json_object_get(b, "provider")),
 		       json_string_value(json_object_get(b, "key_name")),
 		       json_string_value(json_object_get(b, "reason")), json_string_value(json_object_get(b, "detail")));
+	json_array_foreach(json_object_get(rep, "not_rewritable_keys"), i, b)
+		printf("  TOO LARGE %s  %lld bytes once encrypted, over etcd's --max-request-bytes: %s\n", json_string_value(json_object_get(b, "etcd_key")),
+		       (long long)json_integer_value(json_object_get(b, "value_bytes")),
+		       json_string_value(json_object_get(b, "detail")));
 	if (!a->dry_run && st->rewritten > 0 && !a->compact_end)
 		printf("history: %llu older revisions still hold the previous encryption; to purge them run\n"
 		       "  etcdctl compact %lld   and then   etcdctl defrag   on each member\n",
@@ -373,7 +384,7 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 	struct rw_opts o = { .conf = a->conf, .ring = a->ring, .etcd_prefix = a->prefix, .dry_run = a->dry_run,
 			     .force = a->force, .batch_ops = a->batch, .batch_bytes = RW_DEFAULT_BATCH_BYTES,
 			     .inflight = a->inflight, .max_rate = a->max_rate, .page_size = a->page_size,
-			     .compact_every = a->compact_every, .stop = &stop_flag };
+			     .compact_every = a->compact_every, .stop = &stop_flag, .on_too_large = on_too_large };
 
 	memset(st, 0, sizeof(*st));
 	if (!all && (rc = cmd_resource_list(&res, &n, &all, a->resources_arg, a->conf)) < 0) {
@@ -410,6 +421,7 @@ int cmd_rewrite(int argc, char **argv)
 	int rc = 0, status;
 
 	a.bad = json_array();
+	a.big = json_array();
 	progress_init(&a.prog);
 	if ((status = parse_args(&a, argc, argv)) != 0) {
 		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
@@ -448,11 +460,12 @@ int cmd_rewrite(int argc, char **argv)
 		status = cmd_fail(rc);
 		fprintf(stderr, "etcdcrypt: stopped cleanly: no value is half written; rerun to finish after fixing that\n");
 	} else {
-		status = st.unreadable > 0 ? EXIT_FINDINGS : EXIT_OK;
+		status = st.unreadable > 0 || st.too_large > 0 ? EXIT_FINDINGS : EXIT_OK;
 	}
 out:
 	json_decref(rep);
 	json_decref(a.bad);
+	json_decref(a.big);
 	for (size_t i = 0; i < a.n_nodes; i++) {
 		encconf_free(a.nodes[i]);
 		free(a.node_names[i]);

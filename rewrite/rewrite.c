@@ -128,6 +128,7 @@ static int rw_init(struct rw *w, struct etcd_client *cl, const struct rw_opts *o
 	buf_init(&w->plain, 0);
 	if (o->batch_ops < 1 || o->batch_ops > RW_MAX_BATCH || o->inflight < 1 || o->batch_bytes < 1024)
 		return err_set(ERR_USAGE, "batch must be 1..%d puts and inflight at least 1", RW_MAX_BATCH);
+	w->batch_bytes = o->batch_bytes;
 	if (o->dry_run)
 		return 0;
 	w->n_batches = o->inflight + 1;

@@ -11,7 +11,10 @@
  * and keeps the key's lease. A Txn whose compare fails writes nothing: its
  * keys are read again one by one and handled again (a value the apiserver
  * wrote meanwhile may already be current), so a concurrent write is never
- * lost. Txns are atomic, so no value is ever half written.
+ * lost. Txns are atomic, so no value is ever half written. A Txn etcd
+ * refuses as too large (--max-request-bytes) is split in halves down to
+ * single keys; a single value still too large is left as it is and reported
+ * (on_too_large), and the run goes on.
  *
  * The run stops cleanly (in-flight Txns finish) on *stop, on NOSPACE and
  * on repeated etcd errors (after retries with backoff). A rerun after any
@@ -33,7 +36,13 @@
 #define RW_MAX_BATCH 128                    /* etcd's --max-txn-ops default */
 #define RW_DEFAULT_BATCH_BYTES (1u << 20)   /* under --max-request-bytes (1.5 MiB) */
 #define RW_DEFAULT_INFLIGHT 8
+#define RW_MAX_INFLIGHT 64                  /* Txns in flight on the one channel */
+#define RW_MAX_COMPACT_EVERY 1000000000     /* --compact-every: values between compactions */
+#define RW_MAX_RATE 1e9                     /* --max-rate: keys per second (no real limit) */
 #define RW_DEFAULT_QUOTA ((int64_t)2 << 30) /* etcd's default --quota-backend-bytes */
+
+struct rw_too_large;
+typedef void (*rw_too_large_fn)(void *arg, const struct rw_too_large *t);
 
 struct rw_opts {
 	const struct encconf *conf;
@@ -51,6 +60,7 @@ struct rw_opts {
 	int64_t page_size;
 	uint64_t compact_every; /* compact behind the run every N puts (0: never) */
 	volatile sig_atomic_t *stop;
+	rw_too_large_fn on_too_large; /* may be NULL; gets rw_run's arg */
 };
 
 struct rw_stats {
@@ -58,6 +68,7 @@ struct rw_stats {
 	uint64_t rewritten;   /* dry run: would be rewritten */
 	uint64_t current;     /* already under the target */
 	uint64_t unreadable;
+	uint64_t too_large;   /* refused by etcd as too large after encryption (left as they are) */
 	uint64_t conflicts;   /* Txns whose compare failed */
 	uint64_t rehandled;   /* keys read again after a conflict */
 	uint64_t vanished;    /* keys deleted while the run went on */
@@ -75,6 +86,14 @@ struct rw_unreadable {
 	const uint8_t *key;
 	size_t key_len;
 	const struct xf_result *res;
+};
+
+/* A value etcd refused to store once encrypted (borrowed for the call). */
+struct rw_too_large {
+	const uint8_t *key;
+	size_t key_len;
+	size_t value_len; /* the encrypted value's length */
+	const char *detail; /* etcd's answer */
 };
 
 typedef void (*rw_unreadable_fn)(void *arg, const struct rw_unreadable *u);

@@ -38,6 +38,7 @@ struct rw {
 	double pace_start;
 	uint64_t paced;
 	uint64_t since_compact;
+	size_t batch_bytes; /* o->batch_bytes, lowered when etcd finds batches too large */
 	int fatal; /* <0: a completed Txn failed for good; stop the scan */
 };
 

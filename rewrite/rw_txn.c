@@ -3,9 +3,10 @@
  * A batch is sent when it reaches batch_ops puts or batch_bytes bytes. With
  * `inflight` Txns out, the next send first waits for one to complete. A
  * completed Txn either succeeded (all its puts applied), failed its compare
- * (nothing applied: each key is read again and handled on its own), or
- * failed with an error: transient errors are retried with backoff, NOSPACE
- * and the rest stop the run (nothing of that Txn was applied). */
+ * (nothing applied: each key is read again and handled on its own), was
+ * too large for etcd (split in halves, down to the one value that is, which
+ * is reported and skipped), or failed with an error: transient errors are
+ * retried with backoff, NOSPACE and the rest stop the run. */
 #include "base/err.h"
 #include "rw_int.h"
 
@@ -37,29 +38,38 @@ static void sleep_s(double s)
 		;
 }
 
-static void ops_of(const struct rw_batch *b, struct etcd_cas_put *ops)
+static void ops_of(const struct rw_batch *b, size_t lo, size_t hi, struct etcd_cas_put *ops)
 {
-	for (size_t i = 0; i < b->n; i++) {
+	for (size_t i = lo; i < hi; i++) {
 		const struct rw_put *p = &b->puts[i];
 
-		ops[i].key = b->data.data + p->key_off;
-		ops[i].key_len = p->key_len;
-		ops[i].value = b->data.data + p->val_off;
-		ops[i].value_len = p->val_len;
-		ops[i].mod_revision = p->mod_revision;
-		ops[i].lease = p->lease;
+		ops[i - lo].key = b->data.data + p->key_off;
+		ops[i - lo].key_len = p->key_len;
+		ops[i - lo].value = b->data.data + p->val_off;
+		ops[i - lo].value_len = p->val_len;
+		ops[i - lo].mod_revision = p->mod_revision;
+		ops[i - lo].lease = p->lease;
 	}
 }
 
-static void after_success(struct rw *w, const struct rw_batch *b, int64_t revision)
+static size_t bytes_of(const struct rw_batch *b, size_t lo, size_t hi)
 {
-	w->st->rewritten += b->n;
+	size_t n = 0;
+
+	for (size_t i = lo; i < hi; i++)
+		n += b->puts[i].key_len + b->puts[i].val_len;
+	return n;
+}
+
+static void after_success(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int64_t revision)
+{
+	w->st->rewritten += hi - lo;
 	w->st->txns++;
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = lo; i < hi; i++)
 		w->st->bytes_written += b->puts[i].val_len;
 	if (revision > w->st->revision_end)
 		w->st->revision_end = revision;
-	w->since_compact += b->n;
+	w->since_compact += hi - lo;
 	if (w->o->compact_every && w->since_compact >= w->o->compact_every) {
 		/* compacting behind ourselves keeps the database under its quota;
 		 * the scan resumes past it at the newest revision */
@@ -70,7 +80,6 @@ static void after_success(struct rw *w, const struct rw_batch *b, int64_t revisi
 		w->since_compact = 0;
 	}
 }
-
 /* One key of a failed batch, read again and handled on its own. */
 static int resolve_key(struct rw *w, const struct rw_batch *b, const struct rw_put *p)
 {
@@ -126,10 +135,10 @@ static int resolve_key(struct rw *w, const struct rw_batch *b, const struct rw_p
 		       (int)p->key_len, (const char *)key, RW_CONFLICT_TRIES);
 }
 
-static int resolve_batch(struct rw *w, const struct rw_batch *b)
+static int resolve_range(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi)
 {
 	w->st->conflicts++;
-	for (size_t i = 0; i < b->n; i++) {
+	for (size_t i = lo; i < hi; i++) {
 		int rc = resolve_key(w, b, &b->puts[i]);
 
 		if (rc < 0)
@@ -143,26 +152,81 @@ static int transient(int rc)
 	return rc == ERR_UNAVAILABLE;
 }
 
-/* A Txn failed with an error: retry transient ones synchronously. */
-static int retry_batch(struct rw *w, struct rw_batch *b, int rc)
+/* Retries a Txn that failed with a transient error, synchronously with
+ * backoff; repeating is safe (the compares fail if it was applied). */
+static int txn_retry(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int rc, int *ok, int64_t *rev)
 {
 	struct etcd_cas_put ops[RW_MAX_BATCH];
-	int ok = 0;
-	int64_t rev = 0;
 	double wait = 0.5;
 
-	ops_of(b, ops);
+	ops_of(b, lo, hi, ops);
 	for (int i = 0; i < RW_RETRIES && transient(rc); i++, wait *= 2) {
 		sleep_s(wait);
 		w->st->retries++;
-		rc = etcd_txn_cas(w->cl, &ok, &rev, ops, b->n);
+		rc = etcd_txn_cas(w->cl, ok, rev, ops, hi - lo);
 	}
-	if (rc == 0 && ok)
-		after_success(w, b, rev);
-	else if (rc == 0)
-		rc = resolve_batch(w, b);
-	else if (rc == ERR_LEASE_NOTFOUND)
-		rc = resolve_batch(w, b); /* a lease expired: handle keys one by one */
+	return rc;
+}
+
+static int txn_sync(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int *ok, int64_t *rev)
+{
+	struct etcd_cas_put ops[RW_MAX_BATCH];
+
+	ops_of(b, lo, hi, ops);
+	return txn_retry(w, b, lo, hi, etcd_txn_cas(w->cl, ok, rev, ops, hi - lo), ok, rev);
+}
+
+static int settle(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int rc, int ok, int64_t rev);
+
+/* One value etcd will not store even alone: left as it is, reported. */
+static void too_large(struct rw *w, const struct rw_batch *b, size_t i)
+{
+	const struct rw_put *p = &b->puts[i];
+	struct rw_too_large t = { b->data.data + p->key_off, p->key_len, p->val_len, err_msg() };
+
+	w->st->too_large++;
+	if (w->o->on_too_large)
+		w->o->on_too_large(w->arg, &t);
+}
+
+/* etcd refused puts lo..hi as one request too large: halves, down to the
+ * single value that is. When no single value was, etcd's limit is below
+ * these bytes: later batches are cut smaller. */
+static int split(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi)
+{
+	size_t mid = lo + (hi - lo) / 2, bytes = bytes_of(b, lo, hi);
+	uint64_t before = w->st->too_large;
+	int rc = 0, ok = 0;
+	int64_t rev = 0;
+
+	if (hi - lo == 1) {
+		too_large(w, b, lo);
+		return 0;
+	}
+	for (int half = 0; half < 2 && rc == 0; half++) {
+		size_t l = half ? mid : lo, h = half ? hi : mid;
+
+		rc = txn_sync(w, b, l, h, &ok, &rev);
+		rc = settle(w, b, l, h, rc, ok, rev);
+	}
+	if (rc == 0 && w->st->too_large == before && bytes / 2 < w->batch_bytes)
+		w->batch_bytes = bytes / 2 > 4096 ? bytes / 2 : 4096;
+	return rc;
+}
+
+/* What a finished Txn over puts lo..hi means: applied, compare failed
+ * (nothing applied: handle the keys again), too large (split), or an error
+ * that stops the run. */
+static int settle(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int rc, int ok, int64_t rev)
+{
+	if (rc == 0 && ok) {
+		after_success(w, b, lo, hi, rev);
+		return 0;
+	}
+	if (rc == 0 || rc == ERR_LEASE_NOTFOUND) /* a lease expired: its key went with it */
+		return resolve_range(w, b, lo, hi);
+	if (rc == ERR_TOOLARGE)
+		return split(w, b, lo, hi);
 	return rc;
 }
 
@@ -175,14 +239,12 @@ static int complete_one(struct rw *w)
 	if ((rc = etcd_async_wait(w->async, &r)) < 0)
 		return rc;
 	b = r.user;
-	if (r.rc < 0) {
-		err_set(r.rc, "%s", r.rc_msg);
-		rc = retry_batch(w, b, r.rc);
-	} else if (r.succeeded) {
-		after_success(w, b, r.revision);
-	} else {
-		rc = resolve_batch(w, b);
+	rc = r.rc;
+	if (rc < 0) {
+		err_set(rc, "%s", r.rc_msg);
+		rc = txn_retry(w, b, 0, b->n, rc, &r.succeeded, &r.revision);
 	}
+	rc = settle(w, b, 0, b->n, rc, r.succeeded, r.revision);
 	b->busy = 0;
 	b->n = 0;
 	buf_reset(&b->data);
@@ -211,7 +273,7 @@ static int send_current(struct rw *w)
 		if ((rc = complete_one(w)) < 0)
 			return rc;
 	pace(w, b->n);
-	ops_of(b, ops);
+	ops_of(b, 0, b->n, ops);
 	if ((rc = etcd_async_txn_cas(w->async, ops, b->n, b)) < 0)
 		return rc;
 	b->busy = 1;
@@ -234,7 +296,7 @@ int rw_queue(struct rw *w, const struct etcd_kv *kv, struct xf *xf, const uint8_
 	int rc;
 
 	b = w->cur;
-	if (b && (b->n == (size_t)w->o->batch_ops || b->data.len + kv->key_len + val_len > w->o->batch_bytes) &&
+	if (b && (b->n == (size_t)w->o->batch_ops || b->data.len + kv->key_len + val_len > w->batch_bytes) &&
 	    (rc = send_current(w)) < 0)
 		return rc;
 	if (w->cur == NULL) {

@@ -17,8 +17,9 @@
  *
  * Errors (see err.h): ERR_UNAVAILABLE (no endpoint reachable, deadline),
  * ERR_AUTH (bad password, permission denied), ERR_COMPACTED (revision
- * compacted), ERR_NOSPACE (database space exceeded), ERR_TLS (bad PEM file),
- * ERR_ETCD (anything else). Messages name the endpoint, the gRPC status name
+ * compacted), ERR_NOSPACE (database space exceeded), ERR_TOOLARGE (request
+ * over etcd's --max-request-bytes), ERR_TLS (bad PEM file), ERR_ETCD
+ * (anything else). Messages name the endpoint, the gRPC status name
  * and etcd's text, e.g.
  *   "etcd 127.0.0.1:2379: OUT_OF_RANGE: etcdserver: mvcc: required revision has been compacted"
  *
@@ -131,6 +132,26 @@ int etcd_delete(struct etcd_client *c, int64_t *out_deleted, const uint8_t *key,
 int etcd_txn_cas(struct etcd_client *c, int *out_succeeded, int64_t *out_revision,
 		 const struct etcd_cas_put *ops, size_t n_ops);
 
+/* ---- many single keys at once (rewrite's re-reads) -----------------------
+ * Up to 128 keys (etcd's --max-txn-ops) read in one read-only Txn of Range
+ * ops: one round trip, one revision, linearizable. kvs[i] answers keys[i];
+ * its key is NULL when keys[i] does not exist. Release with
+ * etcd_many_resp_release (kvs point into the response). */
+struct etcd_key_ref {
+	const uint8_t *key;
+	size_t key_len;
+};
+
+struct etcd_many_resp {
+	int64_t revision;
+	struct etcd_kv *kvs; /* n entries, owned by the response */
+	size_t n;
+	void *priv;
+};
+
+int etcd_get_many(struct etcd_client *c, struct etcd_many_resp *out, const struct etcd_key_ref *keys, size_t n);
+void etcd_many_resp_release(struct etcd_many_resp *r); /* NULL-safe, idempotent */
+
 /* Compact at revision (physical: wait until applied). */
 int etcd_compact(struct etcd_client *c, int64_t revision, int physical);
 
@@ -144,8 +165,17 @@ int etcd_defragment(struct etcd_client *c);
  * (1 << alarm) over all members; 0 when none is raised. */
 int etcd_alarms(struct etcd_client *c, unsigned *out_alarms);
 
-/* Grants a lease (tests, demo). */
+/* Grants a lease (tests, demo, the controller's lock). */
 int etcd_lease_grant(struct etcd_client *c, int64_t *out_id, int64_t ttl_seconds);
+
+/* Renews a lease once (LeaseKeepAlive, one request on its own stream).
+ * *out_ttl is the TTL left after renewal; 0 means the lease is gone
+ * (expired or revoked): not an error, the caller has lost it. */
+int etcd_lease_keepalive(struct etcd_client *c, int64_t id, int64_t *out_ttl);
+
+/* Revokes a lease: every key attached to it is deleted. A lease that is
+ * already gone is not an error. */
+int etcd_lease_revoke(struct etcd_client *c, int64_t id);
 
 /* Range end that makes [prefix, end) a prefix scan. Writes at most
  * prefix_len bytes to end_out (caller gives prefix_len bytes; a prefix of

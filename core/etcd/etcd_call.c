@@ -51,6 +51,11 @@ static int classify(grpc_status_code code, const char *det)
 	 * a put named a lease that expired meanwhile */
 	if (strstr(det, "lease not found"))
 		return ERR_LEASE_NOTFOUND;
+	/* etcd's own --max-request-bytes check, or gRPC's receive limit (that
+	 * plus 512 KiB) for a request larger still */
+	if (strstr(det, "request is too large") ||
+	    (code == GRPC_STATUS_RESOURCE_EXHAUSTED && strstr(det, "larger than max")))
+		return ERR_TOOLARGE;
 	if (code == GRPC_STATUS_UNAVAILABLE || code == GRPC_STATUS_DEADLINE_EXCEEDED)
 		return ERR_UNAVAILABLE;
 	/* a call still in flight on a channel that failover replaced: the
@@ -65,7 +70,7 @@ static int classify(grpc_status_code code, const char *det)
 }
 
 /* gRPC's text for TLS failures is cryptic ("Endpoint read failed"); say what
- * most likely happened (GRPC-C.md section 6). */
+ * most likely happened (docs/grpc-notes.md §4). */
 static const char *hint(const struct etcd_endpoint *ep, grpc_status_code code, const char *det)
 {
 	if (code != GRPC_STATUS_UNAVAILABLE)
