@@ -35,6 +35,7 @@
  *   value offset 16; element offsets are relative to that image. */
 #include "bolt.h"
 #include "base/err.h"
+#include "base/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -234,9 +235,8 @@ int bolt_open(struct bolt **out, const char *path)
 	int fd, rc;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_set(ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+	if ((rc = file_open_regular(&fd, path, "snapshot", ERR_IO)) < 0)
+		return rc;
 	rc = bolt_open_fd(out, fd, path);
 	close(fd);
 	return rc;
