@@ -2,11 +2,13 @@
 #include "kmsring.h"
 #include "base/b64.h"
 #include "base/err.h"
+#include "base/file.h"
 #include "prov.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct kms_kek {
 	char *plugin;
@@ -93,9 +95,13 @@ int kmsring_new(struct kms_ring **out, struct kms_set *set)
 int kmsring_load_file(struct kms_ring *r, const char *path)
 {
 	json_error_t e;
-	json_t *root = json_load_file(path, 0, &e);
-	int rc;
+	json_t *root;
+	int fd, rc;
 
+	if ((rc = file_open_regular(&fd, path, "KMS keyring", ERR_CONFIG)) < 0)
+		return rc;
+	root = json_loadfd(fd, 0, &e);
+	close(fd);
 	if (root == NULL)
 		return err_set(ERR_CONFIG, "%s:%d:%d: %s", path, e.line, e.column, e.text);
 	json_t *plugins = json_object_get(root, "plugins");
