@@ -4,6 +4,7 @@
  * (cmd/cmd_backup.c renders the report). */
 #include "backup.h"
 #include "base/err.h"
+#include "base/hex.h"
 #include "report.h"
 
 #include <stdarg.h>
@@ -435,12 +436,6 @@ static json_t *history_obj(const struct backup *bk)
 	return o;
 }
 
-static void hex(char *out, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", p[i]);
-}
-
 static json_t *trailer_obj(const struct snap_info *in)
 {
 	json_t *o = json_object();
@@ -454,9 +449,9 @@ static json_t *trailer_obj(const struct snap_info *in)
 		return o;
 	}
 	json_object_set_new(o, "matches", json_boolean(in->trailer_checked && in->trailer_matches));
-	hex(h, in->expected, 32);
+	hex_encode(h, in->expected, 32);
 	json_object_set_new(o, "expected_hex", json_string(h));
-	hex(h, in->actual, 32);
+	hex_encode(h, in->actual, 32);
 	json_object_set_new(o, "actual_hex", in->trailer_checked ? json_string(h) : json_null());
 	return o;
 }

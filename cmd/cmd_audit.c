@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_CONFIG = OPT_FIRST_CMD_OPTION, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_HISTORY, OPT_LIST_KEYS,
+enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_HISTORY, OPT_LIST_KEYS,
        OPT_PREFIX, OPT_PAGE };
 
 static const char AUDIT_HELP[] =
@@ -74,7 +74,6 @@ static int parse_args(struct audit *a, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, rc;
-	char *end;
 
 	if ((rc = etcdflags_init(&a->ef)) < 0)
 		return cmd_fail(rc);
@@ -93,9 +92,8 @@ static int parse_args(struct audit *a, int argc, char **argv)
 		case OPT_LIST_KEYS: a->list_keys = 1; break;
 		case OPT_PREFIX: a->prefix = optarg; break;
 		case OPT_PAGE:
-			a->page_size = strtoll(optarg, &end, 10);
-			if (*end || a->page_size < 1 || a->page_size > 100000)
-				return cmd_usage_error("audit", "--page-size: '%s' is not a number from 1 to 100000", optarg);
+			if (cmd_page_size(&a->page_size, "audit", optarg) != 0)
+				return EXIT_USAGE;
 			break;
 		case 'o':
 			if ((a->json = cmd_output_format(optarg)) < 0)
@@ -224,6 +222,18 @@ static int replay_history(struct audit *a, struct scan *s, struct etcd_client *c
 	return rc;
 }
 
+/* Forgets what a compacted scan counted. */
+static int reset_counts(void *arg)
+{
+	struct audit *a = arg;
+
+	tally_release(&a->tally);
+	tally_init(&a->tally, a->conf != NULL);
+	history_free(a->hist);
+	a->hist = NULL;
+	return a->history ? history_new(&a->hist) : 0;
+}
+
 /* One scan; restarts once if its revision is compacted under it. */
 static int run_scan(struct audit *a, struct etcd_client *cl, struct scan **sp, int *restarted)
 {
@@ -231,6 +241,7 @@ static int run_scan(struct audit *a, struct etcd_client *cl, struct scan **sp, i
 	size_t n = 0;
 	int all = a->all, rc;
 	struct scan_opts so = { .conf = a->conf, .ring = a->ring, .etcd_prefix = a->prefix, .page_size = a->page_size };
+	struct cmd_scan_cb cb = { .value = on_value, .progress = on_progress, .arg = a };
 
 	if (!all && (rc = cmd_resource_list(&res, &n, &all, a->resources_arg, a->conf)) < 0) {
 		free(res);
@@ -240,24 +251,9 @@ static int run_scan(struct audit *a, struct etcd_client *cl, struct scan **sp, i
 	so.n_resources = n;
 	so.all = all;
 	a->all = all;
-	for (int attempt = 0;; attempt++) {
-		if ((rc = scan_new(sp, cl, &so)) < 0)
-			break;
-		rc = scan_run(*sp, on_value, on_progress, a);
-		if (rc != ERR_COMPACTED || attempt > 0 || a->list_keys)
-			break;
-		fprintf(stderr, "etcdcrypt: revision %lld was compacted during the scan; starting again at the current revision\n",
-			(long long)scan_revision(*sp));
-		*restarted = 1;
-		scan_free(*sp);
-		*sp = NULL;
-		tally_release(&a->tally);
-		tally_init(&a->tally, a->conf != NULL);
-		history_free(a->hist);
-		a->hist = NULL;
-		if (a->history && (rc = history_new(&a->hist)) < 0)
-			break;
-	}
+	/* --list-keys streamed keys already: it cannot take them back */
+	cb.reset = a->list_keys ? NULL : reset_counts;
+	rc = cmd_scan_restarting(sp, NULL, restarted, cl, &so, &cb);
 	free(res);
 	return rc;
 }

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_CONFIG = OPT_FIRST_CMD_OPTION, OPT_KEYRING, OPT_RESOURCE, OPT_PREFIX, OPT_SHOW_DATA };
+enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCE, OPT_PREFIX, OPT_SHOW_DATA };
 
 static const char GET_HELP[] =
 	"usage: etcdcrypt get KEY [--config FILE] [options] [etcd flags]\n\n"

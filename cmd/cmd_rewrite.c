@@ -5,6 +5,7 @@
 #include "cmd.h"
 #include "conf/encconf.h"
 #include "base/err.h"
+#include "base/num.h"
 #include "etcdflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
@@ -16,10 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_CONFIG = OPT_FIRST_CMD_OPTION, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_NODE, OPT_DRY, OPT_BATCH,
+enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_NODE, OPT_DRY, OPT_BATCH,
        OPT_INFLIGHT, OPT_RATE, OPT_FORCE, OPT_QUOTA, OPT_COMPACT_EVERY, OPT_COMPACT, OPT_PREFIX, OPT_PAGE };
 
-#define MAX_NODES 32
 #define MAX_LISTED 1000
 
 static const char REWRITE_HELP[] =
@@ -60,7 +60,7 @@ static const char REWRITE_HELP[] =
 struct rewrite_cmd {
 	struct etcdflags ef;
 	const char *config_path, *keyring_path, *resources_arg, *prefix;
-	const char *node_arg[MAX_NODES];
+	const char *node_arg[CMD_MAX_NODES];
 	size_t n_nodes;
 	int all, dry_run, force, json, compact_end;
 	int batch, inflight;
@@ -68,8 +68,8 @@ struct rewrite_cmd {
 	int64_t quota, page_size;
 	uint64_t compact_every;
 	struct encconf *conf;
-	struct encconf *nodes[MAX_NODES];
-	char *node_names[MAX_NODES];
+	struct encconf *nodes[CMD_MAX_NODES];
+	char *node_names[CMD_MAX_NODES];
 	struct kms_ring *ring;
 	struct progress prog;
 	uint64_t expected; /* values the estimate says will change (0: not estimated) */
@@ -110,17 +110,6 @@ static int parse_size(const char *s, int64_t *out)
 	return 0;
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (*s == '\0' || *end || v < lo || v > hi)
-		return ERR_USAGE;
-	*out = v;
-	return 0;
-}
-
 static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 {
 	long v;
@@ -131,8 +120,8 @@ static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 	case OPT_RESOURCES: a->resources_arg = arg; return 0;
 	case OPT_ALL: a->all = 1; return 0;
 	case OPT_NODE:
-		if (a->n_nodes == MAX_NODES)
-			return cmd_usage_error("rewrite", "at most %d --node-config", MAX_NODES);
+		if (a->n_nodes == CMD_MAX_NODES)
+			return cmd_usage_error("rewrite", "at most %d --node-config", CMD_MAX_NODES);
 		a->node_arg[a->n_nodes++] = arg;
 		return 0;
 	case OPT_DRY: a->dry_run = 1; return 0;
@@ -140,28 +129,24 @@ static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 	case OPT_COMPACT: a->compact_end = 1; return 0;
 	case OPT_PREFIX: a->prefix = arg; return 0;
 	case OPT_BATCH:
-		if (parse_int(arg, 1, RW_MAX_BATCH, &v) < 0)
+		if (num_parse_long(&v, arg, 1, RW_MAX_BATCH) < 0)
 			return cmd_usage_error("rewrite", "--batch: '%s' is not a number from 1 to %d", arg, RW_MAX_BATCH);
 		a->batch = (int)v;
 		return 0;
 	case OPT_INFLIGHT:
-		if (parse_int(arg, 1, 64, &v) < 0)
-			return cmd_usage_error("rewrite", "--inflight: '%s' is not a number from 1 to 64", arg);
+		if (num_parse_long(&v, arg, 1, RW_MAX_INFLIGHT) < 0)
+			return cmd_usage_error("rewrite", "--inflight: '%s' is not a number from 1 to %d", arg, RW_MAX_INFLIGHT);
 		a->inflight = (int)v;
 		return 0;
 	case OPT_PAGE:
-		if (parse_int(arg, 1, 100000, &v) < 0)
-			return cmd_usage_error("rewrite", "--page-size: '%s' is not a number from 1 to 100000", arg);
-		a->page_size = v;
-		return 0;
+		return cmd_page_size(&a->page_size, "rewrite", arg);
 	case OPT_COMPACT_EVERY:
-		if (parse_int(arg, 1, 1000000000, &v) < 0)
+		if (num_parse_long(&v, arg, 1, RW_MAX_COMPACT_EVERY) < 0)
 			return cmd_usage_error("rewrite", "--compact-every: '%s' is not a positive number", arg);
 		a->compact_every = (uint64_t)v;
 		return 0;
 	case OPT_RATE:
-		a->max_rate = strtod(arg, NULL);
-		if (a->max_rate <= 0)
+		if (num_parse_double(&a->max_rate, arg, 0, RW_MAX_RATE) < 0)
 			return cmd_usage_error("rewrite", "--max-rate: '%s' is not a positive number", arg);
 		return 0;
 	case OPT_QUOTA:

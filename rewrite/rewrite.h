@@ -40,6 +40,9 @@
 #define RW_MAX_BATCH 128                    /* etcd's --max-txn-ops default */
 #define RW_DEFAULT_BATCH_BYTES (1u << 20)   /* under --max-request-bytes (1.5 MiB) */
 #define RW_DEFAULT_INFLIGHT 8
+#define RW_MAX_INFLIGHT 64                  /* Txns in flight on the one channel */
+#define RW_MAX_COMPACT_EVERY 1000000000     /* --compact-every: values between compactions */
+#define RW_MAX_RATE 1e9                     /* --max-rate: keys per second (no real limit) */
 #define RW_DEFAULT_QUOTA ((int64_t)2 << 30) /* etcd's default --quota-backend-bytes */
 
 struct rw_too_large;

@@ -382,6 +382,41 @@ int scan_resources_from_config(struct res_id **out, size_t *n, int *all, const s
 	return 0;
 }
 
+int scan_resources_union(struct res_id **out, size_t *n, int *all, const struct encconf *const *confs,
+			 size_t n_confs)
+{
+	struct res_id *acc = NULL, *one = NULL, *nv;
+	size_t na = 0, n1 = 0;
+	int rc = 0, a1 = 0;
+
+	*all = 0;
+	for (size_t c = 0; c < n_confs && rc == 0; c++) {
+		if ((rc = scan_resources_from_config(&one, &n1, &a1, confs[c])) < 0)
+			break;
+		*all |= a1;
+		for (size_t i = 0; i < n1 && rc == 0; i++) {
+			if (has_res(acc, na, &one[i]))
+				continue;
+			if ((nv = realloc(acc, (na + 1) * sizeof(*nv))) == NULL) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				break;
+			}
+			acc = nv;
+			acc[na++] = one[i];
+		}
+		free(one);
+		one = NULL;
+	}
+	if (rc < 0) {
+		free(acc);
+		acc = NULL;
+		na = 0;
+	}
+	*out = acc;
+	*n = na;
+	return rc;
+}
+
 struct xf *scan_xf_for_key(struct scan *s, const uint8_t *key, size_t key_len)
 {
 	for (size_t i = 0; i < s->n; i++) {

@@ -20,6 +20,7 @@
 #include "xform/transform.h"
 
 #define SCAN_DEFAULT_PAGE 5000
+#define SCAN_MAX_PAGE 100000 /* --page-size bound: a page is held in memory */
 
 struct scan_target; /* private */
 
@@ -80,5 +81,11 @@ int64_t scan_revision(const struct scan *s);
  * resource of every rule; *all is set when a rule holds a wildcard. Caller
  * frees *out. No config: just secrets. */
 int scan_resources_from_config(struct res_id **out, size_t *n, int *all, const struct encconf *conf);
+
+/* The union of scan_resources_from_config over n_confs configs (each
+ * resource once, in first-seen order); *all when any holds a wildcard.
+ * Caller frees *out. */
+int scan_resources_union(struct res_id **out, size_t *n, int *all, const struct encconf *const *confs,
+			 size_t n_confs);
 
 #endif

@@ -3,7 +3,7 @@
  * kube-apiserver stores built-in resources under
  * <etcd-prefix>/<resourcePrefix>/[<namespace>/]<name>, where resourcePrefix
  * is the plural resource name without its group, except for a few compiled-in
- * special cases (FORMATS.md 4.9):
+ * special cases (docs/formats.md §6):
  *
  *   replicationcontrollers -> controllers     endpoints -> services/endpoints
  *   nodes -> minions                          services  -> services/specs

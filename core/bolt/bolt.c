@@ -3,7 +3,7 @@
  * It does not write, lock, repair, or read the freelist, and it never scans
  * pages linearly (freed pages keep stale contents): it only walks from the
  * root. Integers are little-endian (the writer's native order on every
- * platform etcd ships for except s390x). Format version 2 (FORMATS.md 1):
+ * platform etcd ships for except s390x). Format version 2 (docs/formats.md §1):
  *
  * Page header, at the start of every page (page n at n * page_size):
  *   offset  size  field
@@ -129,7 +129,7 @@ static int page_size_ok(uint32_t ps)
 	return ps >= MIN_PAGE && ps <= MAX_PAGE && (ps & (ps - 1)) == 0;
 }
 
-/* Finds the page size and both metas (FORMATS.md 1.2, 1.4). */
+/* Finds the page size and both metas (docs/formats.md §1). */
 static int read_metas(struct bolt *b, struct meta *m0, struct meta *m1, int *v0, int *v1)
 {
 	*v0 = meta_at(b, 0, m0) && page_size_ok(m0->page_size);

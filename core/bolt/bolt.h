@@ -2,8 +2,8 @@
  *
  * The file is mmapped, never read into memory; every key and value handed
  * out points into the mapping and lives as long as the struct bolt. It reads
- * the on-disk format version 2 as laid out at the top of bolt.c (FORMATS.md
- * section 1): meta pages chosen by checksum and txid, branch and leaf pages,
+ * the on-disk format version 2 as laid out at the top of bolt.c (docs/formats.md
+ * §1): meta pages chosen by checksum and txid, branch and leaf pages,
  * overflow runs, inline and nested buckets. Every offset is checked against
  * the page run and the mapped size; a damaged file gives ERR_CORRUPT with
  * one line naming the page id and the byte offset, never a crash and never

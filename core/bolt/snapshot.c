@@ -1,7 +1,7 @@
 /* snapshot: etcd snapshot files over core/bolt; see snapshot.h.
  *
  * It does not restore, rewrite membership or read the lease/auth buckets
- * beyond counting them. Layouts (FORMATS.md 2):
+ * beyond counting them. Layouts (docs/formats.md §2):
  *
  * File:
  *   [0, db_bytes)        bbolt database (hwm * page_size bytes)
@@ -23,10 +23,10 @@
  * keys as above (main = the compaction revision). */
 #include "snapshot.h"
 #include "base/err.h"
+#include "xform/digest.h"
 #include "base/pbwire.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,37 +182,28 @@ const struct snap_info *snap_get_info(const struct snap *s)
 int snap_check_trailer(struct snap *s, snap_progress_fn progress, void *arg)
 {
 	struct snap_info *in = &s->info;
-	EVP_MD_CTX *ctx;
-	unsigned int mdlen = 0;
-	int rc = 0;
+	struct digest *d = NULL;
+	int rc;
 
 	if (!in->has_trailer)
 		return 0;
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		return err_set(ERR_NOMEM, "out of memory");
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		rc = err_set(ERR_INTERNAL, "cannot start SHA-256");
-		goto out;
-	}
+	if ((rc = digest_sha256_new(&d)) < 0)
+		return rc;
 	for (uint64_t off = 0; off < in->db_bytes; off += HASH_CHUNK) {
 		size_t n = in->db_bytes - off < HASH_CHUNK ? (size_t)(in->db_bytes - off) : HASH_CHUNK;
 
-		if (EVP_DigestUpdate(ctx, s->map + off, n) != 1) {
-			rc = err_set(ERR_INTERNAL, "SHA-256 failed");
+		if ((rc = digest_update(d, s->map + off, n)) < 0)
 			goto out;
-		}
 		bolt_drop_resident(s->b, off, n);
 		if (progress)
 			progress(arg, "hashing", off + n, in->db_bytes);
 	}
-	if (EVP_DigestFinal_ex(ctx, in->actual, &mdlen) != 1 || mdlen != SNAP_TRAILER) {
-		rc = err_set(ERR_INTERNAL, "SHA-256 failed");
+	if ((rc = digest_final(d, in->actual)) < 0)
 		goto out;
-	}
 	in->trailer_checked = 1;
 	in->trailer_matches = memcmp(in->actual, in->expected, SNAP_TRAILER) == 0;
 out:
-	EVP_MD_CTX_free(ctx);
+	digest_free(d);
 	return rc;
 }
 

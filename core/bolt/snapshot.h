@@ -3,8 +3,8 @@
  * An `etcdctl snapshot save` file is a bbolt database followed by the
  * SHA-256 of those bytes (32 bytes; etcd detects it by size % 512 == 32). A
  * raw member `db` file has no trailer and is a whole number of pages. This
- * module checks the trailer (SHA-256 with OpenSSL EVP: the one outside
- * library used here, for speed), then walks etcd's `key` bucket (revision
+ * module checks the trailer (SHA-256 through xform/digest.h, which owns
+ * OpenSSL), then walks etcd's `key` bucket (revision
  * keys -> mvccpb.KeyValue, layouts at the top of snapshot.c) and finds the
  * newest revision of every user key, plus per-key history summaries.
  *

@@ -165,8 +165,17 @@ int etcd_defragment(struct etcd_client *c);
  * (1 << alarm) over all members; 0 when none is raised. */
 int etcd_alarms(struct etcd_client *c, unsigned *out_alarms);
 
-/* Grants a lease (tests, demo). */
+/* Grants a lease (tests, demo, the controller's lock). */
 int etcd_lease_grant(struct etcd_client *c, int64_t *out_id, int64_t ttl_seconds);
+
+/* Renews a lease once (LeaseKeepAlive, one request on its own stream).
+ * *out_ttl is the TTL left after renewal; 0 means the lease is gone
+ * (expired or revoked): not an error, the caller has lost it. */
+int etcd_lease_keepalive(struct etcd_client *c, int64_t id, int64_t *out_ttl);
+
+/* Revokes a lease: every key attached to it is deleted. A lease that is
+ * already gone is not an error. */
+int etcd_lease_revoke(struct etcd_client *c, int64_t id);
 
 /* Range end that makes [prefix, end) a prefix scan. Writes at most
  * prefix_len bytes to end_out (caller gives prefix_len bytes; a prefix of

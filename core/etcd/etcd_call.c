@@ -70,7 +70,7 @@ static int classify(grpc_status_code code, const char *det)
 }
 
 /* gRPC's text for TLS failures is cryptic ("Endpoint read failed"); say what
- * most likely happened (GRPC-C.md section 6). */
+ * most likely happened (docs/grpc-notes.md §4). */
 static const char *hint(const struct etcd_endpoint *ep, grpc_status_code code, const char *det)
 {
 	if (code != GRPC_STATUS_UNAVAILABLE)

@@ -1,7 +1,7 @@
 /* etcd_int: internals shared by the etcd_*.c files (not for other modules).
  *
- * One struct etcd_call holds everything a single unary call owns (GRPC-C.md
- * section 2, cleanup table): the call, both byte buffers, both metadata
+ * One struct etcd_call holds everything a single unary call owns (docs/grpc-notes.md
+ * §1): the call, both byte buffers, both metadata
  * arrays, the status details, the token metadata and the packed request,
  * which is kept so a call that failed with UNAVAILABLE or an expired token
  * can be sent again. The blocking calls use the client's pluck queue; the
@@ -117,6 +117,8 @@ int etcd_range_resp_fill(struct etcd_range_resp *out, ProtobufCMessage *m);
 #define ETCD_M_COMPACT "/etcdserverpb.KV/Compact"
 #define ETCD_M_WATCH "/etcdserverpb.Watch/Watch"
 #define ETCD_M_LEASE_GRANT "/etcdserverpb.Lease/LeaseGrant"
+#define ETCD_M_LEASE_REVOKE "/etcdserverpb.Lease/LeaseRevoke"
+#define ETCD_M_LEASE_KEEPALIVE "/etcdserverpb.Lease/LeaseKeepAlive"
 #define ETCD_M_ALARM "/etcdserverpb.Maintenance/Alarm"
 #define ETCD_M_STATUS "/etcdserverpb.Maintenance/Status"
 #define ETCD_M_DEFRAG "/etcdserverpb.Maintenance/Defragment"

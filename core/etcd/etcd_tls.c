@@ -1,7 +1,7 @@
 /* etcd_tls: loads and checks the PEM files of the etcd connection.
  *
  * gRPC accepts garbage PEM without complaint and then fails every call with
- * "empty address list" (GRPC-C.md section 6), so the files are parsed here
+ * "empty address list" (docs/grpc-notes.md §4), so the files are parsed here
  * with OpenSSL first: each must be readable, hold what it should, and the key
  * must belong to the certificate. Only the contents are kept (as
  * NUL-terminated strings for grpc_ssl_credentials_create). */

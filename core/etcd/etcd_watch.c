@@ -1,4 +1,4 @@
-/* etcd_watch: one Watch stream (GRPC-C.md section 5).
+/* etcd_watch: one Watch stream (docs/grpc-notes.md §3).
  *
  * The RECV_STATUS batch is started first and completes only when the stream
  * ends; then the create request is sent with fragment = true, so etcd splits

@@ -2,6 +2,7 @@
  * strings; see csmkey.h. It lives with the providers because naming a key
  * hashes it and generating one needs the CSPRNG (OpenSSL, owned here). */
 #include "csmkey.h"
+#include "digest.h"
 #include "prov.h"
 #include "base/err.h"
 
@@ -99,7 +100,7 @@ int csmkey_name(char out[CSMCONF_NAME_MAX], const struct csmconf_key *k)
 		return err_set(ERR_INTERNAL, "key of %zu bytes", k->len);
 	memcpy(line, k->key, k->len);
 	line[k->len] = '\n';
-	rc = prov_sha256_hex(hex, line, k->len + 1);
+	rc = digest_sha256_hex(hex, line, k->len + 1);
 	mem_wipe(line, sizeof(line));
 	if (rc < 0)
 		return rc;

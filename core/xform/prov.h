@@ -73,7 +73,4 @@ int prov_cbc_open_raw(struct buf *out, const uint8_t *key, size_t key_len, const
 int prov_hkdf_expand(uint8_t *out, size_t out_len, const uint8_t *prk, size_t prk_len, const uint8_t *info,
 		     size_t info_len);
 
-/* Lower-case hex SHA-256 of p (n bytes) into out (64 digits and a NUL). */
-int prov_sha256_hex(char out[65], const uint8_t *p, size_t n);
-
 #endif

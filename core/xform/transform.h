@@ -3,7 +3,7 @@
  * Built from an EncryptionConfiguration and a (group, resource): the provider
  * list that applies (encconf_rule_for), or identity alone when none does.
  *
- * Read (FORMATS.md 4.6/4.7): try providers in config order. identity matches
+ * Read (docs/formats.md §5): try providers in config order. identity matches
  * any value but refuses "k8s:enc:" data. An AES/secretbox provider matches
  * its prefix, then each configured key name followed by ':' (names may hold
  * ':'; the value is never split on ':'). KMS providers match

@@ -1,4 +1,4 @@
-/* xf_kms: reading KMS v1 and v2 envelopes (FORMATS.md 4.5).
+/* xf_kms: reading KMS v1 and v2 envelopes (docs/formats.md §5).
  *
  *   v1 body: len(2, big-endian) | wrapped DEK (len) | data
  *            data = nonce(12) | AES-256-GCM ct | tag(16), AAD = etcd key

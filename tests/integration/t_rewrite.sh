@@ -84,6 +84,9 @@ t_exit 2 "a KMS write target is refused before anything is read" "$BIN" rewrite 
 t_stderr_has "cannot write KMS" "KMS refusal explains"
 t_exit 3 "quota estimate: refused when the growth would cross --quota-bytes" "$BIN" rewrite --endpoints "$S" --config "$NEWCFG" --force --quota-bytes 300K
 t_stderr_has "over the quota" "quota refusal explains"
+for r in 10x -5 0 1e999 abc; do
+	t_exit 2 "--max-rate '$r' is refused before anything is read" "$BIN" rewrite --endpoints "$S" --config "$NEWCFG" --max-rate "$r"
+done
 
 # --- 3. a concurrent writer loses nothing -----------------------------------
 etcd_start rconc plain || exit 1

@@ -10,6 +10,7 @@
 #include "bolt/bolt.h"
 #include "xform/envelope.h"
 #include "base/err.h"
+#include "base/hex.h"
 #include "bolt/snapshot.h"
 
 #include <check.h>
@@ -207,8 +208,7 @@ START_TEST(test_snapshot_manifest)
 	ck_assert_uint_eq(in->size, (uint64_t)mint(m, "snapshot_size_bytes"));
 	ck_assert_uint_eq(in->db_bytes, (uint64_t)mint(m, "sha256_trailer.bolt_db_bytes"));
 	ck_assert(in->has_trailer && in->trailer_checked && in->trailer_matches);
-	for (int i = 0; i < 32; i++)
-		sprintf(hexd + 2 * i, "%02x", in->expected[i]);
+	hex_encode(hexd, in->expected, 32);
 	ck_assert_str_eq(hexd, json_string_value(json_object_get(json_object_get(m, "sha256_trailer"), "last_32_bytes_hex")));
 	ck_assert_int_eq(in->revision, mint(m, "revision"));
 	ck_assert_int_eq(in->compact_revision, mint(m, "compact_revision"));

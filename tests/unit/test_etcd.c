@@ -4,7 +4,7 @@
  * ETCDCRYPT_TEST_TLS_ENDPOINT + ETCDCRYPT_TEST_TLS_CERTS (client certs) and
  * ETCDCRYPT_TEST_AUTH_ENDPOINT (root/rootpw, app/apppw on /registry/). A
  * missing variable fails the test. gRPC is only ever initialised inside the
- * tests, which Check runs in forked children (GRPC-C.md section 10). Keys live
+ * tests, which Check runs in forked children (docs/grpc-notes.md §5). Keys live
  * under a prefix unique to this run, so reruns do not collide. */
 #include <arpa/inet.h>
 #include <check.h>
