@@ -1,6 +1,7 @@
 # etcdcrypt: one non-recursive GNU Makefile.
 #   make            build/etcdcrypt
-#   make check      unit + integration tests (starts its own etcd on loopback)
+#   make check-unit the unit tier: every unit suite, no etcd
+#   make check      both tiers: unit, then integration (starts its own etcds on loopback)
 #   make demo       throwaway etcd, sample secrets, the main workflow
 #   make bench      side-by-side benchmarks (slow)
 #   make fuzz       libFuzzer targets (clang)
@@ -96,8 +97,12 @@ $(BUILD)/etcdcrypt: $(CMD_O) $(LIB_A)
 all: $(BUILD)/etcdcrypt
 
 # ---- tests -------------------------------------------------------------------
+# tests/unit: suites that need no etcd (make check-unit); tests/etcd: Check
+# suites against the real etcds tests/run.sh starts (integration tier)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+ETCD_SRCS := $(wildcard tests/etcd/test_*.c)
+ETCD_BINS := $(patsubst tests/etcd/%.c,$(BUILD)/tests/etcd/%,$(ETCD_SRCS))
 TEST_COMMON := $(wildcard tests/common/*.c)
 TEST_COMMON_O := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_COMMON))
 
@@ -106,25 +111,30 @@ $(BUILD)/obj/tests/%.o: tests/%.c | $(PROTO_H)
 	@echo '  CC      $<'
 	$(Q)$(CC) $(CFLAGS_OURS) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
 
+$(BUILD)/tests/etcd/%: $(BUILD)/obj/tests/etcd/%.o $(TEST_COMMON_O) $(LIB_A)
+	@mkdir -p $(dir $@)
+	@echo '  LD      $@'
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_COMMON_O) $(LIB_A) $(LIBS) $(CHECK_LIBS)
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TEST_COMMON_O) $(LIB_A)
 	@mkdir -p $(dir $@)
 	@echo '  LD      $@'
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_COMMON_O) $(LIB_A) $(LIBS) $(CHECK_LIBS)
 
-tests: $(UNIT_BINS) $(BUILD)/etcdcrypt $(BUILD)/bench/loadgen
+tests: $(UNIT_BINS) $(ETCD_BINS) $(BUILD)/etcdcrypt $(BUILD)/bench/loadgen
 
 export ETCDCRYPT_FIXTURES := $(CURDIR)/fixtures
 export ETCDCRYPT_BIN := $(CURDIR)/$(BUILD)/etcdcrypt
 export ETCDCRYPT_BUILD := $(CURDIR)/$(BUILD)
 
 check: tests
-	bash tests/run.sh $(UNIT_BINS)
+	bash tests/run.sh $(UNIT_BINS) $(ETCD_BINS)
 
 check-unit: $(UNIT_BINS)
 	bash tests/run.sh --unit-only $(UNIT_BINS)
 
 valgrind: tests
-	VALGRIND=1 bash tests/run.sh $(UNIT_BINS)
+	VALGRIND=1 bash tests/run.sh $(UNIT_BINS) $(ETCD_BINS)
 	bash tests/valgrind-cli.sh
 
 demo: all $(BUILD)/bench/loadgen

@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 OPTION_RE = re.compile(r"^ {2}(-\S.*?)(?: {2,}(.*))?$")
-LIST_RE = re.compile(r"^ {2}([a-z][a-z0-9-]*) {2,}(\S.*)$")
+LIST_RE = re.compile(r"^ {2}([a-z][a-z0-9-]*) +(\S.*)$")
 
 
 def run_help(binary, args):

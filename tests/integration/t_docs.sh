@@ -35,7 +35,7 @@ def helptext(*args):
     return r.stdout if r.returncode == 0 else ""
 def listed(t, heading):
     m = re.search(rf"^{heading}:\n((?:  .*\n)+)", t, re.M)
-    return re.findall(r"^  ([a-z][a-z0-9-]*)  ", m.group(1), re.M) if m else []
+    return re.findall(r"^  ([a-z][a-z0-9-]*) ", m.group(1), re.M) if m else []
 bad = 0
 words = []
 for c in listed(helptext(), "commands"):
@@ -71,7 +71,7 @@ C=$W/etcdcrypt.bash
 t_eq "$(bash -c "source '$C'; complete -p etcdcrypt")" "complete -o filenames -F _etcdcrypt etcdcrypt" \
 	"completion registers _etcdcrypt"
 t_eq "$(comp "$C" etcdcrypt au)" "audit" "complete 'au' -> audit"
-t_eq "$(comp "$C" etcdcrypt re)" "rewrite" "complete 're' -> rewrite"
+t_eq "$(comp "$C" etcdcrypt rew)" "rewrite" "complete 'rew' -> rewrite"
 t_eq "$(comp "$C" etcdcrypt audit --con)" "--config" "complete 'audit --con' -> --config"
 t_eq "$(comp "$C" etcdcrypt rewrite --dr)" "--dry-run" "complete 'rewrite --dr' -> --dry-run"
 t_eq "$(comp "$C" etcdcrypt status --endp)" "--endpoints" "complete etcd flags too"
