@@ -42,7 +42,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: etcdcrypt <command> [options]\n\n"
 		   "Kubernetes encryption at rest, straight at the etcd level.\n\ncommands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
-		fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+		fprintf(f, "  %-11s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
 	fprintf(f, "\nRun 'etcdcrypt <command> --help' for a command's options.\n\n"
 		   "exit status: 0 ok; 1 findings (unreadable values, key not found);\n"
 		   "             2 usage or configuration error; 3 runtime failure (etcd, I/O)\n");

@@ -7,6 +7,7 @@
 #include "base/godur.h"
 #include "base/hex.h"
 #include "base/num.h"
+#include "etcd/etcd.h"
 #include "xform/envelope.h"
 #include "base/pbwire.h"
 #include "xform/plain.h"
@@ -286,6 +287,24 @@ START_TEST(test_godur)
 }
 END_TEST
 
+/* etcd_prefix_end: the range end of a prefix scan (docs/formats.md §3) */
+START_TEST(test_prefix_end)
+{
+	uint8_t end[8];
+	size_t n;
+
+	n = etcd_prefix_end(end, (const uint8_t *)"/a/", 3);
+	ck_assert_uint_eq(n, 3);
+	ck_assert(memcmp(end, "/a0", 3) == 0);
+	n = etcd_prefix_end(end, (const uint8_t *)"a\xff", 2);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(end[0], 'b');
+	n = etcd_prefix_end(end, (const uint8_t *)"\xff\xff", 2);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(end[0], 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("codec");
@@ -298,6 +317,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_b64);
 	tcase_add_test(tc, test_resources);
 	tcase_add_test(tc, test_hex);
+	tcase_add_test(tc, test_prefix_end);
 	tcase_add_test(tc, test_num);
 	tcase_add_test(tc, test_godur);
 	suite_add_tcase(s, tc);

@@ -1,5 +1,6 @@
 /* test_etcd: the etcd client against real etcd servers (no mocks).
  *
+ * The integration tier (tests/etcd/: make check, not make check-unit):
  * tests/run.sh starts three etcds and exports ETCDCRYPT_TEST_ENDPOINT (plain),
  * ETCDCRYPT_TEST_TLS_ENDPOINT + ETCDCRYPT_TEST_TLS_CERTS (client certs) and
  * ETCDCRYPT_TEST_AUTH_ENDPOINT (root/rootpw, app/apppw on /registry/). A
@@ -116,25 +117,6 @@ static double now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
-
-/* ---- pure functions ---------------------------------------------------- */
-
-START_TEST(test_prefix_end)
-{
-	uint8_t end[8];
-	size_t n;
-
-	n = etcd_prefix_end(end, (const uint8_t *)"/a/", 3);
-	ck_assert_uint_eq(n, 3);
-	ck_assert(memcmp(end, "/a0", 3) == 0);
-	n = etcd_prefix_end(end, (const uint8_t *)"a\xff", 2);
-	ck_assert_uint_eq(n, 1);
-	ck_assert_int_eq(end[0], 'b');
-	n = etcd_prefix_end(end, (const uint8_t *)"\xff\xff", 2);
-	ck_assert_uint_eq(n, 1);
-	ck_assert_int_eq(end[0], 0);
-}
-END_TEST
 
 /* ---- KV ------------------------------------------------------------------ */
 
@@ -958,7 +940,6 @@ static Suite *etcd_suite(void)
 	TCase *t = tcase_create("etcd");
 
 	tcase_set_timeout(t, 120);
-	tcase_add_test(t, test_prefix_end);
 	tcase_add_test(t, test_put_range_prefix);
 	tcase_add_test(t, test_pager_fixed_revision);
 	tcase_add_test(t, test_txn_cas);
