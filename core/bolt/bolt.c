@@ -219,8 +219,7 @@ int bolt_open(struct bolt **out, const char *path)
 		goto out;
 	}
 	if (st.st_size < (off_t)META_END) {
-		rc = err_set(ERR_CORRUPT, "'%s' is %lld bytes: too short for a bbolt database", path,
-			     (long long)st.st_size);
+		rc = err_set(ERR_CORRUPT, "%lld bytes: too short for a bbolt database", (long long)st.st_size);
 		goto out;
 	}
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);

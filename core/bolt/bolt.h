@@ -46,7 +46,9 @@ struct bolt_info {
 /* Maps path read-only (the whole file) and reads its meta pages. ERR_IO when
  * the file cannot be opened or mapped, ERR_CORRUPT when it is not a usable
  * bbolt file (both metas invalid, big-endian, too short, truncated below
- * hwm * page_size: the message names the offset where the file ends). */
+ * hwm * page_size: the message names the offset where the file ends).
+ * ERR_IO messages name path; ERR_CORRUPT ones do not (callers put the file
+ * in front, as for bolt_open_mem). */
 int bolt_open(struct bolt **out, const char *path);
 
 /* Same over bytes the caller keeps alive and unchanged until bolt_close. */
