@@ -205,34 +205,38 @@ int bolt_open_mem(struct bolt **out, const uint8_t *p, size_t n)
 	return 0;
 }
 
-int bolt_open(struct bolt **out, const char *path)
+int bolt_open_fd(struct bolt **out, int fd, const char *name)
 {
 	struct stat st;
 	void *map = MAP_FAILED;
-	int fd, rc = 0;
+	int rc = 0;
+
+	*out = NULL;
+	if (fstat(fd, &st) < 0)
+		return err_set(ERR_IO, "cannot stat '%s': %s", name, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return err_set(ERR_IO, "'%s' is not a regular file", name);
+	if (st.st_size < (off_t)META_END)
+		return err_set(ERR_CORRUPT, "%lld bytes: too short for a bbolt database", (long long)st.st_size);
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED)
+		return err_set(ERR_IO, "cannot map '%s': %s", name, strerror(errno));
+	if ((rc = bolt_open_mem(out, map, (size_t)st.st_size)) < 0) {
+		munmap(map, (size_t)st.st_size);
+		return rc;
+	}
+	(*out)->mapped = 1;
+	return 0;
+}
+
+int bolt_open(struct bolt **out, const char *path)
+{
+	int fd, rc;
 
 	*out = NULL;
 	if ((rc = file_open_regular(&fd, path, "snapshot", ERR_IO)) < 0)
 		return rc;
-	if (fstat(fd, &st) < 0) {
-		rc = err_set(ERR_IO, "cannot stat '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	if (st.st_size < (off_t)META_END) {
-		rc = err_set(ERR_CORRUPT, "%lld bytes: too short for a bbolt database", (long long)st.st_size);
-		goto out;
-	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED) {
-		rc = err_set(ERR_IO, "cannot map '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	if ((rc = bolt_open_mem(out, map, (size_t)st.st_size)) < 0) {
-		munmap(map, (size_t)st.st_size);
-		goto out;
-	}
-	(*out)->mapped = 1;
-out:
+	rc = bolt_open_fd(out, fd, path);
 	close(fd);
 	return rc;
 }
