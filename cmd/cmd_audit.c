@@ -1,5 +1,5 @@
 /* cmd_audit: classify and prove every stored value, live from etcd, at one
- * revision; optionally replay the retained history. Output: a table for
+ * revision; optionally count the retained history (from a snapshot). Output: a table for
  * people or JSON (docs/audit-json.md) for scripts; both from one report. */
 #include "cmd.h"
 #include "conf/encconf.h"
