@@ -275,9 +275,14 @@ static int check_backup(struct check *k, const char *path, const struct res_id *
 	int rc;
 
 	progress_update(&k->prog, "config check: reading %s", path);
-	if ((rc = snap_open(&s, path)) < 0 || (rc = snap_check_trailer(s, NULL, NULL)) < 0 ||
-	    (rc = snap_index(s, NULL, NULL)) < 0 || (rc = backup_new(&bk, s, &bo)) < 0 ||
-	    (rc = backup_run(bk, on_backup_value, NULL, &c)) < 0) {
+	if ((rc = snap_open(&s, path)) < 0) {
+		/* open/map messages name the file already, format ones do not */
+		if (rc == ERR_CORRUPT)
+			rc = err_wrap(rc, "backup '%s'", path);
+		goto out;
+	}
+	if ((rc = snap_check_trailer(s, NULL, NULL)) < 0 || (rc = snap_index(s, NULL, NULL)) < 0 ||
+	    (rc = backup_new(&bk, s, &bo)) < 0 || (rc = backup_run(bk, on_backup_value, NULL, &c)) < 0) {
 		rc = err_wrap(rc, "backup '%s'", path);
 		goto out;
 	}

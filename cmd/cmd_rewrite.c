@@ -9,6 +9,7 @@
 #include "etcdflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
+#include "metrics.h"
 #include "rewrite/rewrite.h"
 
 #include <jansson.h>
@@ -18,7 +19,8 @@
 #include <string.h>
 
 enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_NODE, OPT_DRY, OPT_BATCH,
-       OPT_INFLIGHT, OPT_RATE, OPT_FORCE, OPT_QUOTA, OPT_COMPACT_EVERY, OPT_COMPACT, OPT_PREFIX, OPT_PAGE };
+       OPT_INFLIGHT, OPT_RATE, OPT_FORCE, OPT_QUOTA, OPT_COMPACT_EVERY, OPT_COMPACT, OPT_PREFIX, OPT_PAGE,
+       OPT_METRICS };
 
 #define MAX_LISTED 1000
 
@@ -50,6 +52,8 @@ static const char REWRITE_HELP[] =
 	"                          from the keyspace; run etcdctl defrag on each member afterwards)\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --page-size N           keys per etcd page (default 5000)\n"
+	"  --metrics-file PATH     also write the run's counts as Prometheus metrics to PATH,\n"
+	"                          replaced atomically (node_exporter's textfile collector)\n"
 	"  -o, --output FORMAT     table (default) or json\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
 	"\nexit status: 0 every readable value is at the write key; 1 some values unreadable\n"
@@ -59,7 +63,7 @@ static const char REWRITE_HELP[] =
 
 struct rewrite_cmd {
 	struct etcdflags ef;
-	const char *config_path, *keyring_path, *resources_arg, *prefix;
+	const char *config_path, *keyring_path, *resources_arg, *prefix, *metrics_path;
 	const char *node_arg[CMD_MAX_NODES];
 	size_t n_nodes;
 	int all, dry_run, force, json, compact_end;
@@ -128,6 +132,7 @@ static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 	case OPT_FORCE: a->force = 1; return 0;
 	case OPT_COMPACT: a->compact_end = 1; return 0;
 	case OPT_PREFIX: a->prefix = arg; return 0;
+	case OPT_METRICS: a->metrics_path = arg; return 0;
 	case OPT_BATCH:
 		if (num_parse_long(&v, arg, 1, RW_MAX_BATCH) < 0)
 			return cmd_usage_error("rewrite", "--batch: '%s' is not a number from 1 to %d", arg, RW_MAX_BATCH);
@@ -180,6 +185,7 @@ static int parse_args(struct rewrite_cmd *a, int argc, char **argv)
 		{ "compact", no_argument, NULL, OPT_COMPACT },
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
+		{ "metrics-file", required_argument, NULL, OPT_METRICS },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -321,6 +327,11 @@ static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct r
 	json_object_set_new(rep, "unreadable_keys", json_incref(a->bad));
 	json_object_set_new(rep, "not_rewritable", json_integer((json_int_t)st->too_large));
 	json_object_set_new(rep, "not_rewritable_keys", json_incref(a->big));
+	json_object_set_new(rep, "in_doubt", json_integer((json_int_t)st->in_doubt));
+	json_object_set_new(rep, "txn_conflicts", json_integer((json_int_t)st->conflicts));
+	json_object_set_new(rep, "keys_reread", json_integer((json_int_t)st->rehandled));
+	json_object_set_new(rep, "batch_rereads", json_integer((json_int_t)st->rereads));
+	/* the names before txn_conflicts / keys_reread, kept for scripts */
 	json_object_set_new(rep, "conflicts", json_integer((json_int_t)st->conflicts));
 	json_object_set_new(rep, "conflict_keys_rehandled", json_integer((json_int_t)st->rehandled));
 	json_object_set_new(rep, "vanished", json_integer((json_int_t)st->vanished));
@@ -334,6 +345,7 @@ static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct r
 	json_object_set_new(rep, "stopped", rc == 0 ? json_null() : json_string(err_name(rc)));
 	json_object_set_new(rep, "old_revisions_with_previous_encryption",
 			    json_integer(a->dry_run ? 0 : (json_int_t)st->rewritten));
+	json_object_set_new(rep, "old_revisions_in_doubt", json_integer(a->dry_run ? 0 : (json_int_t)st->in_doubt));
 }
 
 static void print_table(const json_t *rep, const struct rewrite_cmd *a, const struct rw_stats *st)
@@ -351,8 +363,12 @@ static void print_table(const json_t *rep, const struct rewrite_cmd *a, const st
 	if (st->too_large)
 		printf("  not rewritable    %llu (too large for etcd once encrypted; left as they are)\n",
 		       (unsigned long long)st->too_large);
-	printf("  conflicts         %llu Txns, %llu keys read again and handled\n", (unsigned long long)st->conflicts,
-	       (unsigned long long)st->rehandled);
+	if (st->in_doubt)
+		printf("  in doubt          %llu (their Txns failed and may still have been applied: up to %llu more "
+		       "rewritten; a rerun settles them)\n", (unsigned long long)st->in_doubt,
+		       (unsigned long long)st->in_doubt);
+	printf("  conflicts         %llu Txns, %llu batch re-reads, %llu changed keys handled again\n",
+	       (unsigned long long)st->conflicts, (unsigned long long)st->rereads, (unsigned long long)st->rehandled);
 	if (st->vanished)
 		printf("  deleted meanwhile %llu\n", (unsigned long long)st->vanished);
 	printf("  database growth   ~%.1f MB (each rewrite adds a revision)\n", (double)st->growth_estimate / 1e6);
@@ -365,10 +381,11 @@ static void print_table(const json_t *rep, const struct rewrite_cmd *a, const st
 		printf("  TOO LARGE %s  %lld bytes once encrypted, over etcd's --max-request-bytes: %s\n", json_string_value(json_object_get(b, "etcd_key")),
 		       (long long)json_integer_value(json_object_get(b, "value_bytes")),
 		       json_string_value(json_object_get(b, "detail")));
-	if (!a->dry_run && st->rewritten > 0 && !a->compact_end)
-		printf("history: %llu older revisions still hold the previous encryption; to purge them run\n"
+	if (!a->dry_run && st->rewritten + st->in_doubt > 0 && !a->compact_end)
+		printf("history: %s%llu older revisions still hold the previous encryption; to purge them run\n"
 		       "  etcdctl compact %lld   and then   etcdctl defrag   on each member\n",
-		       (unsigned long long)st->rewritten, (long long)st->revision_end);
+		       st->in_doubt ? "up to " : "", (unsigned long long)(st->rewritten + st->in_doubt),
+		       (long long)st->revision_end);
 	else if (a->compact_end && st->rewritten > 0)
 		printf("history: compacted at revision %lld; run etcdctl defrag on each member to return the space\n",
 		       (long long)st->revision_end);
@@ -413,12 +430,22 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 	return rc;
 }
 
+/* --metrics-file: the run's counts when it got to scanning (ran), else
+ * success 0. A file that cannot be written makes the status 3. */
+static int write_metrics(const struct rewrite_cmd *a, const struct rw_stats *st, int rc, int ran, int status)
+{
+	int mrc = ran ? metrics_rewrite(a->metrics_path, st, progress_elapsed(&a->prog), a->dry_run, rc == 0)
+		      : metrics_failed(a->metrics_path, "rewrite");
+
+	return mrc < 0 ? cmd_fail(mrc) : status;
+}
+
 int cmd_rewrite(int argc, char **argv)
 {
 	struct rewrite_cmd a = { 0 };
 	struct rw_stats st = { 0 };
 	json_t *rep = json_object();
-	int rc = 0, status;
+	int rc = 0, status, parsed = 0, ran = 0;
 
 	a.bad = json_array();
 	a.big = json_array();
@@ -427,6 +454,7 @@ int cmd_rewrite(int argc, char **argv)
 		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
+	parsed = 1;
 	if ((rc = encconf_load(&a.conf, a.config_path)) < 0 || (a.keyring_path && (rc = kmsring_load(&a.ring, a.keyring_path)) < 0) ||
 	    (rc = load_nodes(&a)) < 0) {
 		status = cmd_fail(rc);
@@ -446,6 +474,7 @@ int cmd_rewrite(int argc, char **argv)
 		status = cmd_fail(rc);
 		goto out;
 	}
+	ran = 1;
 	fill_report(rep, &a, &st, rc, progress_elapsed(&a.prog));
 	if (a.json) {
 		json_dumpf(rep, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -463,6 +492,8 @@ int cmd_rewrite(int argc, char **argv)
 		status = st.unreadable > 0 || st.too_large > 0 ? EXIT_FINDINGS : EXIT_OK;
 	}
 out:
+	if (parsed && a.metrics_path)
+		status = write_metrics(&a, &st, rc, ran, status);
 	json_decref(rep);
 	json_decref(a.bad);
 	json_decref(a.big);
