@@ -1,16 +1,18 @@
 /* cmd_audit: classify and prove every stored value, live from etcd, at one
- * revision; optionally replay the retained history. Output: a table for
+ * revision; optionally count the retained history (from a snapshot). Output: a table for
  * people or JSON (docs/audit-json.md) for scripts; both from one report. */
 #include "cmd.h"
 #include "conf/encconf.h"
 #include "base/err.h"
 #include "etcdflags.h"
 #include "audit/history.h"
+#include "kmsflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
 #include "audit/report.h"
 #include "scan/scan.h"
 #include "audit/tally.h"
+#include "metrics.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -18,7 +20,7 @@
 #include <string.h>
 
 enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_HISTORY, OPT_LIST_KEYS,
-       OPT_PREFIX, OPT_PAGE };
+       OPT_PREFIX, OPT_PAGE, OPT_METRICS };
 
 static const char AUDIT_HELP[] =
 	"usage: etcdcrypt audit [--config FILE] [--resources LIST | --all] [--history]\n"
@@ -30,6 +32,7 @@ static const char AUDIT_HELP[] =
 	"options:\n"
 	"  --config FILE           EncryptionConfiguration to prove values against\n"
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins (docs/kms-keyring.md)\n"
+	KMSFLAGS_HELP
 	"  --resources LIST        comma-separated resources (default: those the config names,\n"
 	"                          else secrets), e.g. secrets,configmaps,deployments.apps\n"
 	"  --all                   every key under the etcd prefix, grouped by resource\n"
@@ -39,6 +42,8 @@ static const char AUDIT_HELP[] =
 	"                          streams into $TMPDIR (needs the db size free there, and\n"
 	"                          the root user on etcd with auth; docs/history.md)\n"
 	"  --list-keys             one row per value\n"
+	"  --metrics-file PATH     also write the counts as Prometheus metrics to PATH, replaced\n"
+	"                          atomically (node_exporter's textfile collector; docs/metrics.md)\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --page-size N           keys per etcd page (default 5000)\n"
 	"  -o, --output FORMAT     table (default) or json\n"
@@ -48,11 +53,12 @@ static const char AUDIT_HELP[] =
 
 struct audit {
 	struct etcdflags ef;
-	const char *config_path, *keyring_path, *resources_arg, *prefix;
+	const char *config_path, *keyring_path, *resources_arg, *prefix, *metrics_path;
 	int all, history, list_keys, json;
 	int64_t page_size;
 	struct encconf *conf;
 	struct kms_ring *ring;
+	struct kmsflags kf;
 	struct tally tally;
 	struct progress prog;
 	uint64_t listed;
@@ -64,12 +70,14 @@ static int parse_args(struct audit *a, int argc, char **argv)
 		ETCDFLAGS_LONGOPTS,
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "kms-endpoint", required_argument, NULL, OPT_KMS_ENDPOINT },
 		{ "resources", required_argument, NULL, OPT_RESOURCES },
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "history", no_argument, NULL, OPT_HISTORY },
 		{ "list-keys", no_argument, NULL, OPT_LIST_KEYS },
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
+		{ "metrics-file", required_argument, NULL, OPT_METRICS },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -87,11 +95,16 @@ static int parse_args(struct audit *a, int argc, char **argv)
 		switch (c) {
 		case OPT_CONFIG: a->config_path = optarg; break;
 		case OPT_KEYRING: a->keyring_path = optarg; break;
+		case OPT_KMS_ENDPOINT:
+			if (kmsflags_add(&a->kf, optarg) < 0)
+				return cmd_usage_error("audit", "%s", err_msg());
+			break;
 		case OPT_RESOURCES: a->resources_arg = optarg; break;
 		case OPT_ALL: a->all = 1; break;
 		case OPT_HISTORY: a->history = 1; break;
 		case OPT_LIST_KEYS: a->list_keys = 1; break;
 		case OPT_PREFIX: a->prefix = optarg; break;
+		case OPT_METRICS: a->metrics_path = optarg; break;
 		case OPT_PAGE:
 			if (cmd_page_size(&a->page_size, "audit", optarg) != 0)
 				return EXIT_USAGE;
@@ -285,7 +298,7 @@ int cmd_audit(int argc, char **argv)
 	}
 	tally_init(&a.tally, a.config_path != NULL);
 	if ((a.config_path && (rc = encconf_load(&a.conf, a.config_path)) < 0) ||
-	    (a.keyring_path && (rc = kmsring_load(&a.ring, a.keyring_path)) < 0))
+	    (rc = kmsflags_open(&a.kf, &a.ring, a.keyring_path, a.ef.debug)) < 0)
 		goto fail;
 	etcdflags_opts(&a.ef, &eo);
 	if ((rc = etcd_open(&cl, &eo)) < 0)
@@ -302,21 +315,29 @@ int cmd_audit(int argc, char **argv)
 	meta.endpoint = etcd_endpoint(cl);
 	meta.seconds = progress_elapsed(&a.prog);
 	rep = report_build(&a.tally, &meta, a.history ? &hr : NULL);
+	json_object_set_new(rep, "kms_plugins", kmsflags_report(&a.kf));
 	cmd_print_report(rep, a.json, a.list_keys);
+	if (!a.json)
+		kmsflags_print(&a.kf, stdout);
 	tally_total(&a.tally, &bad);
 	status = bad > 0 ? EXIT_FINDINGS : EXIT_OK;
+	if (a.metrics_path && (rc = metrics_audit(a.metrics_path, &a.tally, &meta, a.history ? &hr : NULL)) < 0)
+		status = cmd_fail(rc);
 	goto out;
 fail:
 	progress_done(&a.prog);
 	if (a.list_keys && a.json)
 		printf("]}\n");
 	status = cmd_fail(rc);
+	if (a.metrics_path && (rc = metrics_failed(a.metrics_path, "audit")) < 0)
+		cmd_fail(rc);
 out:
 	json_decref(rep);
 	scan_free(s);
 	etcd_close(cl);
 	tally_release(&a.tally);
 	kmsring_free(a.ring);
+	kmsflags_release(&a.kf);
 	encconf_free(a.conf);
 	etcdflags_release(&a.ef);
 	return status;

@@ -7,8 +7,10 @@
 #include "base/err.h"
 #include "base/num.h"
 #include "etcdflags.h"
+#include "kmsflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
+#include "metrics.h"
 #include "rewrite/rewrite.h"
 
 #include <jansson.h>
@@ -18,7 +20,8 @@
 #include <string.h>
 
 enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_NODE, OPT_DRY, OPT_BATCH,
-       OPT_INFLIGHT, OPT_RATE, OPT_FORCE, OPT_QUOTA, OPT_COMPACT_EVERY, OPT_COMPACT, OPT_PREFIX, OPT_PAGE };
+       OPT_INFLIGHT, OPT_RATE, OPT_FORCE, OPT_QUOTA, OPT_COMPACT_EVERY, OPT_COMPACT, OPT_PREFIX, OPT_PAGE,
+       OPT_METRICS };
 
 #define MAX_LISTED 1000
 
@@ -37,6 +40,7 @@ static const char REWRITE_HELP[] =
 	"  --node-config [NAME=]FILE  each control-plane node's config: all must write with\n"
 	"                          the same key and read it, or nothing is written\n"
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins (to read KMS values)\n"
+	KMSFLAGS_HELP
 	"  --resources LIST        comma-separated (default: those the config names, else secrets)\n"
 	"  --all                   every key under the etcd prefix\n"
 	"  --dry-run               do everything but write: what would change, projected growth;\n"
@@ -53,6 +57,8 @@ static const char REWRITE_HELP[] =
 	"                          from the keyspace; run etcdctl defrag on each member afterwards)\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --page-size N           keys per etcd page (default 5000)\n"
+	"  --metrics-file PATH     also write the run's counts as Prometheus metrics to PATH,\n"
+	"                          replaced atomically (node_exporter's textfile collector)\n"
 	"  -o, --output FORMAT     table (default) or json\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
 	"\nexit status: 0 every readable value is at the write key; 1 some values unreadable\n"
@@ -62,7 +68,7 @@ static const char REWRITE_HELP[] =
 
 struct rewrite_cmd {
 	struct etcdflags ef;
-	const char *config_path, *keyring_path, *resources_arg, *prefix;
+	const char *config_path, *keyring_path, *resources_arg, *prefix, *metrics_path;
 	const char *node_arg[CMD_MAX_NODES];
 	size_t n_nodes;
 	int all, dry_run, force, json, compact_end;
@@ -74,6 +80,7 @@ struct rewrite_cmd {
 	struct encconf *nodes[CMD_MAX_NODES];
 	char *node_names[CMD_MAX_NODES];
 	struct kms_ring *ring;
+	struct kmsflags kf;
 	struct progress prog;
 	int quota_given;
 	struct rw_quota q; /* the quota guard's inputs, filled by preflight */
@@ -124,6 +131,8 @@ static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 	switch (c) {
 	case OPT_CONFIG: a->config_path = arg; return 0;
 	case OPT_KEYRING: a->keyring_path = arg; return 0;
+	case OPT_KMS_ENDPOINT:
+		return kmsflags_add(&a->kf, arg) < 0 ? cmd_usage_error("rewrite", "%s", err_msg()) : 0;
 	case OPT_RESOURCES: a->resources_arg = arg; return 0;
 	case OPT_ALL: a->all = 1; return 0;
 	case OPT_NODE:
@@ -135,6 +144,7 @@ static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 	case OPT_FORCE: a->force = 1; return 0;
 	case OPT_COMPACT: a->compact_end = 1; return 0;
 	case OPT_PREFIX: a->prefix = arg; return 0;
+	case OPT_METRICS: a->metrics_path = arg; return 0;
 	case OPT_BATCH:
 		if (num_parse_long(&v, arg, 1, RW_MAX_BATCH) < 0)
 			return cmd_usage_error("rewrite", "--batch: '%s' is not a number from 1 to %d", arg, RW_MAX_BATCH);
@@ -175,6 +185,7 @@ static int parse_args(struct rewrite_cmd *a, int argc, char **argv)
 		ETCDFLAGS_LONGOPTS,
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "kms-endpoint", required_argument, NULL, OPT_KMS_ENDPOINT },
 		{ "resources", required_argument, NULL, OPT_RESOURCES },
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "node-config", required_argument, NULL, OPT_NODE },
@@ -188,6 +199,7 @@ static int parse_args(struct rewrite_cmd *a, int argc, char **argv)
 		{ "compact", no_argument, NULL, OPT_COMPACT },
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
+		{ "metrics-file", required_argument, NULL, OPT_METRICS },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -327,6 +339,7 @@ static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct r
 	json_object_set_new(rep, "schema", json_string("etcdcrypt.rewrite/v1"));
 	json_object_set_new(rep, "dry_run", json_boolean(a->dry_run));
 	json_object_set_new(rep, "config", json_string(a->config_path));
+	json_object_set_new(rep, "kms_plugins", kmsflags_report(&a->kf));
 	json_object_set_new(rep, "revision_start", json_integer(st->revision_start));
 	json_object_set_new(rep, "revision_end", json_integer(st->revision_end));
 	json_object_set_new(rep, "scanned", json_integer((json_int_t)st->scanned));
@@ -381,6 +394,7 @@ static void print_table(const json_t *rep, const struct rewrite_cmd *a, const st
 	if (st->vanished)
 		printf("  deleted meanwhile %llu\n", (unsigned long long)st->vanished);
 	printf("  database growth   ~%.1f MB (each rewrite adds a revision)\n", (double)st->growth_estimate / 1e6);
+	kmsflags_print(&a->kf, stdout);
 	json_array_foreach(json_object_get(rep, "unreadable_keys"), i, b)
 		printf("  UNREADABLE %s  %s:%s  %s: %s\n", json_string_value(json_object_get(b, "etcd_key")),
 		       json_string_value(json_object_get(b, "provider")),
@@ -441,12 +455,22 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 	return rc;
 }
 
+/* --metrics-file: the run's counts when it got to scanning (ran), else
+ * success 0. A file that cannot be written makes the status 3. */
+static int write_metrics(const struct rewrite_cmd *a, const struct rw_stats *st, int rc, int ran, int status)
+{
+	int mrc = ran ? metrics_rewrite(a->metrics_path, st, progress_elapsed(&a->prog), a->dry_run, rc == 0)
+		      : metrics_failed(a->metrics_path, "rewrite");
+
+	return mrc < 0 ? cmd_fail(mrc) : status;
+}
+
 int cmd_rewrite(int argc, char **argv)
 {
 	struct rewrite_cmd a = { 0 };
 	struct rw_stats st = { 0 };
 	json_t *rep = json_object();
-	int rc = 0, status;
+	int rc = 0, status, parsed = 0, ran = 0;
 
 	a.bad = json_array();
 	a.big = json_array();
@@ -455,7 +479,9 @@ int cmd_rewrite(int argc, char **argv)
 		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
-	if ((rc = encconf_load(&a.conf, a.config_path)) < 0 || (a.keyring_path && (rc = kmsring_load(&a.ring, a.keyring_path)) < 0) ||
+	parsed = 1;
+	if ((rc = encconf_load(&a.conf, a.config_path)) < 0 ||
+	    (rc = kmsflags_open(&a.kf, &a.ring, a.keyring_path, a.ef.debug)) < 0 ||
 	    (rc = load_nodes(&a)) < 0) {
 		status = cmd_fail(rc);
 		goto out;
@@ -474,6 +500,7 @@ int cmd_rewrite(int argc, char **argv)
 		status = cmd_fail(rc);
 		goto out;
 	}
+	ran = 1;
 	fill_report(rep, &a, &st, rc, progress_elapsed(&a.prog));
 	if (a.json) {
 		json_dumpf(rep, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -494,6 +521,8 @@ int cmd_rewrite(int argc, char **argv)
 		status = st.unreadable > 0 || st.too_large > 0 ? EXIT_FINDINGS : EXIT_OK;
 	}
 out:
+	if (parsed && a.metrics_path)
+		status = write_metrics(&a, &st, rc, ran, status);
 	json_decref(rep);
 	json_decref(a.bad);
 	json_decref(a.big);
@@ -502,6 +531,7 @@ out:
 		free(a.node_names[i]);
 	}
 	kmsring_free(a.ring);
+	kmsflags_release(&a.kf);
 	encconf_free(a.conf);
 	etcdflags_release(&a.ef);
 	return status;
