@@ -140,7 +140,7 @@ static void print_history(const json_t *h)
 	/* a compaction keeps its own revision readable */
 	printf("\nHISTORY (revisions %lld..%lld retained)\n",
 	       ival(h, "compact_revision") > 0 ? ival(h, "compact_revision") : 1, ival(h, "upto_revision"));
-	printf("  %lld puts, %lld deletes replayed\n", ival(h, "revisions"), ival(h, "deletes"));
+	printf("  %lld puts, %lld deletes retained\n", ival(h, "revisions"), ival(h, "deletes"));
 	printf("  plaintext revisions: %lld (%lld historical, in %lld keys%s)\n",
 	       ival(h, "plaintext_revisions_total"), ival(h, "plaintext_revisions_historical"),
 	       ival(h, "keys_with_historical_plaintext"),
