@@ -236,6 +236,16 @@ t_eq "$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load
 t_exit 0 "10. status exit 0" status
 t_stdout_has "current: $NAME2" "current is key 2"
 
+# ---- 11. the long-running controller survives an etcd restart and reacts to later changes ----
+etcd_kill9 node
+sleep 1
+etcd_restart node || exit 1
+for n in "${NODES[@]}"; do on "$n" disable --aescbc "$D/k2.key" >/dev/null 2>&1; done
+for _ in $(seq 1 150); do status >/dev/null 2>&1 && break; sleep 0.2; done
+t_exit 0 "11. after etcd restarted, the running controller rewrote to identity by itself" status
+t_stdout_has "current: identity" "current identity"
+t_stdout_has "rewrite: done on ncn-m003 to identity" "done by the long-running controller"
+
 # ---- 8. no key material in etcd outside the secrets --------------------------------------
 python3 - "$E" "$KEY1" "$KEY2" <<'PY' > "$T_OUT" 2>&1
 import sys, base64, k8sdata
