@@ -43,13 +43,16 @@ static const char REWRITE_HELP[] =
 	KMSFLAGS_HELP
 	"  --resources LIST        comma-separated (default: those the config names, else secrets)\n"
 	"  --all                   every key under the etcd prefix\n"
-	"  --dry-run               do everything but write: what would change, projected growth\n"
+	"  --dry-run               do everything but write: what would change, projected growth;\n"
+	"                          exit 3 when the quota guard would refuse the real run\n"
 	"  --batch N               puts per Txn, 1..128 (default 128)\n"
 	"  --inflight N            Txns in flight, 1..64 (default 8)\n"
 	"  --max-rate N            at most N puts per second (pace a live cluster)\n"
 	"  --force                 rewrite values already under the write key too\n"
-	"  --quota-bytes N         etcd's --quota-backend-bytes (default 2147483648; K/M/G suffixes)\n"
-	"  --compact-every N       compact behind the run every N puts (to stay under the quota)\n"
+	"  --quota-bytes N         etcd's --quota-backend-bytes (K/M/G suffixes); etcd 3.4 does not\n"
+	"                          report it, so without this flag its default, 2 GiB, is assumed\n"
+	"  --compact-every N       compact behind the run every N puts (to stay under the quota: the\n"
+	"                          growth of two intervals must fit)\n"
 	"  --compact               compact at the final revision when done (purges old revisions\n"
 	"                          from the keyspace; run etcdctl defrag on each member afterwards)\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
@@ -79,6 +82,10 @@ struct rewrite_cmd {
 	struct kms_ring *ring;
 	struct kmsflags kf;
 	struct progress prog;
+	int quota_given;
+	struct rw_quota q; /* the quota guard's inputs, filled by preflight */
+	int dry_refused;   /* a dry run found the real run would be refused */
+	char dry_refusal[600];
 	uint64_t expected; /* values the estimate says will change (0: not estimated) */
 	uint64_t total;    /* keys the run will scan */
 	json_t *bad; /* listed unreadable values */
@@ -162,6 +169,7 @@ static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 	case OPT_QUOTA:
 		if (parse_size(arg, &a->quota) < 0)
 			return cmd_usage_error("rewrite", "--quota-bytes: '%s' is not a size (e.g. 8589934592 or 8G)", arg);
+		a->quota_given = 1;
 		return 0;
 	case 'o':
 		if ((a->json = cmd_output_format(arg)) < 0)
@@ -288,35 +296,42 @@ static void on_progress(void *arg, const struct rw_stats *st)
 			(unsigned long long)st->rewritten, rate, rate > 0 ? (double)left / rate : 0.0);
 }
 
-/* Alarms, then the quota estimate (not for a dry run, which reports it). */
+/* Alarms, then the quota guard: from the used size alone when that bound
+ * fits, else after a scan that estimates the growth. A dry run is checked
+ * after its own scan instead (dry_run_quota). */
 static int preflight(struct rewrite_cmd *a, struct etcd_client *cl, const struct rw_opts *o, json_t *rep)
 {
 	struct etcd_status es;
-	int64_t growth = 0;
 	int rc;
 
+	/* TODO(resil): the largest database over all members once the etcd
+	 * client offers it; the connected member's until then */
 	if ((rc = rw_check_alarms(cl)) < 0 || (rc = etcd_status(cl, &es)) < 0 || (rc = rw_count(cl, o, &a->total)) < 0)
 		return rc;
+	a->q = (struct rw_quota){ .quota = a->quota, .quota_given = a->quota_given, .db_size = es.db_size,
+				  .db_size_in_use = es.db_size_in_use, .keys = a->total, .growth = -1 };
 	json_object_set_new(rep, "db_size", json_integer(es.db_size));
 	json_object_set_new(rep, "quota_bytes", json_integer(a->quota));
-	if (a->dry_run)
-		return 0;
-	/* every value rewritten at most once: growth is bounded by the live
-	 * data, itself at most the database's used size; scan only when that
-	 * bound does not already fit */
-	growth = rw_growth_of(0, (size_t)es.db_size_in_use);
-	if (es.db_size + growth <= a->quota)
-		return 0;
-	progress_update(&a->prog, "rewrite: estimating what will change");
-	if ((rc = rw_estimate(cl, o, &a->expected, &growth)) < 0)
+	json_object_set_new(rep, "quota_assumed", json_boolean(!a->quota_given));
+	if (a->dry_run || (rc = rw_quota_check(o, &a->q)) <= 0)
 		return rc;
+	progress_update(&a->prog, "rewrite: estimating what will change");
+	if ((rc = rw_estimate(cl, o, &a->q.values, &a->q.growth)) < 0)
+		return rc;
+	a->expected = a->q.values;
 	json_object_set_new(rep, "expected", json_integer((json_int_t)a->expected));
-	if (es.db_size + growth > a->quota && a->compact_every == 0)
-		return err_set(ERR_REFUSED, "rewriting %llu values would grow etcd's database from %lld to about %lld bytes, "
-			       "over the quota of %lld: compact and defragment first, or use --compact-every N",
-			       (unsigned long long)a->expected, (long long)es.db_size, (long long)(es.db_size + growth),
-			       (long long)a->quota);
-	return 0;
+	return rw_quota_check(o, &a->q);
+}
+
+/* The dry run's own scan measured the growth: would the real run pass? */
+static void dry_run_quota(struct rewrite_cmd *a, const struct rw_opts *o, const struct rw_stats *st, json_t *rep)
+{
+	a->q.growth = st->growth_estimate;
+	a->q.values = st->rewritten;
+	a->dry_refused = rw_quota_check(o, &a->q) < 0;
+	if (a->dry_refused)
+		snprintf(a->dry_refusal, sizeof(a->dry_refusal), "%s", err_msg());
+	json_object_set_new(rep, "quota_refusal", a->dry_refused ? json_string(a->dry_refusal) : json_null());
 }
 
 static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct rw_stats *st, int rc, double secs)
@@ -430,6 +445,8 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 		rc = rw_run(cl, &o, st, on_bad, on_progress, a);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
+		if (rc == 0 && a->dry_run)
+			dry_run_quota(a, &o, st, rep);
 		if (rc == 0 && a->compact_end && !a->dry_run && st->revision_end > 0)
 			rc = etcd_compact(cl, st->revision_end, 1);
 	}
@@ -497,6 +514,9 @@ int cmd_rewrite(int argc, char **argv)
 	} else if (rc < 0) {
 		status = cmd_fail(rc);
 		fprintf(stderr, "etcdcrypt: stopped cleanly: no value is half written; rerun to finish after fixing that\n");
+	} else if (a.dry_refused) {
+		fprintf(stderr, "etcdcrypt: the real run would be refused: %s\n", a.dry_refusal);
+		status = cmd_exit_status(ERR_REFUSED);
 	} else {
 		status = st.unreadable > 0 || st.too_large > 0 ? EXIT_FINDINGS : EXIT_OK;
 	}
