@@ -8,7 +8,7 @@
 #include "audit/history.h"
 #include "xform/kmsring.h"
 #include "progress.h"
-#include "audit/report.h"
+#include "report_print.h"
 #include "scan/scan.h"
 #include "audit/tally.h"
 
@@ -149,16 +149,17 @@ static void list_key(struct audit *a, const struct scan_item *it)
 		json_t *o = json_object();
 
 		json_object_set_new(o, "etcd_key", json_stringn((const char *)it->kv->key, it->kv->key_len));
-		json_object_set_new(o, "provider", json_string(report_provider(r->kind)));
+		json_object_set_new(o, "provider", json_string(env_kind_name(r->kind)));
 		json_object_set_new(o, "key_name", json_string(r->kind == ENV_IDENTITY ? "" : r->key_name));
 		json_object_set_new(o, "status", json_string(status));
 		json_object_set_new(o, "mod_revision", json_integer(it->kv->mod_revision));
-		printf("%s", a->listed ? ",\n    " : "\n    ");
-		json_dumpf(o, stdout, JSON_COMPACT);
+		/* JSON Lines: one value per line, the report last */
+		json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		putchar('\n');
 		json_decref(o);
 	} else {
 		printf("%-64.*s %-10s %-20s %s\n", (int)it->kv->key_len, (const char *)it->kv->key,
-		       report_provider(r->kind), r->kind == ENV_IDENTITY ? "-" : r->key_name, status);
+		       env_kind_name(r->kind), r->kind == ENV_IDENTITY ? "-" : r->key_name, status);
 	}
 	a->listed++;
 }
@@ -283,9 +284,7 @@ int cmd_audit(int argc, char **argv)
 	etcdflags_opts(&a.ef, &eo);
 	if ((rc = etcd_open(&cl, &eo)) < 0)
 		goto fail;
-	if (a.list_keys && a.json)
-		printf("{\n  \"keys\": [");
-	else if (a.list_keys)
+	if (a.list_keys && !a.json)
 		printf("%-64s %-10s %-20s %s\n", "KEY", "PROVIDER", "KEY NAME", "STATUS");
 	if ((rc = run_scan(&a, cl, &s, &meta.restarted)) < 0 || (a.history && (rc = replay_history(&a, s, cl, &hr)) < 0))
 		goto fail;
@@ -294,15 +293,17 @@ int cmd_audit(int argc, char **argv)
 	meta.config = a.config_path;
 	meta.endpoint = etcd_endpoint(cl);
 	meta.seconds = progress_elapsed(&a.prog);
-	rep = report_build(&a.tally, &meta, a.history ? &hr : NULL);
-	cmd_print_report(rep, a.json, a.list_keys);
+	if (a.json) {
+		rep = report_json(&a.tally, &meta, a.history ? &hr : NULL);
+		rp_print_json(rep, a.list_keys);
+	} else {
+		report_print_table(&a.tally, &meta, a.history ? &hr : NULL);
+	}
 	tally_total(&a.tally, &bad);
 	status = bad > 0 ? EXIT_FINDINGS : EXIT_OK;
 	goto out;
 fail:
 	progress_done(&a.prog);
-	if (a.list_keys && a.json)
-		printf("]}\n");
 	status = cmd_fail(rc);
 out:
 	json_decref(rep);
