@@ -127,16 +127,9 @@ static int note_history(struct backup_history *h, const struct snap_kv *kv)
 {
 	int rc = 0;
 
-	h->revisions += kv->puts;
-	h->deletes += kv->deletes;
-	h->plaintext_total += kv->plain_puts;
-	h->plaintext_historical += kv->plain_historical;
-	if (kv->plain_historical > 0) {
-		h->keys_with_historical_plaintext++;
-		if (h->oldest_plaintext_revision == 0 || kv->oldest_plain_historical < h->oldest_plaintext_revision)
-			h->oldest_plaintext_revision = kv->oldest_plain_historical;
+	history_add_key(&h->sum, kv);
+	if (kv->plain_historical > 0)
 		rc = list_add(&h->plain_keys, &h->n_plain_keys, kv);
-	}
 	if (rc == 0 && kv->deleted) {
 		h->deleted_keys++;
 		rc = list_add(&h->deleted, &h->n_deleted, kv);

@@ -58,19 +58,19 @@ static json_t *history_obj(const struct backup *bk)
 
 	json_object_set_new(o, "compact_revision", json_integer(in->compact_revision));
 	json_object_set_new(o, "upto_revision", json_integer(in->revision));
-	json_object_set_new(o, "revisions", json_integer((json_int_t)h->revisions));
-	json_object_set_new(o, "deletes", json_integer((json_int_t)h->deletes));
-	json_object_set_new(o, "plaintext_revisions_total", json_integer((json_int_t)h->plaintext_total));
-	json_object_set_new(o, "plaintext_revisions_historical", json_integer((json_int_t)h->plaintext_historical));
+	json_object_set_new(o, "revisions", json_integer((json_int_t)h->sum.revisions));
+	json_object_set_new(o, "deletes", json_integer((json_int_t)h->sum.deletes));
+	json_object_set_new(o, "plaintext_revisions_total", json_integer((json_int_t)h->sum.plaintext_total));
+	json_object_set_new(o, "plaintext_revisions_historical", json_integer((json_int_t)h->sum.plaintext_historical));
 	json_object_set_new(o, "keys_with_historical_plaintext",
-			    json_integer((json_int_t)h->keys_with_historical_plaintext));
+			    json_integer((json_int_t)h->sum.keys_with_historical_plaintext));
 	json_object_set_new(o, "keys_with_historical_plaintext_list", str_list(h->plain_keys, h->n_plain_keys));
-	json_object_set_new(o, "oldest_historical_plaintext_revision", json_integer(h->oldest_plaintext_revision));
+	json_object_set_new(o, "oldest_historical_plaintext_revision", json_integer(h->sum.oldest_plaintext_revision));
 	json_object_set_new(o, "deleted_keys_count", json_integer((json_int_t)h->deleted_keys));
 	json_object_set_new(o, "deleted_keys", str_list(h->deleted, h->n_deleted));
 	json_object_set_new(o, "recreated_keys_count", json_integer((json_int_t)h->recreated_keys));
 	json_object_set_new(o, "recreated_keys", str_list(h->recreated, h->n_recreated));
-	json_object_set_new(o, "purge_needed", json_boolean(h->plaintext_historical > 0));
+	json_object_set_new(o, "purge_needed", json_boolean(h->sum.plaintext_historical > 0));
 	return o;
 }
 

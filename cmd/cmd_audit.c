@@ -34,8 +34,10 @@ static const char AUDIT_HELP[] =
 	"                          else secrets), e.g. secrets,configmaps,deployments.apps\n"
 	"  --all                   every key under the etcd prefix, grouped by resource\n"
 	"                          (also implied by a wildcard such as *.* in the config)\n"
-	"  --history               also replay every revision etcd retains and count old\n"
-	"                          revisions that still hold plaintext or retired keys\n"
+	"  --history               also count the revisions etcd retains that still hold\n"
+	"                          plaintext or retired keys, read from a snapshot etcd\n"
+	"                          streams into $TMPDIR (needs the db size free there, and\n"
+	"                          the root user on etcd with auth; docs/history.md)\n"
 	"  --list-keys             one row per value\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --page-size N           keys per etcd page (default 5000)\n"
@@ -52,7 +54,6 @@ struct audit {
 	struct encconf *conf;
 	struct kms_ring *ring;
 	struct tally tally;
-	struct history *hist;
 	struct progress prog;
 	uint64_t listed;
 };
@@ -175,8 +176,6 @@ static int on_value(void *arg, const struct scan_item *it)
 	    (rc = tally_add(&a->tally, tr, it->kv->key, it->kv->key_len, it->kv->mod_revision, it->kv->value,
 			    it->kv->value_len, r)) < 0)
 		return rc;
-	if (a->hist && (r->kind == ENV_IDENTITY || (a->conf && !r->ok)))
-		rc = history_note_live(a->hist, it->kv->key, it->kv->key_len, it->kv->mod_revision);
 	if (a->list_keys)
 		list_key(a, it);
 	return rc;
@@ -196,30 +195,41 @@ static struct xf *xf_for_key(void *arg, const uint8_t *key, size_t key_len)
 	return scan_xf_for_key(arg, key, key_len);
 }
 
-static int replay_history(struct audit *a, struct scan *s, struct etcd_client *cl, struct history_result *hr)
+static void on_history_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
 {
+	struct audit *a = arg;
+
+	if (total > 0)
+		progress_update(&a->prog, "audit: history: %s the snapshot, %.0f of %.0f MiB", phase,
+				(double)done / 1048576.0, (double)total / 1048576.0);
+	else
+		progress_update(&a->prog, "audit: history: %s the snapshot, %llu entries", phase,
+				(unsigned long long)done);
+}
+
+/* The history of the scanned prefixes, from a snapshot (audit/history.h). */
+static int count_history(struct audit *a, struct scan *s, struct etcd_client *cl, struct history_result *hr)
+{
+	size_t n = a->all ? 1 : scan_n_targets(s);
+	const char **prefixes = calloc(n ? n : 1, sizeof(*prefixes));
+	char all[512];
+	struct history_live o = { .xf_for = a->conf ? xf_for_key : NULL, .xf_arg = s,
+				  .progress = on_history_progress, .progress_arg = a };
 	int rc = 0;
 
-	memset(hr, 0, sizeof(*hr));
-	for (size_t i = 0; i < scan_n_targets(s) && rc == 0; i++) {
-		const char *p = a->all ? NULL : scan_target_prefix(s, i);
-		char all[512];
-		uint8_t end[512];
-
-		if (p == NULL) {
-			/* --all: one replay of the whole etcd prefix */
-			if ((rc = res_all_prefix(all, sizeof(all), a->prefix)) < 0)
-				break;
-			p = all;
-			i = scan_n_targets(s);
-		}
-		progress_update(&a->prog, "audit: replaying history of %s", p);
-		size_t el = etcd_prefix_end(end, (const uint8_t *)p, strlen(p));
-		rc = history_replay(a->hist, cl, (const uint8_t *)p, strlen(p), end, el, scan_revision(s), xf_for_key,
-				    s, hr);
-	}
+	if (prefixes == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	if (a->all && (rc = res_all_prefix(all, sizeof(all), a->prefix)) == 0)
+		prefixes[0] = all;
+	for (size_t i = 0; !a->all && i < n; i++)
+		prefixes[i] = scan_target_prefix(s, i);
+	o.prefixes = prefixes;
+	o.n_prefixes = n;
+	/* no stop flag: a signal ends the process at once, and the unnamed
+	 * temporary file goes with it */
 	if (rc == 0)
-		history_finish(a->hist, hr);
+		rc = history_from_etcd(hr, cl, &o);
+	free(prefixes);
 	return rc;
 }
 
@@ -230,9 +240,7 @@ static int reset_counts(void *arg)
 
 	tally_release(&a->tally);
 	tally_init(&a->tally, a->conf != NULL);
-	history_free(a->hist);
-	a->hist = NULL;
-	return a->history ? history_new(&a->hist) : 0;
+	return 0;
 }
 
 /* One scan; restarts once if its revision is compacted under it. */
@@ -278,15 +286,14 @@ int cmd_audit(int argc, char **argv)
 	}
 	tally_init(&a.tally, a.config_path != NULL);
 	if ((a.config_path && (rc = encconf_load(&a.conf, a.config_path)) < 0) ||
-	    (a.keyring_path && (rc = kmsring_load(&a.ring, a.keyring_path)) < 0) ||
-	    (a.history && (rc = history_new(&a.hist)) < 0))
+	    (a.keyring_path && (rc = kmsring_load(&a.ring, a.keyring_path)) < 0))
 		goto fail;
 	etcdflags_opts(&a.ef, &eo);
 	if ((rc = etcd_open(&cl, &eo)) < 0)
 		goto fail;
 	if (a.list_keys && !a.json)
 		printf("%-64s %-10s %-20s %s\n", "KEY", "PROVIDER", "KEY NAME", "STATUS");
-	if ((rc = run_scan(&a, cl, &s, &meta.restarted)) < 0 || (a.history && (rc = replay_history(&a, s, cl, &hr)) < 0))
+	if ((rc = run_scan(&a, cl, &s, &meta.restarted)) < 0 || (a.history && (rc = count_history(&a, s, cl, &hr)) < 0))
 		goto fail;
 	progress_done(&a.prog);
 	meta.revision = scan_revision(s);
@@ -309,7 +316,6 @@ out:
 	json_decref(rep);
 	scan_free(s);
 	etcd_close(cl);
-	history_free(a.hist);
 	tally_release(&a.tally);
 	kmsring_free(a.ring);
 	encconf_free(a.conf);

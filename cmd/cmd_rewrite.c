@@ -321,6 +321,11 @@ static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct r
 	json_object_set_new(rep, "unreadable_keys", json_incref(a->bad));
 	json_object_set_new(rep, "not_rewritable", json_integer((json_int_t)st->too_large));
 	json_object_set_new(rep, "not_rewritable_keys", json_incref(a->big));
+	json_object_set_new(rep, "in_doubt", json_integer((json_int_t)st->in_doubt));
+	json_object_set_new(rep, "txn_conflicts", json_integer((json_int_t)st->conflicts));
+	json_object_set_new(rep, "keys_reread", json_integer((json_int_t)st->rehandled));
+	json_object_set_new(rep, "batch_rereads", json_integer((json_int_t)st->rereads));
+	/* the names before txn_conflicts / keys_reread, kept for scripts */
 	json_object_set_new(rep, "conflicts", json_integer((json_int_t)st->conflicts));
 	json_object_set_new(rep, "conflict_keys_rehandled", json_integer((json_int_t)st->rehandled));
 	json_object_set_new(rep, "vanished", json_integer((json_int_t)st->vanished));
@@ -334,6 +339,7 @@ static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct r
 	json_object_set_new(rep, "stopped", rc == 0 ? json_null() : json_string(err_name(rc)));
 	json_object_set_new(rep, "old_revisions_with_previous_encryption",
 			    json_integer(a->dry_run ? 0 : (json_int_t)st->rewritten));
+	json_object_set_new(rep, "old_revisions_in_doubt", json_integer(a->dry_run ? 0 : (json_int_t)st->in_doubt));
 }
 
 static void print_table(const json_t *rep, const struct rewrite_cmd *a, const struct rw_stats *st)
@@ -351,8 +357,12 @@ static void print_table(const json_t *rep, const struct rewrite_cmd *a, const st
 	if (st->too_large)
 		printf("  not rewritable    %llu (too large for etcd once encrypted; left as they are)\n",
 		       (unsigned long long)st->too_large);
-	printf("  conflicts         %llu Txns, %llu keys read again and handled\n", (unsigned long long)st->conflicts,
-	       (unsigned long long)st->rehandled);
+	if (st->in_doubt)
+		printf("  in doubt          %llu (their Txns failed and may still have been applied: up to %llu more "
+		       "rewritten; a rerun settles them)\n", (unsigned long long)st->in_doubt,
+		       (unsigned long long)st->in_doubt);
+	printf("  conflicts         %llu Txns, %llu batch re-reads, %llu changed keys handled again\n",
+	       (unsigned long long)st->conflicts, (unsigned long long)st->rereads, (unsigned long long)st->rehandled);
 	if (st->vanished)
 		printf("  deleted meanwhile %llu\n", (unsigned long long)st->vanished);
 	printf("  database growth   ~%.1f MB (each rewrite adds a revision)\n", (double)st->growth_estimate / 1e6);
@@ -365,10 +375,11 @@ static void print_table(const json_t *rep, const struct rewrite_cmd *a, const st
 		printf("  TOO LARGE %s  %lld bytes once encrypted, over etcd's --max-request-bytes: %s\n", json_string_value(json_object_get(b, "etcd_key")),
 		       (long long)json_integer_value(json_object_get(b, "value_bytes")),
 		       json_string_value(json_object_get(b, "detail")));
-	if (!a->dry_run && st->rewritten > 0 && !a->compact_end)
-		printf("history: %llu older revisions still hold the previous encryption; to purge them run\n"
+	if (!a->dry_run && st->rewritten + st->in_doubt > 0 && !a->compact_end)
+		printf("history: %s%llu older revisions still hold the previous encryption; to purge them run\n"
 		       "  etcdctl compact %lld   and then   etcdctl defrag   on each member\n",
-		       (unsigned long long)st->rewritten, (long long)st->revision_end);
+		       st->in_doubt ? "up to " : "", (unsigned long long)(st->rewritten + st->in_doubt),
+		       (long long)st->revision_end);
 	else if (a->compact_end && st->rewritten > 0)
 		printf("history: compacted at revision %lld; run etcdctl defrag on each member to return the space\n",
 		       (long long)st->revision_end);

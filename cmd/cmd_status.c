@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -148,7 +149,7 @@ static int nodes_dir(struct st_cmd *c, const char *dir)
 	int status = 0;
 
 	if (d == NULL)
-		return cmd_usage_error("status", "--nodes-dir '%s': cannot open the directory", dir);
+		return cmd_usage_error("status", "--nodes-dir '%s': cannot open the directory: %s", dir, strerror(errno));
 	while ((e = readdir(d)) != NULL && n <= CMD_MAX_NODES)
 		if (e->d_name[0] != '.' && (names[n] = strdup(e->d_name)) != NULL)
 			n++;

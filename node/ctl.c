@@ -34,7 +34,8 @@ struct ctl {
 	volatile sig_atomic_t rw_stop; /* *stop or the lease lost */
 	int64_t last_put_ms;
 	struct node_rwrec rec; /* the rewrite being run */
-	int rec_put;
+	struct node_rwrec prev; /* the record it replaced */
+	int have_prev;
 };
 
 static int64_t now_ms(void)
@@ -162,7 +163,6 @@ static void put_rec(struct ctl *c)
 	c->rec.updated = (int64_t)time(NULL);
 	if (node_rwrec_put(c->cl, c->o->prefix, &c->rec) < 0)
 		c->o->log(c->o->arg, "cannot publish the rewrite's progress: %s", err_msg());
-	c->rec_put = 1;
 	c->last_put_ms = now_ms();
 }
 
@@ -182,7 +182,7 @@ static void on_progress(void *arg, const struct rw_stats *st)
 	struct ctl *c = arg;
 
 	fill_rec(c, st);
-	if (now_ms() - c->last_put_ms >= 1000 && (st->rewritten > 0 || c->rec.forced))
+	if (now_ms() - c->last_put_ms >= 1000)
 		put_rec(c);
 }
 
@@ -219,19 +219,20 @@ static int gates(struct ctl *c, const struct rw_opts *ro)
 	return 0;
 }
 
-/* Whether the result is worth publishing: a run that changed nothing after
- * a finished rewrite to the same key keeps that rewrite's record. */
-static int worth_publishing(struct ctl *c)
+/* The record to leave behind: a run that changed nothing after a finished
+ * rewrite to the same key puts that rewrite's record back (it says more). */
+static void put_result(struct ctl *c)
 {
-	struct node_rwrec prev;
+	const struct node_rwrec *p = &c->prev;
 
-	if (c->rec_put || c->rec.forced || c->rec.rewritten > 0 || c->rec.unreadable > 0 ||
-	    c->rec.state != NODE_RW_DONE)
-		return 1;
-	if (node_rwrec_get(c->cl, c->o->prefix, &prev) < 0)
-		return 1;
-	return !(prev.state == NODE_RW_DONE && strcmp(prev.write_name, c->rec.write_name) == 0 &&
-		 strcmp(prev.write_provider, c->rec.write_provider) == 0);
+	if (c->have_prev && !c->rec.forced && c->rec.rewritten == 0 && c->rec.unreadable == 0 &&
+	    c->rec.state == NODE_RW_DONE && p->state == NODE_RW_DONE && strcmp(p->write_name, c->rec.write_name) == 0 &&
+	    strcmp(p->write_provider, c->rec.write_provider) == 0) {
+		if (node_rwrec_put(c->cl, c->o->prefix, p) < 0)
+			c->o->log(c->o->arg, "cannot publish the rewrite's result: %s", err_msg());
+		return;
+	}
+	put_rec(c);
 }
 
 static int run_rewrite(struct ctl *c, int force, const char *request)
@@ -253,7 +254,6 @@ static int run_rewrite(struct ctl *c, int force, const char *request)
 	snprintf(c->rec.request, sizeof(c->rec.request), "%s", request);
 	c->rec.forced = force;
 	c->rec.started = (int64_t)time(NULL);
-	c->rec_put = 0;
 	c->last_put_ms = now_ms();
 	if ((rc = scan_resources_from_config(&res, &n, &all, c->conf)) < 0)
 		return rc;
@@ -261,8 +261,8 @@ static int run_rewrite(struct ctl *c, int force, const char *request)
 	ro.n_resources = n;
 	ro.all = all;
 	if ((rc = gates(c, &ro)) == 0) {
-		if (force)
-			put_rec(c);
+		c->have_prev = node_rwrec_get(c->cl, c->o->prefix, &c->prev) == 0;
+		put_rec(c); /* running */
 		c->o->log(c->o->arg, "rewriting to %s%s (%llu keys)", w->name, force ? " (forced)" : "",
 			  (unsigned long long)c->rec.total);
 		rc = rw_run(c->cl, &ro, &st, on_bad, on_progress, c);
@@ -274,8 +274,8 @@ static int run_rewrite(struct ctl *c, int force, const char *request)
 	c->rec.state = rc == 0 ? NODE_RW_DONE : NODE_RW_FAILED;
 	if (rc < 0)
 		snprintf(c->rec.error, sizeof(c->rec.error), "%s", err_msg());
-	if (rc != ERR_INTERRUPTED && rc != ERR_UNAVAILABLE && worth_publishing(c))
-		put_rec(c);
+	if (rc != ERR_INTERRUPTED && rc != ERR_UNAVAILABLE)
+		put_result(c);
 	c->o->log(c->o->arg, "rewrite %s: revisions %lld..%lld, %llu scanned, %llu rewritten, %llu already current, "
 		  "%llu unreadable%s%s", node_rw_state_name(c->rec.state), (long long)st.revision_start,
 		  (long long)st.revision_end, (unsigned long long)st.scanned, (unsigned long long)st.rewritten,

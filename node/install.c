@@ -19,7 +19,7 @@ void node_config_path(char out[NODE_PATH_MAX], const char *dir)
 
 int node_read_file(struct buf *out, const char *path, size_t max, int64_t *mtime)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), rc = 0; /* a FIFO must not block open */
 	struct stat sb;
 	ssize_t got;
 

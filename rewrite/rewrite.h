@@ -9,15 +9,19 @@
  * batch_ops puts and batch_bytes bytes, several in flight on one channel; each
  * put is guarded by a compare mod_revision == the revision it was read at,
  * and keeps the key's lease. A Txn whose compare fails writes nothing: its
- * keys are read again one by one and handled again (a value the apiserver
- * wrote meanwhile may already be current), so a concurrent write is never
- * lost. Txns are atomic, so no value is ever half written. A Txn etcd
+ * keys are read again in one read; keys still at their revision keep their
+ * verified value, keys changed meanwhile are decided again from what they
+ * now hold (a value the apiserver wrote may already be current), and the
+ * rest goes out again as one Txn, so a concurrent write is never lost. Txns are atomic, so no value is ever half written. A Txn etcd
  * refuses as too large (--max-request-bytes) is split in halves down to
  * single keys; a single value still too large is left as it is and reported
  * (on_too_large), and the run goes on.
  *
  * The run stops cleanly (in-flight Txns finish) on *stop, on NOSPACE and
- * on repeated etcd errors (after retries with backoff). A rerun after any
+ * on repeated etcd errors (after retries with backoff). A Txn that ended in
+ * an error may still have been applied (etcd 3.4 applies a Txn that crosses
+ * the quota and then answers NOSPACE): its keys are read again and it is
+ * counted as applied or not, or, when that read fails, as in doubt. A rerun after any
  * stop only finishes the job. */
 #ifndef ETCDCRYPT_REWRITE_H
 #define ETCDCRYPT_REWRITE_H
@@ -70,7 +74,9 @@ struct rw_stats {
 	uint64_t unreadable;
 	uint64_t too_large;   /* refused by etcd as too large after encryption (left as they are) */
 	uint64_t conflicts;   /* Txns whose compare failed */
-	uint64_t rehandled;   /* keys read again after a conflict */
+	uint64_t rehandled;   /* keys found changed after a conflict, decided again */
+	uint64_t rereads;     /* reads of a whole failed batch (one Txn of Range ops each) */
+	uint64_t in_doubt;    /* puts of Txns that failed and may still have been applied */
 	uint64_t vanished;    /* keys deleted while the run went on */
 	uint64_t txns;
 	uint64_t bytes_written;

@@ -3,7 +3,7 @@
  * A batch is sent when it reaches batch_ops puts or batch_bytes bytes. With
  * `inflight` Txns out, the next send first waits for one to complete. A
  * completed Txn either succeeded (all its puts applied), failed its compare
- * (nothing applied: each key is read again and handled on its own), was
+ * (nothing applied: its keys are read again, rw_redo.c), was
  * too large for etcd (split in halves, down to the one value that is, which
  * is reported and skipped), or failed with an error: transient errors are
  * retried with backoff, NOSPACE and the rest stop the run. */
@@ -15,8 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#define RW_RETRIES 5
-#define RW_CONFLICT_TRIES 5
 
 double rw_now(void)
 {
@@ -26,7 +24,7 @@ double rw_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_s(double s)
+void rw_sleep(double s)
 {
 	struct timespec ts;
 
@@ -80,74 +78,8 @@ static void after_success(struct rw *w, const struct rw_batch *b, size_t lo, siz
 		w->since_compact = 0;
 	}
 }
-/* One key of a failed batch, read again and handled on its own. */
-static int resolve_key(struct rw *w, const struct rw_batch *b, const struct rw_put *p)
-{
-	const uint8_t *key = b->data.data + p->key_off;
-	int64_t expect = p->mod_revision;
 
-	w->st->rehandled++;
-	for (int attempt = 0; attempt < RW_CONFLICT_TRIES; attempt++) {
-		struct etcd_range_req req = { .key = key, .key_len = p->key_len };
-		struct etcd_range_resp r = { 0 };
-		struct etcd_cas_put op;
-		struct xf_result res;
-		struct scan_item it = { 0 };
-		int rc, need, ok = 0;
-
-		if ((rc = etcd_range(w->cl, &r, &req)) < 0)
-			return rc;
-		if (r.n_kvs == 0) {
-			w->st->vanished++;
-			etcd_range_resp_release(&r);
-			return 0;
-		}
-		const struct etcd_kv *kv = &r.kvs[0];
-		if (kv->mod_revision == expect) {
-			/* unchanged: the verified value still applies */
-			op = (struct etcd_cas_put){ key, p->key_len, b->data.data + p->val_off, p->val_len, expect, kv->lease };
-		} else {
-			rc = xf_read(p->xf, &res, &w->plain, kv->key, kv->key_len, kv->value, kv->value_len);
-			it.kv = kv, it.res = &res, it.plain = &w->plain, it.xf = p->xf;
-			if (rc == 0)
-				rc = rw_decide(w, &it, 1, &need, &w->enc_conflict);
-			if (rc < 0 || !need) {
-				etcd_range_resp_release(&r);
-				return rc;
-			}
-			op = (struct etcd_cas_put){ key, p->key_len, w->enc_conflict.data, w->enc_conflict.len, kv->mod_revision,
-						    kv->lease };
-		}
-		expect = kv->mod_revision;
-		rc = etcd_txn_cas(w->cl, &ok, NULL, &op, 1);
-		etcd_range_resp_release(&r);
-		if (rc < 0 && rc != ERR_LEASE_NOTFOUND)
-			return rc;
-		if (rc == 0 && ok) {
-			w->st->rewritten++;
-			w->st->txns++;
-			w->st->bytes_written += op.value_len;
-			return 0;
-		}
-		expect = -1; /* changed again (or its lease expired): read anew */
-	}
-	return err_set(ERR_ETCD, "'%.*s' kept changing during %d attempts; rerun rewrite to finish it",
-		       (int)p->key_len, (const char *)key, RW_CONFLICT_TRIES);
-}
-
-static int resolve_range(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi)
-{
-	w->st->conflicts++;
-	for (size_t i = lo; i < hi; i++) {
-		int rc = resolve_key(w, b, &b->puts[i]);
-
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
-static int transient(int rc)
+int rw_transient(int rc)
 {
 	return rc == ERR_UNAVAILABLE;
 }
@@ -160,23 +92,21 @@ static int txn_retry(struct rw *w, const struct rw_batch *b, size_t lo, size_t h
 	double wait = 0.5;
 
 	ops_of(b, lo, hi, ops);
-	for (int i = 0; i < RW_RETRIES && transient(rc); i++, wait *= 2) {
-		sleep_s(wait);
+	for (int i = 0; i < RW_RETRIES && rw_transient(rc); i++, wait *= 2) {
+		rw_sleep(wait);
 		w->st->retries++;
 		rc = etcd_txn_cas(w->cl, ok, rev, ops, hi - lo);
 	}
 	return rc;
 }
 
-static int txn_sync(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int *ok, int64_t *rev)
+int rw_txn_sync(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int *ok, int64_t *rev)
 {
 	struct etcd_cas_put ops[RW_MAX_BATCH];
 
 	ops_of(b, lo, hi, ops);
 	return txn_retry(w, b, lo, hi, etcd_txn_cas(w->cl, ok, rev, ops, hi - lo), ok, rev);
 }
-
-static int settle(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int rc, int ok, int64_t rev);
 
 /* One value etcd will not store even alone: left as it is, reported. */
 static void too_large(struct rw *w, const struct rw_batch *b, size_t i)
@@ -192,7 +122,7 @@ static void too_large(struct rw *w, const struct rw_batch *b, size_t i)
 /* etcd refused puts lo..hi as one request too large: halves, down to the
  * single value that is. When no single value was, etcd's limit is below
  * these bytes: later batches are cut smaller. */
-static int split(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi)
+static int split(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int depth)
 {
 	size_t mid = lo + (hi - lo) / 2, bytes = bytes_of(b, lo, hi);
 	uint64_t before = w->st->too_large;
@@ -206,27 +136,25 @@ static int split(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi)
 	for (int half = 0; half < 2 && rc == 0; half++) {
 		size_t l = half ? mid : lo, h = half ? hi : mid;
 
-		rc = txn_sync(w, b, l, h, &ok, &rev);
-		rc = settle(w, b, l, h, rc, ok, rev);
+		rc = rw_txn_sync(w, b, l, h, &ok, &rev);
+		rc = rw_settle(w, b, l, h, rc, ok, rev, depth);
 	}
 	if (rc == 0 && w->st->too_large == before && bytes / 2 < w->batch_bytes)
 		w->batch_bytes = bytes / 2 > 4096 ? bytes / 2 : 4096;
 	return rc;
 }
 
-/* What a finished Txn over puts lo..hi means: applied, compare failed
- * (nothing applied: handle the keys again), too large (split), or an error
- * that stops the run. */
-static int settle(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int rc, int ok, int64_t rev)
+int rw_settle(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int rc, int ok, int64_t rev, int depth)
 {
 	if (rc == 0 && ok) {
 		after_success(w, b, lo, hi, rev);
 		return 0;
 	}
 	if (rc == 0 || rc == ERR_LEASE_NOTFOUND) /* a lease expired: its key went with it */
-		return resolve_range(w, b, lo, hi);
+		return rw_resolve(w, b, lo, hi, depth);
 	if (rc == ERR_TOOLARGE)
-		return split(w, b, lo, hi);
+		return split(w, b, lo, hi, depth);
+	rw_in_doubt(w, b, lo, hi, rc);
 	return rc;
 }
 
@@ -244,7 +172,7 @@ static int complete_one(struct rw *w)
 		err_set(rc, "%s", r.rc_msg);
 		rc = txn_retry(w, b, 0, b->n, rc, &r.succeeded, &r.revision);
 	}
-	rc = settle(w, b, 0, b->n, rc, r.succeeded, r.revision);
+	rc = rw_settle(w, b, 0, b->n, rc, r.succeeded, r.revision, 0);
 	b->busy = 0;
 	b->n = 0;
 	buf_reset(&b->data);
@@ -258,7 +186,7 @@ static void pace(struct rw *w, size_t n)
 	if (w->o->max_rate <= 0)
 		return;
 	w->paced += n;
-	sleep_s(w->pace_start + (double)w->paced / w->o->max_rate - rw_now());
+	rw_sleep(w->pace_start + (double)w->paced / w->o->max_rate - rw_now());
 }
 
 static int send_current(struct rw *w)
@@ -289,10 +217,30 @@ static struct rw_batch *free_batch(struct rw *w)
 	return NULL;
 }
 
+int rw_batch_add(struct rw_batch *b, const uint8_t *key, size_t key_len, const uint8_t *val, size_t val_len,
+		 int64_t mod_revision, int64_t lease, struct xf *xf)
+{
+	struct rw_put *p = &b->puts[b->n];
+	int rc;
+
+	p->key_off = b->data.len;
+	p->key_len = key_len;
+	if ((rc = buf_append(&b->data, key, key_len)) < 0)
+		return rc;
+	p->val_off = b->data.len;
+	p->val_len = val_len;
+	if ((rc = buf_append(&b->data, val, val_len)) < 0)
+		return rc;
+	p->mod_revision = mod_revision;
+	p->lease = lease;
+	p->xf = xf;
+	b->n++;
+	return 0;
+}
+
 int rw_queue(struct rw *w, const struct etcd_kv *kv, struct xf *xf, const uint8_t *val, size_t val_len)
 {
 	struct rw_batch *b;
-	struct rw_put *p;
 	int rc;
 
 	b = w->cur;
@@ -307,21 +255,7 @@ int rw_queue(struct rw *w, const struct etcd_kv *kv, struct xf *xf, const uint8_
 		b->n = 0;
 		buf_reset(&b->data);
 	}
-	b = w->cur;
-	p = &b->puts[b->n];
-	p->key_off = b->data.len;
-	p->key_len = kv->key_len;
-	if ((rc = buf_append(&b->data, kv->key, kv->key_len)) < 0)
-		return rc;
-	p->val_off = b->data.len;
-	p->val_len = val_len;
-	if ((rc = buf_append(&b->data, val, val_len)) < 0)
-		return rc;
-	p->mod_revision = kv->mod_revision;
-	p->lease = kv->lease;
-	p->xf = xf;
-	b->n++;
-	return 0;
+	return rw_batch_add(w->cur, kv->key, kv->key_len, val, val_len, kv->mod_revision, kv->lease, xf);
 }
 
 int rw_drain(struct rw *w, int send_partial)

@@ -49,6 +49,10 @@ struct bolt_info {
  * hwm * page_size: the message names the offset where the file ends). */
 int bolt_open(struct bolt **out, const char *path);
 
+/* Same over an open file (read from offset 0; the mapping outlives fd, which
+ * the caller still owns and may close). name is for messages. */
+int bolt_open_fd(struct bolt **out, int fd, const char *name);
+
 /* Same over bytes the caller keeps alive and unchanged until bolt_close. */
 int bolt_open_mem(struct bolt **out, const uint8_t *p, size_t n);
 

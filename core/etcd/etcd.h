@@ -27,6 +27,7 @@
 #ifndef ETCDCRYPT_ETCD_H
 #define ETCDCRYPT_ETCD_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -164,6 +165,23 @@ int etcd_defragment(struct etcd_client *c);
 /* Maintenance.Alarm GET: *out_alarms is a bitmask of enum etcd_alarm values
  * (1 << alarm) over all members; 0 when none is raised. */
 int etcd_alarms(struct etcd_client *c, unsigned *out_alarms);
+
+/* ---- snapshot ------------------------------------------------------------
+ * Maintenance.Snapshot of the endpoint in use: etcd streams its whole bbolt
+ * database, then the SHA-256 of those bytes (32 bytes): in order, exactly the
+ * bytes `etcdctl snapshot save` writes. fn gets each piece in order; total is
+ * the database size (without the hash) once the first piece told it. fn
+ * returns <0 to stop with that code. It costs etcd what `etcdctl snapshot
+ * save` costs: one read transaction and the file read once.
+ * Stops within a fraction of a second with ERR_INTERRUPTED once *stop (may
+ * be NULL) is non-zero; a stream silent for the command timeout ends with
+ * ERR_UNAVAILABLE. Before the first piece arrives, an unreachable endpoint
+ * fails over and an expired token is renewed, as for unary calls; after it,
+ * errors are returned (fn's bytes so far are then incomplete). etcd with
+ * auth lets only a user with the root role take a snapshot: others get
+ * ERR_AUTH ("permission denied"). The hash is not checked here. */
+typedef int (*etcd_snapshot_fn)(void *arg, const uint8_t *p, size_t n, uint64_t total);
+int etcd_snapshot(struct etcd_client *c, etcd_snapshot_fn fn, void *arg, const volatile sig_atomic_t *stop);
 
 /* Grants a lease (tests, demo, the controller's lock). */
 int etcd_lease_grant(struct etcd_client *c, int64_t *out_id, int64_t ttl_seconds);

@@ -121,6 +121,7 @@ int etcd_range_resp_fill(struct etcd_range_resp *out, ProtobufCMessage *m);
 #define ETCD_M_LEASE_KEEPALIVE "/etcdserverpb.Lease/LeaseKeepAlive"
 #define ETCD_M_ALARM "/etcdserverpb.Maintenance/Alarm"
 #define ETCD_M_STATUS "/etcdserverpb.Maintenance/Status"
+#define ETCD_M_SNAPSHOT "/etcdserverpb.Maintenance/Snapshot"
 #define ETCD_M_DEFRAG "/etcdserverpb.Maintenance/Defragment"
 #define ETCD_M_AUTHENTICATE "/etcdserverpb.Auth/Authenticate"
 

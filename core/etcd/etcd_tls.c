@@ -6,11 +6,13 @@
  * must belong to the certificate. Only the contents are kept (as
  * NUL-terminated strings for grpc_ssl_credentials_create). */
 #include "etcd_tls.h"
+#include "base/file.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -26,13 +28,17 @@
 
 static int read_file(char **out, const char *what, const char *path)
 {
-	FILE *f = fopen(path, "rb");
+	FILE *f;
 	char *buf = NULL;
 	long len;
-	int rc = 0;
+	int fd, rc;
 
-	if (!f)
+	if ((rc = file_open_regular(&fd, path, what, ERR_TLS)) < 0)
+		return rc;
+	if ((f = fdopen(fd, "rb")) == NULL) {
+		close(fd);
 		return err_set(ERR_TLS, "%s '%s': cannot open: %s", what, path, strerror(errno));
+	}
 	if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
 		rc = err_set(ERR_TLS, "%s '%s': cannot read: %s", what, path, strerror(errno));
 		goto out;

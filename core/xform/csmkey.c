@@ -5,6 +5,7 @@
 #include "digest.h"
 #include "prov.h"
 #include "base/err.h"
+#include "base/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -70,8 +71,8 @@ int csmkey_read(struct csmconf_key *out, enum encconf_kind kind, const char *pat
 	int fd = 0, rc;
 
 	memset(out, 0, sizeof(*out));
-	if (strcmp(path, "-") != 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return err_set(ERR_IO, "cannot open key file '%s': %s", path, strerror(errno));
+	if (strcmp(path, "-") != 0 && (rc = file_open_regular(&fd, path, "key file", ERR_CONFIG)) < 0)
+		return rc;
 	rc = read_capped(fd, raw, sizeof(raw), &n, name);
 	if (fd != 0)
 		close(fd);

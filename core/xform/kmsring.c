@@ -2,11 +2,13 @@
 #include "kmsring.h"
 #include "base/b64.h"
 #include "base/err.h"
+#include "base/file.h"
 #include "prov.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct kms_kek {
 	char *plugin;
@@ -70,11 +72,15 @@ static int load_plugins(struct kms_ring *r, const char *path, json_t *plugins)
 int kmsring_load(struct kms_ring **out, const char *path)
 {
 	json_error_t e;
-	json_t *root = json_load_file(path, 0, &e);
+	json_t *root;
 	struct kms_ring *r;
-	int rc;
+	int fd, rc;
 
 	*out = NULL;
+	if ((rc = file_open_regular(&fd, path, "KMS keyring", ERR_CONFIG)) < 0)
+		return rc;
+	root = json_loadfd(fd, 0, &e);
+	close(fd);
 	if (root == NULL)
 		return err_set(ERR_CONFIG, "%s:%d:%d: %s", path, e.line, e.column, e.text);
 	r = calloc(1, sizeof(*r));

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# t_inputs: hostile or mistaken inputs fail fast with a clear message and the
+# documented exit status: FIFOs, directories and devices where a file is
+# expected (they must never hang), missing files, typos.
+set -u
+cd "$(dirname "$0")/../.."
+source tests/lib/etcd.sh
+source tests/lib/tap.sh
+BIN=${ETCDCRYPT_BIN:-build/etcdcrypt}
+FX=${ETCDCRYPT_FIXTURES:-fixtures}/k8s-vectors
+trap 'etcd_stop_all; rm -rf "$ETCD_TMP" "$T_OUT" "$T_ERR"' EXIT
+
+etcd_start iplain plain || exit 1
+P=$ETCD_IPLAIN_ENDPOINT
+D=$ETCD_TMP
+CFG=$FX/configs/aescbc.yaml
+
+# t_fast EXPECTED "what" CMD...: like t_exit, under a 20 s timeout (exit 124 = it hung)
+t_fast() {
+	local want=$1 what=$2
+	shift 2
+	t_exit "$want" "$what" timeout 20 "$@"
+}
+
+# ---- non-regular files (issue 9 item 9) -------------------------------------
+mkfifo "$D/fifo"
+mkdir -p "$D/nodes" "$D/adir"
+cp "$CFG" "$D/nodes/ncn-m001"
+mkfifo "$D/nodes/ncn-m002"
+printf '0123456789abcdef0123456789abcdef\n' > "$D/k.key"
+
+t_fast 3 "backup verify FIFO: exit 3, no hang" "$BIN" backup verify "$D/fifo"
+t_stderr_has "snapshot '$D/fifo' is a FIFO, not a regular file" "backup verify FIFO: says so"
+t_stderr_one_line "backup verify FIFO: one line"
+t_fast 3 "backup verify directory: exit 3" "$BIN" backup verify "$D/adir"
+t_stderr_has "is a directory, not a regular file" "backup verify directory: says so"
+t_fast 3 "backup verify /dev/null: exit 3" "$BIN" backup verify /dev/null
+t_stderr_has "is a character device" "backup verify device: says so"
+t_fast 2 "backup verify --config FIFO: exit 2" "$BIN" backup verify "$D/adir" --config "$D/fifo"
+t_stderr_has "config '$D/fifo' is a FIFO" "backup verify --config FIFO: says so"
+
+t_fast 2 "audit --config FIFO: exit 2, no hang" "$BIN" audit --endpoints "$P" --config "$D/fifo"
+t_stderr_has "config '$D/fifo' is a FIFO, not a regular file" "audit --config FIFO: says so"
+t_stderr_one_line "audit --config FIFO: one line"
+t_fast 2 "audit --config directory: exit 2 (docs/exit-codes.md)" "$BIN" audit --endpoints "$P" --config "$D/adir"
+t_stderr_has "config '$D/adir' is a directory, not a regular file" "audit --config directory: says so"
+t_fast 2 "audit --config missing: exit 2 (docs/exit-codes.md)" "$BIN" audit --endpoints "$P" --config "$D/nope.yaml"
+t_stderr_has "cannot open config '$D/nope.yaml': No such file or directory" "audit --config missing: says so"
+t_fast 2 "audit --config /dev/zero: exit 2" "$BIN" audit --endpoints "$P" --config /dev/zero
+t_fast 2 "rewrite --config FIFO: exit 2" "$BIN" rewrite --endpoints "$P" --config "$D/fifo"
+t_fast 2 "rewrite --node-config FIFO: exit 2" "$BIN" rewrite --endpoints "$P" --config "$CFG" --node-config "m2=$D/fifo"
+t_fast 2 "get --config FIFO: exit 2" "$BIN" get --endpoints "$P" --config "$D/fifo" /registry/secrets/a/b
+t_fast 2 "config check FIFO: exit 2" "$BIN" config check --endpoints "$P" "$D/fifo"
+t_fast 3 "config check --backup FIFO: exit 3" "$BIN" config check --endpoints "$P" "$CFG" --backup "$D/fifo"
+t_stderr_has "is a FIFO, not a regular file" "config check --backup FIFO: says so"
+t_fast 2 "--kms-keyring FIFO: exit 2" "$BIN" audit --endpoints "$P" --kms-keyring "$D/fifo"
+t_stderr_has "KMS keyring '$D/fifo' is a FIFO" "--kms-keyring FIFO: says so"
+t_fast 2 "--cacert FIFO: exit 2" "$BIN" audit --endpoints "$P" --cacert "$D/fifo"
+t_stderr_has "'$D/fifo' is a FIFO" "--cacert FIFO: says so"
+t_fast 2 "config enable key file FIFO: exit 2" "$BIN" config enable --aescbc "$D/fifo" -o "$D/out.yaml"
+t_stderr_has "key file '$D/fifo' is a FIFO, not a regular file" "key file FIFO: says so"
+t_fast 2 "config enable key file directory: exit 2" "$BIN" config enable --aescbc "$D/adir" -o "$D/out.yaml"
+t_fast 0 "config enable: key on stdin (a pipe) still works" sh -c "printf '0123456789abcdef0123456789abcdef' | '$BIN' config enable --aescbc - -o '$D/out.yaml'"
+t_fast 2 "status --nodes-dir with a FIFO in it: exit 2, no hang" "$BIN" status --endpoints "$P" --nodes-dir "$D/nodes"
+t_stderr_has "node ncn-m002: config '$D/nodes/ncn-m002' is a FIFO, not a regular file" "status --nodes-dir FIFO: names the node and file"
+t_fast 2 "status --nodes-dir FIFO itself: exit 2" "$BIN" status --endpoints "$P" --nodes-dir "$D/fifo"
+t_stderr_has "Not a directory" "status --nodes-dir FIFO itself: says so"
+
+t_done
