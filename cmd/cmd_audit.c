@@ -11,6 +11,7 @@
 #include "report_print.h"
 #include "scan/scan.h"
 #include "audit/tally.h"
+#include "metrics.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@
 #include <string.h>
 
 enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_HISTORY, OPT_LIST_KEYS,
-       OPT_PREFIX, OPT_PAGE };
+       OPT_PREFIX, OPT_PAGE, OPT_METRICS };
 
 static const char AUDIT_HELP[] =
 	"usage: etcdcrypt audit [--config FILE] [--resources LIST | --all] [--history]\n"
@@ -39,6 +40,8 @@ static const char AUDIT_HELP[] =
 	"                          streams into $TMPDIR (needs the db size free there, and\n"
 	"                          the root user on etcd with auth; docs/history.md)\n"
 	"  --list-keys             one row per value\n"
+	"  --metrics-file PATH     also write the counts as Prometheus metrics to PATH, replaced\n"
+	"                          atomically (node_exporter's textfile collector; docs/metrics.md)\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --page-size N           keys per etcd page (default 5000)\n"
 	"  -o, --output FORMAT     table (default) or json\n"
@@ -48,7 +51,7 @@ static const char AUDIT_HELP[] =
 
 struct audit {
 	struct etcdflags ef;
-	const char *config_path, *keyring_path, *resources_arg, *prefix;
+	const char *config_path, *keyring_path, *resources_arg, *prefix, *metrics_path;
 	int all, history, list_keys, json;
 	int64_t page_size;
 	struct encconf *conf;
@@ -70,6 +73,7 @@ static int parse_args(struct audit *a, int argc, char **argv)
 		{ "list-keys", no_argument, NULL, OPT_LIST_KEYS },
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
+		{ "metrics-file", required_argument, NULL, OPT_METRICS },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -92,6 +96,7 @@ static int parse_args(struct audit *a, int argc, char **argv)
 		case OPT_HISTORY: a->history = 1; break;
 		case OPT_LIST_KEYS: a->list_keys = 1; break;
 		case OPT_PREFIX: a->prefix = optarg; break;
+		case OPT_METRICS: a->metrics_path = optarg; break;
 		case OPT_PAGE:
 			if (cmd_page_size(&a->page_size, "audit", optarg) != 0)
 				return EXIT_USAGE;
@@ -308,10 +313,14 @@ int cmd_audit(int argc, char **argv)
 	}
 	tally_total(&a.tally, &bad);
 	status = bad > 0 ? EXIT_FINDINGS : EXIT_OK;
+	if (a.metrics_path && (rc = metrics_audit(a.metrics_path, &a.tally, &meta, a.history ? &hr : NULL)) < 0)
+		status = cmd_fail(rc);
 	goto out;
 fail:
 	progress_done(&a.prog);
 	status = cmd_fail(rc);
+	if (a.metrics_path && (rc = metrics_failed(a.metrics_path, "audit")) < 0)
+		cmd_fail(rc);
 out:
 	json_decref(rep);
 	scan_free(s);

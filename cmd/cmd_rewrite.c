@@ -9,6 +9,7 @@
 #include "etcdflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
+#include "metrics.h"
 #include "rewrite/rewrite.h"
 
 #include <jansson.h>
@@ -18,7 +19,8 @@
 #include <string.h>
 
 enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_NODE, OPT_DRY, OPT_BATCH,
-       OPT_INFLIGHT, OPT_RATE, OPT_FORCE, OPT_QUOTA, OPT_COMPACT_EVERY, OPT_COMPACT, OPT_PREFIX, OPT_PAGE };
+       OPT_INFLIGHT, OPT_RATE, OPT_FORCE, OPT_QUOTA, OPT_COMPACT_EVERY, OPT_COMPACT, OPT_PREFIX, OPT_PAGE,
+       OPT_METRICS };
 
 #define MAX_LISTED 1000
 
@@ -50,6 +52,8 @@ static const char REWRITE_HELP[] =
 	"                          from the keyspace; run etcdctl defrag on each member afterwards)\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --page-size N           keys per etcd page (default 5000)\n"
+	"  --metrics-file PATH     also write the run's counts as Prometheus metrics to PATH,\n"
+	"                          replaced atomically (node_exporter's textfile collector)\n"
 	"  -o, --output FORMAT     table (default) or json\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
 	"\nexit status: 0 every readable value is at the write key; 1 some values unreadable\n"
@@ -59,7 +63,7 @@ static const char REWRITE_HELP[] =
 
 struct rewrite_cmd {
 	struct etcdflags ef;
-	const char *config_path, *keyring_path, *resources_arg, *prefix;
+	const char *config_path, *keyring_path, *resources_arg, *prefix, *metrics_path;
 	const char *node_arg[CMD_MAX_NODES];
 	size_t n_nodes;
 	int all, dry_run, force, json, compact_end;
@@ -128,6 +132,7 @@ static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 	case OPT_FORCE: a->force = 1; return 0;
 	case OPT_COMPACT: a->compact_end = 1; return 0;
 	case OPT_PREFIX: a->prefix = arg; return 0;
+	case OPT_METRICS: a->metrics_path = arg; return 0;
 	case OPT_BATCH:
 		if (num_parse_long(&v, arg, 1, RW_MAX_BATCH) < 0)
 			return cmd_usage_error("rewrite", "--batch: '%s' is not a number from 1 to %d", arg, RW_MAX_BATCH);
@@ -180,6 +185,7 @@ static int parse_args(struct rewrite_cmd *a, int argc, char **argv)
 		{ "compact", no_argument, NULL, OPT_COMPACT },
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
+		{ "metrics-file", required_argument, NULL, OPT_METRICS },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -424,12 +430,22 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 	return rc;
 }
 
+/* --metrics-file: the run's counts when it got to scanning (ran), else
+ * success 0. A file that cannot be written makes the status 3. */
+static int write_metrics(const struct rewrite_cmd *a, const struct rw_stats *st, int rc, int ran, int status)
+{
+	int mrc = ran ? metrics_rewrite(a->metrics_path, st, progress_elapsed(&a->prog), a->dry_run, rc == 0)
+		      : metrics_failed(a->metrics_path, "rewrite");
+
+	return mrc < 0 ? cmd_fail(mrc) : status;
+}
+
 int cmd_rewrite(int argc, char **argv)
 {
 	struct rewrite_cmd a = { 0 };
 	struct rw_stats st = { 0 };
 	json_t *rep = json_object();
-	int rc = 0, status;
+	int rc = 0, status, parsed = 0, ran = 0;
 
 	a.bad = json_array();
 	a.big = json_array();
@@ -438,6 +454,7 @@ int cmd_rewrite(int argc, char **argv)
 		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
+	parsed = 1;
 	if ((rc = encconf_load(&a.conf, a.config_path)) < 0 || (a.keyring_path && (rc = kmsring_load(&a.ring, a.keyring_path)) < 0) ||
 	    (rc = load_nodes(&a)) < 0) {
 		status = cmd_fail(rc);
@@ -457,6 +474,7 @@ int cmd_rewrite(int argc, char **argv)
 		status = cmd_fail(rc);
 		goto out;
 	}
+	ran = 1;
 	fill_report(rep, &a, &st, rc, progress_elapsed(&a.prog));
 	if (a.json) {
 		json_dumpf(rep, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -474,6 +492,8 @@ int cmd_rewrite(int argc, char **argv)
 		status = st.unreadable > 0 || st.too_large > 0 ? EXIT_FINDINGS : EXIT_OK;
 	}
 out:
+	if (parsed && a.metrics_path)
+		status = write_metrics(&a, &st, rc, ran, status);
 	json_decref(rep);
 	json_decref(a.bad);
 	json_decref(a.big);

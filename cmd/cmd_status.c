@@ -15,6 +15,7 @@
 #include "node/rwrec.h"
 #include "node/store.h"
 #include "nodecmd.h"
+#include "metrics.h"
 
 #include <dirent.h>
 #include <jansson.h>
@@ -27,7 +28,7 @@
 _Static_assert(CMD_MAX_NODES <= STATUS_MAX_NODES, "status holds a reader per node");
 
 enum { OPT_NODE = CMD_OPT_FIRST, OPT_NODES_DIR, OPT_CONFIG, OPT_KEYRING, OPT_NAMES_ONLY, OPT_PREFIX,
-       OPT_PAGE, OPT_EXPECT, OPT_STATE_PREFIX };
+       OPT_PAGE, OPT_EXPECT, OPT_STATE_PREFIX, OPT_METRICS };
 
 static const char STATUS_HELP[] =
 	"usage: etcdcrypt status [--expect-nodes A,B,C] [--state-prefix P] [--config FILE]\n"
@@ -62,6 +63,8 @@ static const char STATUS_HELP[] =
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --page-size N           keys per etcd page (default 5000)\n"
+	"  --metrics-file PATH     also write the status as Prometheus metrics to PATH, replaced\n"
+	"                          atomically (node_exporter's textfile collector; docs/metrics.md)\n"
 	"  -o, --output FORMAT     table (default) or json\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
 	"\nexit status: 0 consistent: the nodes agree on the goal, every secret is stored\n"
@@ -77,7 +80,7 @@ struct node_arg {
 
 struct st_cmd {
 	struct etcdflags ef;
-	const char *config_path, *keyring_path, *prefix, *nodes_dir;
+	const char *config_path, *keyring_path, *prefix, *nodes_dir, *metrics_path;
 	int json, names_only;
 	int64_t page_size;
 	struct node_arg nodes[CMD_MAX_NODES];
@@ -177,6 +180,7 @@ static int parse_opt(struct st_cmd *c, int opt, const char *arg, char **argv)
 	case OPT_NAMES_ONLY: c->names_only = 1; return 0;
 	case OPT_PREFIX: c->prefix = arg; return 0;
 	case OPT_STATE_PREFIX: c->state_prefix = arg; return 0;
+	case OPT_METRICS: c->metrics_path = arg; return 0;
 	case OPT_EXPECT:
 		if ((c->n_expect = nodecmd_expect_list(c->expect, NODECMD_MAX_EXPECT, "status", arg)) < 0)
 			return EXIT_USAGE;
@@ -206,6 +210,7 @@ static int parse_args(struct st_cmd *c, int argc, char **argv)
 		{ "page-size", required_argument, NULL, OPT_PAGE },
 		{ "expect-nodes", required_argument, NULL, OPT_EXPECT },
 		{ "state-prefix", required_argument, NULL, OPT_STATE_PREFIX },
+		{ "metrics-file", required_argument, NULL, OPT_METRICS },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -529,10 +534,15 @@ int cmd_status(int argc, char **argv)
 	else
 		print_table(&c, &c.st, revision);
 	status = c.st.consistent ? EXIT_OK : EXIT_FINDINGS;
+	if (c.metrics_path && (rc = metrics_status(c.metrics_path, &c.st, revision, progress_elapsed(&c.prog),
+						   c.have_rw ? &c.rw : NULL, c.changed)) < 0)
+		status = cmd_fail(rc);
 	goto out;
 fail:
 	progress_done(&c.prog);
 	status = cmd_fail(rc);
+	if (c.metrics_path && (rc = metrics_failed(c.metrics_path, "status")) < 0)
+		cmd_fail(rc);
 out:
 	etcd_close(cl);
 	status_release(&c.st);

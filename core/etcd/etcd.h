@@ -274,11 +274,6 @@ int etcd_watch_open(struct etcd_watch **out, struct etcd_client *c, const uint8_
 /* Waits up to timeout_ms for the next (joined) response. Returns 1 with
  * *out filled, 0 on timeout, <0 on error. */
 int etcd_watch_next(struct etcd_watch *w, struct etcd_watch_batch *out, long timeout_ms);
-/* Asks etcd for a progress notification (WatchProgressRequest): once the
- * watch has caught up, a later etcd_watch_next returns a batch with no events
- * whose header_revision says that every event up to it has been sent. Added
- * for the history replay. */
-int etcd_watch_progress(struct etcd_watch *w);
 void etcd_watch_close(struct etcd_watch *w); /* cancels the stream */
 
 #endif

@@ -123,11 +123,11 @@ caught=0
 for try in 1 2 3 4 5; do
 	s0=$(grep -c "sending database snapshot to client" "$LOG")
 	h0=$(grep -c "sending database sha256 checksum" "$LOG")
-	# job control on: a background job of a script would ignore SIGINT
-	set -m
-	TMPDIR=$ETCD_TMP/tmpdir "$BIN" audit --endpoints "$B" --history -o json >"$T_OUT" 2>"$T_ERR" &
+	# a background job of a script starts with SIGINT ignored: restore it
+	TMPDIR=$ETCD_TMP/tmpdir python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])' "$BIN" audit --endpoints "$B" --history -o json >"$T_OUT" 2>"$T_ERR" &
 	AP=$!
-	set +m
 	for i in $(seq 1 3000); do
 		[ "$(grep -c "sending database snapshot to client" "$LOG")" -gt "$s0" ] && break
 		kill -0 "$AP" 2>/dev/null || break
