@@ -151,9 +151,11 @@ static void print_history(const struct backup *bk)
 	printf("\nHISTORY (revisions %lld..%lld held in the file)\n", (long long)in->compact_revision + 1,
 	       (long long)in->revision);
 	printf("  %llu puts, %llu deletes\n", (unsigned long long)h->sum.revisions, (unsigned long long)h->sum.deletes);
-	printf("  plaintext revisions: %llu (%llu historical, in %llu keys; oldest at revision %lld)\n",
-	       (unsigned long long)h->sum.plaintext_total, (unsigned long long)h->sum.plaintext_historical,
-	       (unsigned long long)h->sum.keys_with_historical_plaintext, (long long)h->sum.oldest_plaintext_revision);
+	printf("  plaintext revisions: %llu (%llu historical, in %llu keys", (unsigned long long)h->sum.plaintext_total,
+	       (unsigned long long)h->sum.plaintext_historical, (unsigned long long)h->sum.keys_with_historical_plaintext);
+	if (h->sum.plaintext_historical > 0 && h->sum.oldest_plaintext_revision > 0)
+		printf("; oldest at revision %lld", (long long)h->sum.oldest_plaintext_revision);
+	printf(")\n");
 	print_keys("deleted keys", h->deleted_keys, h->deleted, h->n_deleted);
 	print_keys("re-created keys", h->recreated_keys, h->recreated, h->n_recreated);
 	if (h->sum.plaintext_historical > 0)

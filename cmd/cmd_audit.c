@@ -1,11 +1,12 @@
 /* cmd_audit: classify and prove every stored value, live from etcd, at one
- * revision; optionally replay the retained history. Output: a table for
+ * revision; optionally count the retained history (from a snapshot). Output: a table for
  * people or JSON (docs/audit-json.md) for scripts; both from one report. */
 #include "cmd.h"
 #include "conf/encconf.h"
 #include "base/err.h"
 #include "etcdflags.h"
 #include "audit/history.h"
+#include "kmsflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
 #include "report_print.h"
@@ -31,6 +32,7 @@ static const char AUDIT_HELP[] =
 	"options:\n"
 	"  --config FILE           EncryptionConfiguration to prove values against\n"
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins (docs/kms-keyring.md)\n"
+	KMSFLAGS_HELP
 	"  --resources LIST        comma-separated resources (default: those the config names,\n"
 	"                          else secrets), e.g. secrets,configmaps,deployments.apps\n"
 	"  --all                   every key under the etcd prefix, grouped by resource\n"
@@ -56,6 +58,7 @@ struct audit {
 	int64_t page_size;
 	struct encconf *conf;
 	struct kms_ring *ring;
+	struct kmsflags kf;
 	struct tally tally;
 	struct progress prog;
 	uint64_t listed;
@@ -67,6 +70,7 @@ static int parse_args(struct audit *a, int argc, char **argv)
 		ETCDFLAGS_LONGOPTS,
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "kms-endpoint", required_argument, NULL, OPT_KMS_ENDPOINT },
 		{ "resources", required_argument, NULL, OPT_RESOURCES },
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "history", no_argument, NULL, OPT_HISTORY },
@@ -91,6 +95,10 @@ static int parse_args(struct audit *a, int argc, char **argv)
 		switch (c) {
 		case OPT_CONFIG: a->config_path = optarg; break;
 		case OPT_KEYRING: a->keyring_path = optarg; break;
+		case OPT_KMS_ENDPOINT:
+			if (kmsflags_add(&a->kf, optarg) < 0)
+				return cmd_usage_error("audit", "%s", err_msg());
+			break;
 		case OPT_RESOURCES: a->resources_arg = optarg; break;
 		case OPT_ALL: a->all = 1; break;
 		case OPT_HISTORY: a->history = 1; break;
@@ -291,7 +299,7 @@ int cmd_audit(int argc, char **argv)
 	}
 	tally_init(&a.tally, a.config_path != NULL);
 	if ((a.config_path && (rc = encconf_load(&a.conf, a.config_path)) < 0) ||
-	    (a.keyring_path && (rc = kmsring_load(&a.ring, a.keyring_path)) < 0))
+	    (rc = kmsflags_open(&a.kf, &a.ring, a.keyring_path, a.ef.debug)) < 0)
 		goto fail;
 	etcdflags_opts(&a.ef, &eo);
 	if ((rc = etcd_open(&cl, &eo)) < 0)
@@ -307,9 +315,11 @@ int cmd_audit(int argc, char **argv)
 	meta.seconds = progress_elapsed(&a.prog);
 	if (a.json) {
 		rep = report_json(&a.tally, &meta, a.history ? &hr : NULL);
+		json_object_set_new(rep, "kms_plugins", kmsflags_report(&a.kf));
 		rp_print_json(rep, a.list_keys);
 	} else {
 		report_print_table(&a.tally, &meta, a.history ? &hr : NULL);
+		kmsflags_print(&a.kf, stdout);
 	}
 	tally_total(&a.tally, &bad);
 	status = bad > 0 ? EXIT_FINDINGS : EXIT_OK;
@@ -327,6 +337,7 @@ out:
 	etcd_close(cl);
 	tally_release(&a.tally);
 	kmsring_free(a.ring);
+	kmsflags_release(&a.kf);
 	encconf_free(a.conf);
 	etcdflags_release(&a.ef);
 	return status;

@@ -7,6 +7,8 @@
 #include "cmd.h"
 #include "conf/encconf.h"
 #include "base/err.h"
+#include "kmsflags.h"
+#include "etcdflags.h"
 #include "base/hex.h"
 #include "xform/kmsring.h"
 #include "progress.h"
@@ -74,6 +76,7 @@ static const char VERIFY_HELP[] =
 	"  --config FILE           EncryptionConfiguration to prove values against;\n"
 	"                          repeat it to check several (e.g. today's and the next)\n"
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins (docs/kms-keyring.md)\n"
+	KMSFLAGS_HELP
 	"  --resources LIST        comma-separated resources (default: those the configs\n"
 	"                          name, else secrets)\n"
 	"  --all                   every key under the etcd prefix, grouped by resource\n"
@@ -94,6 +97,7 @@ struct verify {
 	int all, history, list_keys, json;
 	struct encconf *confs[BACKUP_MAX_CONFIGS];
 	struct kms_ring *ring;
+	struct kmsflags kf;
 	struct progress prog;
 	uint64_t listed;
 };
@@ -103,6 +107,7 @@ static int parse_verify(struct verify *v, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "kms-endpoint", required_argument, NULL, OPT_KMS_ENDPOINT },
 		{ "resources", required_argument, NULL, OPT_RESOURCES },
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "history", no_argument, NULL, OPT_HISTORY },
@@ -124,6 +129,10 @@ static int parse_verify(struct verify *v, int argc, char **argv)
 			v->config_paths[v->n_confs++] = optarg;
 			break;
 		case OPT_KEYRING: v->keyring_path = optarg; break;
+		case OPT_KMS_ENDPOINT:
+			if (kmsflags_add(&v->kf, optarg) < 0)
+				return cmd_usage_error("backup verify", "%s", err_msg());
+			break;
 		case OPT_RESOURCES: v->resources_arg = optarg; break;
 		case OPT_ALL: v->all = 1; break;
 		case OPT_HISTORY: v->history = 1; break;
@@ -234,8 +243,8 @@ static int load_inputs(struct verify *v)
 
 	for (size_t i = 0; i < v->n_confs && rc == 0; i++)
 		rc = encconf_load(&v->confs[i], v->config_paths[i]);
-	if (rc == 0 && v->keyring_path)
-		rc = kmsring_load(&v->ring, v->keyring_path);
+	if (rc == 0)
+		rc = kmsflags_open(&v->kf, &v->ring, v->keyring_path, 0);
 	return rc;
 }
 
@@ -321,6 +330,7 @@ out:
 	backup_free(bk);
 	snap_free(s);
 	kmsring_free(v.ring);
+	kmsflags_release(&v.kf);
 	for (size_t i = 0; i < v.n_confs; i++)
 		encconf_free(v.confs[i]);
 	return status;

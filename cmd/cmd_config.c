@@ -106,7 +106,7 @@ static int read_key(struct keyargs *k, const char *verb, int opt, const char *pa
 	if (strcmp(path, "-") == 0 && k->stdin_used++)
 		return cmd_usage_error(verb, "stdin ('-') can hold only one key");
 	if ((rc = csmkey_read(&k->keys[k->n], (enum encconf_kind)enc_kind(opt), path)) < 0) {
-		fprintf(stderr, "etcdcrypt config %s: %s\n", verb, err_msg());
+		fprintf(stderr, "etcdcrypt %s: %s\n", verb, err_msg());
 		return EXIT_USAGE;
 	}
 	k->n++;

@@ -13,6 +13,7 @@
 #include "conf/encconf.h"
 #include "base/err.h"
 #include "etcdflags.h"
+#include "kmsflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
 #include "xform/envelope.h"
@@ -42,6 +43,7 @@ static const char CHECK_HELP[] =
 	"                          are scanned too, and a warning is printed when\n"
 	"                          PROPOSED writes with another key than it does\n"
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins\n"
+	KMSFLAGS_HELP
 	"  --backup SNAPSHOT       also decrypt every live value of an etcd snapshot file\n"
 	"                          (etcdctl snapshot save) under PROPOSED (repeatable)\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
@@ -63,6 +65,7 @@ struct check {
 	struct encconf *proposed;
 	struct encconf *nodes[CMD_MAX_NODES];
 	struct kms_ring *ring;
+	struct kmsflags kf;
 	struct cfgcheck_result res; /* etcd under PROPOSED */
 	struct progress prog;
 };
@@ -77,6 +80,8 @@ static int parse_opt(struct check *k, int opt, const char *arg, char **argv)
 		k->node_paths[k->n_nodes++] = arg;
 		return 0;
 	case OPT_KEYRING: k->keyring_path = arg; return 0;
+	case OPT_KMS_ENDPOINT:
+		return kmsflags_add(&k->kf, arg) < 0 ? cmd_usage_error("config check", "%s", err_msg()) : 0;
 	case OPT_BACKUP:
 		if (k->n_backups >= CMD_MAX_BACKUPS)
 			return cmd_usage_error("config check", "more than %d --backup files", CMD_MAX_BACKUPS);
@@ -97,6 +102,7 @@ static int parse_args(struct check *k, int argc, char **argv)
 		ETCDFLAGS_LONGOPTS,
 		{ "node-config", required_argument, NULL, OPT_NODE_CONFIG },
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "kms-endpoint", required_argument, NULL, OPT_KMS_ENDPOINT },
 		{ "backup", required_argument, NULL, OPT_BACKUP },
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
@@ -154,7 +160,7 @@ static int load(struct check *k)
 	int rc;
 
 	if ((rc = encconf_load(&k->proposed, k->proposed_path)) < 0 ||
-	    (k->keyring_path && (rc = kmsring_load(&k->ring, k->keyring_path)) < 0))
+	    (rc = kmsflags_open(&k->kf, &k->ring, k->keyring_path, k->ef.debug)) < 0)
 		return rc;
 	for (size_t i = 0; i < k->n_nodes; i++)
 		if ((rc = encconf_load(&k->nodes[i], k->node_paths[i])) < 0)
@@ -275,9 +281,14 @@ static int check_backup(struct check *k, const char *path, const struct res_id *
 	int rc;
 
 	progress_update(&k->prog, "config check: reading %s", path);
-	if ((rc = snap_open(&s, path)) < 0 || (rc = snap_check_trailer(s, NULL, NULL)) < 0 ||
-	    (rc = snap_index(s, NULL, NULL)) < 0 || (rc = backup_new(&bk, s, &bo)) < 0 ||
-	    (rc = backup_run(bk, on_backup_value, NULL, &c)) < 0) {
+	if ((rc = snap_open(&s, path)) < 0) {
+		/* open/map messages name the file already, format ones do not */
+		if (rc == ERR_CORRUPT)
+			rc = err_wrap(rc, "backup '%s'", path);
+		goto out;
+	}
+	if ((rc = snap_check_trailer(s, NULL, NULL)) < 0 || (rc = snap_index(s, NULL, NULL)) < 0 ||
+	    (rc = backup_new(&bk, s, &bo)) < 0 || (rc = backup_run(bk, on_backup_value, NULL, &c)) < 0) {
 		rc = err_wrap(rc, "backup '%s'", path);
 		goto out;
 	}
@@ -349,6 +360,7 @@ out:
 		encconf_free(k.nodes[i]);
 	encconf_free(k.proposed);
 	kmsring_free(k.ring);
+	kmsflags_release(&k.kf);
 	etcdflags_release(&k.ef);
 	return status;
 }

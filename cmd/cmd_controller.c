@@ -12,6 +12,7 @@
 #include "node/rwrec.h"
 #include "node/store.h"
 #include "nodecmd.h"
+#include "metrics.h"
 #include "rewrite/rewrite.h"
 #include "xform/kmsring.h"
 
@@ -24,7 +25,7 @@
 #include <unistd.h>
 
 enum { OPT_NODE = CMD_OPT_FIRST, OPT_DIR, OPT_ONCE, OPT_EXPECT, OPT_LOCK_TTL, OPT_STATE_PREFIX, OPT_PREFIX,
-       OPT_KEYRING, OPT_PAGE, OPT_TIMEOUT, OPT_RATE };
+       OPT_KEYRING, OPT_PAGE, OPT_TIMEOUT, OPT_RATE, OPT_METRICS };
 
 static const char CONTROLLER_HELP[] =
 	"usage: etcdcrypt controller [--node NAME] [--dir DIR] [--once] [--expect-nodes A,B,C]\n"
@@ -49,6 +50,8 @@ static const char CONTROLLER_HELP[] =
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins\n"
 	"  --page-size N           keys per etcd page (default 5000)\n"
 	"  --max-rate N            at most N puts per second (pace a live cluster)\n"
+	"  --metrics-file PATH     keep Prometheus metrics in PATH (agreement, rewrites, the\n"
+	"                          published rewrite), replaced atomically (docs/metrics.md)\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
 	"\nexit status: 0 (--once) etcd is consistent with the agreed key, or stopped by\n"
 	"             SIGINT/SIGTERM; 1 values left unreadable; 2 usage or config error;\n"
@@ -75,6 +78,11 @@ struct ctl_cmd {
 	int n_expect, once;
 	long lock_ttl, timeout, max_rate;
 	int64_t page_size;
+	const char *metrics_path; /* --metrics-file, and what it shows: */
+	int agreed;
+	uint64_t rewrites, failures;
+	struct node_rwrec last;
+	int have_last;
 };
 
 static volatile sig_atomic_t stop_flag;
@@ -114,6 +122,7 @@ static int parse_opt(struct ctl_cmd *c, int opt, const char *arg, char **argv)
 	case OPT_STATE_PREFIX: c->state_prefix = arg; return 0;
 	case OPT_PREFIX: c->prefix = arg; return 0;
 	case OPT_KEYRING: c->keyring_path = arg; return 0;
+	case OPT_METRICS: c->metrics_path = arg; return 0;
 	case OPT_PAGE:
 		if ((rc = parse_long(c->verb, "--page-size", arg, 1, 100000, &v)) != 0)
 			return rc;
@@ -175,6 +184,25 @@ static void ctl_log(void *arg, const char *fmt, ...)
 	fflush(stdout);
 }
 
+/* --metrics-file: rewritten at every event; a write error is logged, the
+ * controller goes on. */
+static void ctl_state(void *arg, enum node_ctl_event ev, int agreed, const struct node_rwrec *rw)
+{
+	struct ctl_cmd *c = arg;
+
+	if (ev == NODE_CTL_LOOKED)
+		c->agreed = agreed;
+	c->rewrites += ev == NODE_CTL_REWRITE_DONE;
+	c->failures += ev == NODE_CTL_REWRITE_FAILED;
+	if (rw) {
+		c->last = *rw;
+		c->have_last = 1;
+	}
+	if (metrics_controller(c->metrics_path, c->node, c->agreed, c->rewrites, c->failures,
+			       c->have_last ? &c->last : NULL) < 0)
+		ctl_log(c, "cannot write metrics: %s", err_msg());
+}
+
 int cmd_controller(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -189,6 +217,7 @@ int cmd_controller(int argc, char **argv)
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
 		{ "max-rate", required_argument, NULL, OPT_RATE },
+		{ "metrics-file", required_argument, NULL, OPT_METRICS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -212,7 +241,8 @@ int cmd_controller(int argc, char **argv)
 				    .expect = c.expect, .n_expect = (size_t)c.n_expect, .once = c.once,
 				    .lock_ttl = (int)c.lock_ttl, .etcd_prefix = c.prefix, .page_size = c.page_size,
 				    .quota = RW_DEFAULT_QUOTA, .max_rate = (double)c.max_rate, .ring = ring, .version = ETCDCRYPT_VERSION,
-				    .stop = &stop_flag, .log = ctl_log, .arg = &c };
+				    .stop = &stop_flag, .log = ctl_log, .arg = &c,
+				    .on_state = c.metrics_path ? ctl_state : NULL };
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	rc = node_ctl_run(&o);

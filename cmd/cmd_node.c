@@ -21,6 +21,7 @@
 #include "xform/envelope.h"
 #include "status/cfgcheck.h"
 #include "xform/csmkey.h"
+#include "kmsflags.h"
 #include "xform/kmsring.h"
 
 #include <stdio.h>
@@ -88,6 +89,7 @@ static const char COMMON_HELP[] =
 	"  --state-prefix PREFIX   etcdcrypt's own etcd prefix (default " NODE_DEFAULT_PREFIX ")\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins\n"
+	KMSFLAGS_HELP
 	"  --page-size N           keys per etcd page (default 5000)\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
 	"\nexit status: 0 installed, published (and restarted); 1 refused: some value would be\n"
@@ -108,6 +110,7 @@ struct node_cmd {
 	struct buf text, old;
 	struct encconf *proposed, *current;
 	struct kms_ring *ring;
+	struct kmsflags kf;
 	struct progress prog;
 };
 
@@ -174,6 +177,8 @@ static int parse_opt(struct node_cmd *c, int opt, const char *arg, char **argv)
 	case OPT_STATE_PREFIX: c->state_prefix = arg; return 0;
 	case OPT_PREFIX: c->prefix = arg; return 0;
 	case OPT_KEYRING: c->keyring_path = arg; return 0;
+	case OPT_KMS_ENDPOINT:
+		return kmsflags_add(&c->kf, arg) < 0 ? cmd_usage_error(c->verb, "%s", err_msg()) : 0;
 	case OPT_PAGE:
 		c->page_size = strtoll(arg, &end, 10);
 		if (*end || c->page_size < 1 || c->page_size > 100000)
@@ -202,6 +207,7 @@ static int parse_args(struct node_cmd *c, int argc, char **argv)
 		{ "state-prefix", required_argument, NULL, OPT_STATE_PREFIX },
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "kms-endpoint", required_argument, NULL, OPT_KMS_ENDPOINT },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -255,7 +261,7 @@ static int load(struct node_cmd *c)
 	if ((rc = encconf_parse(&c->proposed, (const char *)c->text.data, c->text.len,
 				c->rollback ? c->from : "the new config")) < 0)
 		return rc;
-	if (c->keyring_path && (rc = kmsring_load(&c->ring, c->keyring_path)) < 0)
+	if ((rc = kmsflags_open(&c->kf, &c->ring, c->keyring_path, c->ef.debug)) < 0)
 		return rc;
 	rc = node_read_file(&c->old, c->path, CONFIG_MAX, &c->old_mtime);
 	if (rc == ERR_NOTFOUND)
@@ -422,6 +428,7 @@ out:
 	encconf_free(c.proposed);
 	encconf_free(c.current);
 	kmsring_free(c.ring);
+	kmsflags_release(&c.kf);
 	etcdflags_release(&c.ef);
 	return status;
 }

@@ -7,6 +7,7 @@
 #include "base/err.h"
 #include "base/num.h"
 #include "etcdflags.h"
+#include "kmsflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
 #include "metrics.h"
@@ -39,6 +40,7 @@ static const char REWRITE_HELP[] =
 	"  --node-config [NAME=]FILE  each control-plane node's config: all must write with\n"
 	"                          the same key and read it, or nothing is written\n"
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins (to read KMS values)\n"
+	KMSFLAGS_HELP
 	"  --resources LIST        comma-separated (default: those the config names, else secrets)\n"
 	"  --all                   every key under the etcd prefix\n"
 	"  --dry-run               do everything but write: what would change, projected growth\n"
@@ -75,6 +77,7 @@ struct rewrite_cmd {
 	struct encconf *nodes[CMD_MAX_NODES];
 	char *node_names[CMD_MAX_NODES];
 	struct kms_ring *ring;
+	struct kmsflags kf;
 	struct progress prog;
 	uint64_t expected; /* values the estimate says will change (0: not estimated) */
 	uint64_t total;    /* keys the run will scan */
@@ -121,6 +124,8 @@ static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 	switch (c) {
 	case OPT_CONFIG: a->config_path = arg; return 0;
 	case OPT_KEYRING: a->keyring_path = arg; return 0;
+	case OPT_KMS_ENDPOINT:
+		return kmsflags_add(&a->kf, arg) < 0 ? cmd_usage_error("rewrite", "%s", err_msg()) : 0;
 	case OPT_RESOURCES: a->resources_arg = arg; return 0;
 	case OPT_ALL: a->all = 1; return 0;
 	case OPT_NODE:
@@ -172,6 +177,7 @@ static int parse_args(struct rewrite_cmd *a, int argc, char **argv)
 		ETCDFLAGS_LONGOPTS,
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "kms-endpoint", required_argument, NULL, OPT_KMS_ENDPOINT },
 		{ "resources", required_argument, NULL, OPT_RESOURCES },
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "node-config", required_argument, NULL, OPT_NODE },
@@ -318,6 +324,7 @@ static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct r
 	json_object_set_new(rep, "schema", json_string("etcdcrypt.rewrite/v1"));
 	json_object_set_new(rep, "dry_run", json_boolean(a->dry_run));
 	json_object_set_new(rep, "config", json_string(a->config_path));
+	json_object_set_new(rep, "kms_plugins", kmsflags_report(&a->kf));
 	json_object_set_new(rep, "revision_start", json_integer(st->revision_start));
 	json_object_set_new(rep, "revision_end", json_integer(st->revision_end));
 	json_object_set_new(rep, "scanned", json_integer((json_int_t)st->scanned));
@@ -372,6 +379,7 @@ static void print_table(const json_t *rep, const struct rewrite_cmd *a, const st
 	if (st->vanished)
 		printf("  deleted meanwhile %llu\n", (unsigned long long)st->vanished);
 	printf("  database growth   ~%.1f MB (each rewrite adds a revision)\n", (double)st->growth_estimate / 1e6);
+	kmsflags_print(&a->kf, stdout);
 	json_array_foreach(json_object_get(rep, "unreadable_keys"), i, b)
 		printf("  UNREADABLE %s  %s:%s  %s: %s\n", json_string_value(json_object_get(b, "etcd_key")),
 		       json_string_value(json_object_get(b, "provider")),
@@ -455,7 +463,8 @@ int cmd_rewrite(int argc, char **argv)
 		goto out;
 	}
 	parsed = 1;
-	if ((rc = encconf_load(&a.conf, a.config_path)) < 0 || (a.keyring_path && (rc = kmsring_load(&a.ring, a.keyring_path)) < 0) ||
+	if ((rc = encconf_load(&a.conf, a.config_path)) < 0 ||
+	    (rc = kmsflags_open(&a.kf, &a.ring, a.keyring_path, a.ef.debug)) < 0 ||
 	    (rc = load_nodes(&a)) < 0) {
 		status = cmd_fail(rc);
 		goto out;
@@ -502,6 +511,7 @@ out:
 		free(a.node_names[i]);
 	}
 	kmsring_free(a.ring);
+	kmsflags_release(&a.kf);
 	encconf_free(a.conf);
 	etcdflags_release(&a.ef);
 	return status;

@@ -6,6 +6,7 @@
 #include "conf/encconf.h"
 #include "base/err.h"
 #include "etcdflags.h"
+#include "kmsflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
 #include "xform/envelope.h"
@@ -61,6 +62,7 @@ static const char STATUS_HELP[] =
 	"                          makes the status inconsistent)\n"
 	"  --state-prefix PREFIX   etcdcrypt's own etcd prefix (default " NODE_DEFAULT_PREFIX ")\n"
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins\n"
+	KMSFLAGS_HELP
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --page-size N           keys per etcd page (default 5000)\n"
 	"  --metrics-file PATH     also write the status as Prometheus metrics to PATH, replaced\n"
@@ -94,6 +96,7 @@ struct st_cmd {
 	int have_rw;
 	struct encconf *conf;
 	struct kms_ring *ring;
+	struct kmsflags kf;
 	struct status st;
 	struct progress prog;
 };
@@ -177,6 +180,8 @@ static int parse_opt(struct st_cmd *c, int opt, const char *arg, char **argv)
 	case OPT_NODES_DIR: c->nodes_dir = arg; return 0;
 	case OPT_CONFIG: c->config_path = arg; return 0;
 	case OPT_KEYRING: c->keyring_path = arg; return 0;
+	case OPT_KMS_ENDPOINT:
+		return kmsflags_add(&c->kf, arg) < 0 ? cmd_usage_error("status", "%s", err_msg()) : 0;
 	case OPT_NAMES_ONLY: c->names_only = 1; return 0;
 	case OPT_PREFIX: c->prefix = arg; return 0;
 	case OPT_STATE_PREFIX: c->state_prefix = arg; return 0;
@@ -205,6 +210,7 @@ static int parse_args(struct st_cmd *c, int argc, char **argv)
 		{ "nodes-dir", required_argument, NULL, OPT_NODES_DIR },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "kms-endpoint", required_argument, NULL, OPT_KMS_ENDPOINT },
 		{ "names-only", no_argument, NULL, OPT_NAMES_ONLY },
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
@@ -295,7 +301,7 @@ static int load_configs(struct st_cmd *c)
 	int rc;
 
 	if ((c->config_path && (rc = encconf_load(&c->conf, c->config_path)) < 0) ||
-	    (c->keyring_path && (rc = kmsring_load(&c->ring, c->keyring_path)) < 0))
+	    (rc = kmsflags_open(&c->kf, &c->ring, c->keyring_path, c->ef.debug)) < 0)
 		return rc;
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		struct node_arg *n = &c->nodes[i];
@@ -555,6 +561,7 @@ out:
 		free(c.expect[i]);
 	encconf_free(c.conf);
 	kmsring_free(c.ring);
+	kmsflags_release(&c.kf);
 	etcdflags_release(&c.ef);
 	return status;
 }

@@ -30,6 +30,7 @@ enum {
 	OPT_DIAL_TIMEOUT,
 	OPT_COMMAND_TIMEOUT,
 	OPT_DEBUG,
+	OPT_KMS_ENDPOINT, /* kmsflags.h */
 	OPT_ETCD_END, /* must stay <= CMD_OPT_FIRST */
 };
 _Static_assert(OPT_ETCD_END <= CMD_OPT_FIRST, "etcd flags collide with a command's options");

@@ -244,7 +244,7 @@ static void audit_resources(struct metrics *m, const struct tally *t)
 
 static void audit_history(struct metrics *m, const struct history_result *h)
 {
-	gauge(m, "audit", "history_compact_revision", "oldest retained revision - 1 (0: none compacted)",
+	gauge(m, "audit", "history_compact_revision", "etcd's last finished compaction revision (0: none)",
 	      (double)h->compact_revision);
 	gauge(m, "audit", "history_plaintext_revisions", "retained revisions (live or older) holding plaintext",
 	      (double)h->plaintext_total);

@@ -86,20 +86,31 @@ static void print_unreadable(const struct tally *t, int with_revision)
 	}
 }
 
+/* "; oldest at revision N", or "" when there is none (never "revision 0"). */
+static const char *oldest_text(char buf[48], uint64_t n, int64_t rev)
+{
+	buf[0] = '\0';
+	if (n > 0 && rev > 0)
+		snprintf(buf, 48, "; oldest at revision %lld", (long long)rev);
+	return buf;
+}
+
 static void print_history(const struct history_result *h)
 {
+	char o1[48], o2[48];
+
 	if (h == NULL)
 		return;
 	/* a compaction keeps its own revision readable */
 	printf("\nHISTORY (revisions %lld..%lld retained)\n",
 	       (long long)(h->compact_revision > 0 ? h->compact_revision : 1), (long long)h->upto_revision);
-	printf("  %llu puts, %llu deletes replayed\n", (unsigned long long)h->revisions, (unsigned long long)h->deletes);
-	printf("  plaintext revisions: %llu (%llu historical, in %llu keys; oldest at revision %lld)\n",
-	       (unsigned long long)h->plaintext_total, (unsigned long long)h->plaintext_historical,
-	       (unsigned long long)h->keys_with_historical_plaintext, (long long)h->oldest_plaintext_revision);
-	printf("  revisions under keys the config cannot read: %llu (%llu historical; oldest at revision %lld)\n",
+	printf("  %llu puts, %llu deletes retained\n", (unsigned long long)h->revisions, (unsigned long long)h->deletes);
+	printf("  plaintext revisions: %llu (%llu historical, in %llu keys%s)\n", (unsigned long long)h->plaintext_total,
+	       (unsigned long long)h->plaintext_historical, (unsigned long long)h->keys_with_historical_plaintext,
+	       oldest_text(o1, h->plaintext_historical, h->oldest_plaintext_revision));
+	printf("  revisions under keys the config cannot read: %llu (%llu historical%s)\n",
 	       (unsigned long long)h->retired_total, (unsigned long long)h->retired_historical,
-	       (long long)h->oldest_retired_revision);
+	       oldest_text(o2, h->retired_historical, h->oldest_retired_revision));
 	if (h->plaintext_historical > 0 || h->retired_historical > 0)
 		printf("  to purge them: etcdctl compact %lld, then etcdctl defrag on each member\n",
 		       (long long)h->upto_revision);

@@ -158,12 +158,19 @@ static int agree(struct ctl *c, const struct node_record *v, size_t n, char *why
 
 /* ---- the rewrite -------------------------------------------------------------- */
 
+static void notify(const struct ctl *c, enum node_ctl_event ev, int agreed, const struct node_rwrec *rw)
+{
+	if (c->o->on_state)
+		c->o->on_state(c->o->arg, ev, agreed, rw);
+}
+
 static void put_rec(struct ctl *c)
 {
 	c->rec.updated = (int64_t)time(NULL);
 	if (node_rwrec_put(c->cl, c->o->prefix, &c->rec) < 0)
 		c->o->log(c->o->arg, "cannot publish the rewrite's progress: %s", err_msg());
 	c->last_put_ms = now_ms();
+	notify(c, NODE_CTL_PROGRESS, 1, &c->rec);
 }
 
 static void fill_rec(struct ctl *c, const struct rw_stats *st)
@@ -276,6 +283,7 @@ static int run_rewrite(struct ctl *c, int force, const char *request)
 		snprintf(c->rec.error, sizeof(c->rec.error), "%s", err_msg());
 	if (rc != ERR_INTERRUPTED && rc != ERR_UNAVAILABLE)
 		put_result(c);
+	notify(c, rc == 0 ? NODE_CTL_REWRITE_DONE : NODE_CTL_REWRITE_FAILED, 1, &c->rec);
 	c->o->log(c->o->arg, "rewrite %s: revisions %lld..%lld, %llu scanned, %llu rewritten, %llu already current, "
 		  "%llu unreadable%s%s", node_rw_state_name(c->rec.state), (long long)st.revision_start,
 		  (long long)st.revision_end, (unsigned long long)st.scanned, (unsigned long long)st.rewritten,
@@ -343,6 +351,11 @@ static int step(struct ctl *c, int64_t *rev, int *done, const char *version)
 		return rc;
 	rc = agree(c, v, n, why, sizeof(why));
 	node_records_free(v, n);
+	if (c->o->on_state) {
+		struct node_rwrec r;
+
+		notify(c, NODE_CTL_LOOKED, rc, node_rwrec_get(c->cl, c->o->prefix, &r) == 0 ? &r : NULL);
+	}
 	if (!rc) {
 		if (strcmp(why, c->why) != 0)
 			c->o->log(c->o->arg, "%s", why);

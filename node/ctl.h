@@ -27,6 +27,16 @@
 #include "etcd/etcd.h"
 #include "xform/kmsring.h"
 
+struct node_rwrec;
+
+/* What the controller just did, for on_state (e.g. --metrics-file). */
+enum node_ctl_event {
+	NODE_CTL_LOOKED,         /* looked at the records: agreed or not */
+	NODE_CTL_PROGRESS,       /* published a running rewrite's progress */
+	NODE_CTL_REWRITE_DONE,   /* a rewrite it ran went to the end */
+	NODE_CTL_REWRITE_FAILED, /* a rewrite it ran failed or lost its lease */
+};
+
 struct node_ctl_opts {
 	const struct etcd_opts *eo;
 	const char *prefix;      /* etcdcrypt's, e.g. "/etcdcrypt/" */
@@ -44,6 +54,10 @@ struct node_ctl_opts {
 	const char *version;     /* etcdcrypt's, for the record */
 	volatile sig_atomic_t *stop;
 	void (*log)(void *arg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+	/* May be NULL. agreed: every known node writes with this node's write
+	 * key; rw: the published rewrite record (this controller's or another's;
+	 * NULL when none), borrowed for the call. */
+	void (*on_state)(void *arg, enum node_ctl_event ev, int agreed, const struct node_rwrec *rw);
 	void *arg;
 };
 

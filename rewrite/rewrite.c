@@ -167,6 +167,8 @@ int rw_run(struct etcd_client *cl, const struct rw_opts *o, struct rw_stats *st,
 	st->resumed = scan_resumed(s);
 	if (st->revision_end == 0)
 		st->revision_end = scan_revision(s);
+	if (st->revision_start == 0) /* nothing scanned: the revision it found empty */
+		st->revision_start = st->revision_end;
 out:
 	scan_free(s);
 	rw_release(&w);

@@ -119,7 +119,9 @@ int rw_run(struct etcd_client *cl, const struct rw_opts *o, struct rw_stats *st,
 int rw_check_nodes(const struct rw_opts *o, const struct encconf *const *nodes, const char *const *names,
 		   size_t n);
 
-/* ERR_CONFIG when a resource's write target is a KMS provider. */
+/* Checks every resource's write target before anything is read: KMS v1 is
+ * ERR_CONFIG; a KMS v2 plugin must answer Status healthy (healthz "ok",
+ * version v2, a key ID) and wrap the run's seed, else ERR_REFUSED. */
 int rw_check_target(const struct rw_opts *o);
 
 /* ERR_REFUSED when any etcd alarm (NOSPACE, CORRUPT) is raised. */

@@ -180,11 +180,14 @@ int rw_check_target(const struct rw_opts *o)
 		if (rc < 0)
 			return rc;
 		xf_target(x, &k, &name);
+		if (k == ENV_KMS1)
+			rc = err_set(ERR_CONFIG, "the config writes %s with KMS v1 plugin '%s': KMS v1 is deprecated and "
+				     "etcdcrypt writes only KMS v2; put a KMS v2 provider first", res[r].resource, name);
+		else if (k == ENV_KMS2)
+			rc = xf_ready(x); /* Status, then the run's one seed (one Encrypt) */
 		xf_free(x);
-		if (k == ENV_KMS1 || k == ENV_KMS2)
-			return err_set(ERR_CONFIG, "the config writes %s with KMS plugin '%s': etcdcrypt cannot write KMS "
-				       "values (it has no plugin client); rewrite through the apiserver instead",
-				       res[r].resource, name);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }

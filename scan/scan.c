@@ -234,6 +234,10 @@ static int find_bounds(struct scan *s, const uint8_t *start, size_t sl, const ui
 		if (rc < 0)
 			break;
 	}
+	/* an empty prefix still fixes the revision (its header's), which later
+	 * prefixes are read at and the reports print */
+	if (rc == 0 && s->revision == 0)
+		s->revision = etcd_pager_revision(p);
 	etcd_pager_free(p);
 	return rc < 0 ? rc : 0;
 }

@@ -29,7 +29,7 @@ enum err_code {
 	ERR_TLS = -13,        /* bad certificate / key files */
 	ERR_INTERNAL = -14,   /* a bug: invariant broken */
 	ERR_INTERRUPTED = -15, /* stopped by a signal (SIGINT/SIGTERM) */
-	ERR_REFUSED = -16,    /* a safety check refused to start (alarms, quota) */
+	ERR_REFUSED = -16,    /* a safety check refused to start (alarms, quota, KMS plugin) */
 	ERR_NODE_MISMATCH = -17, /* a node's config disagrees with the config given (write key, key material) */
 	ERR_LEASE_NOTFOUND = -18, /* etcd: the lease a write names no longer exists (it expired) */
 	ERR_TOOLARGE = -19,   /* etcd refused a request over its --max-request-bytes */

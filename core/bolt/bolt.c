@@ -217,8 +217,7 @@ int bolt_open_fd(struct bolt **out, int fd, const char *name)
 	if (!S_ISREG(st.st_mode))
 		return err_set(ERR_IO, "'%s' is not a regular file", name);
 	if (st.st_size < (off_t)META_END)
-		return err_set(ERR_CORRUPT, "'%s' is %lld bytes: too short for a bbolt database", name,
-			       (long long)st.st_size);
+		return err_set(ERR_CORRUPT, "%lld bytes: too short for a bbolt database", (long long)st.st_size);
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (map == MAP_FAILED)
 		return err_set(ERR_IO, "cannot map '%s': %s", name, strerror(errno));

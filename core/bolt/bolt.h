@@ -46,11 +46,13 @@ struct bolt_info {
 /* Maps path read-only (the whole file) and reads its meta pages. ERR_IO when
  * the file cannot be opened or mapped, ERR_CORRUPT when it is not a usable
  * bbolt file (both metas invalid, big-endian, too short, truncated below
- * hwm * page_size: the message names the offset where the file ends). */
+ * hwm * page_size: the message names the offset where the file ends).
+ * ERR_IO messages name path; ERR_CORRUPT ones do not (callers put the file
+ * in front, as for bolt_open_mem). */
 int bolt_open(struct bolt **out, const char *path);
 
 /* Same over an open file (read from offset 0; the mapping outlives fd, which
- * the caller still owns and may close). name is for messages. */
+ * the caller still owns and may close). name is for the ERR_IO messages. */
 int bolt_open_fd(struct bolt **out, int fd, const char *name);
 
 /* Same over bytes the caller keeps alive and unchanged until bolt_close. */

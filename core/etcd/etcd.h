@@ -276,4 +276,13 @@ int etcd_watch_open(struct etcd_watch **out, struct etcd_client *c, const uint8_
 int etcd_watch_next(struct etcd_watch *w, struct etcd_watch_batch *out, long timeout_ms);
 void etcd_watch_close(struct etcd_watch *w); /* cancels the stream */
 
+/* gRPC process state shared with the other gRPC user (core/kms): grpc_init
+ * reference counting, with gRPC's log lines routed to stderr only when some
+ * holder asked for debug output. Each ref is paired with one unref. */
+void etcd_grpc_ref(int debug);
+void etcd_grpc_unref(void);
+
+/* "UNAVAILABLE", "DEADLINE_EXCEEDED", ... for a grpc_status_code. */
+const char *etcd_grpc_status_name(int code);
+
 #endif

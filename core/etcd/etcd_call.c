@@ -17,7 +17,7 @@
 
 enum etcd_retry { RETRY_NONE = 0, RETRY_FAILOVER, RETRY_REAUTH };
 
-static const char *status_name(grpc_status_code code)
+const char *etcd_grpc_status_name(int code)
 {
 	static const char *const names[] = {
 		"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
@@ -26,7 +26,7 @@ static const char *status_name(grpc_status_code code)
 		"UNAUTHENTICATED",
 	};
 
-	if ((int)code < 0 || (size_t)code >= sizeof(names) / sizeof(names[0]))
+	if (code < 0 || (size_t)code >= sizeof(names) / sizeof(names[0]))
 		return "UNKNOWN_STATUS";
 	return names[code];
 }
@@ -97,7 +97,7 @@ int etcd_map_status(struct etcd_client *c, size_t ep, grpc_status_code code, grp
 	details_str(det, sizeof(det), details);
 	if (code != GRPC_STATUS_UNAVAILABLE && code != GRPC_STATUS_DEADLINE_EXCEEDED)
 		e->answered = 1;
-	return err_set(classify(code, det), "etcd %s: %s: %s%s", e->name, status_name(code), hint(e, code, det),
+	return err_set(classify(code, det), "etcd %s: %s: %s%s", e->name, etcd_grpc_status_name(code), hint(e, code, det),
 		       det[0] ? det : "(no details)");
 }
 

@@ -86,7 +86,7 @@ ds_flags=$(sed -n 's/^FLAGS //p' "$T_OUT")
 
 # the flags handed to the controller are its own (once the command exists)
 if "$BIN" controller --help >"$W/controller.help" 2>/dev/null; then
-	for f in $ds_flags --expect-nodes; do
+	for f in $ds_flags --expect-nodes --metrics-file; do
 		grep -qE -- "^ +$f[ =]" "$W/controller.help" && t_pass "controller takes $f" || t_fail "controller takes $f"
 	done
 else

@@ -66,4 +66,31 @@ t_stderr_has "node ncn-m002: config '$D/nodes/ncn-m002' is a FIFO, not a regular
 t_fast 2 "status --nodes-dir FIFO itself: exit 2" "$BIN" status --endpoints "$P" --nodes-dir "$D/fifo"
 t_stderr_has "Not a directory" "status --nodes-dir FIFO itself: says so"
 
+# ---- messages (issue 9 item 13) ----------------------------------------------
+# the etcd is still empty: its revision is 1, never "revision 0"
+REV=$(etcdctl --endpoints "$P" endpoint status -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["header"]["revision"])')
+t_eq "$REV" 1 "empty etcd is at revision 1"
+t_run "$BIN" audit --endpoints "$P" --history
+t_stdout_has "revision 1 at $P" "empty audit: the etcd's revision, not 0"
+t_stdout_lacks "oldest at revision 0" "empty history: no 'oldest at revision 0'"
+t_run "$BIN" rewrite --endpoints "$P" --config "$CFG"
+t_stdout_has "at revisions 1..1 in" "empty rewrite: revisions 1..1, not 0..0"
+t_run "$BIN" status --endpoints "$P" --node "m1=$CFG"
+t_stdout_has "revision: 1" "empty status: revision 1"
+t_run "$BIN" config check --endpoints "$P" "$CFG"
+t_stdout_has "0 values at revision 1:" "empty config check: revision 1"
+
+t_fast 2 "config enable, missing key file: exit 2" "$BIN" config enable --aescbc "$D/nokey" -o "$D/out2.yaml"
+t_stderr_has "etcdcrypt config enable: cannot open key file '$D/nokey'" "config enable: says 'config enable' once"
+t_fast 2 "config disable, missing key file: exit 2" "$BIN" config disable --aescbc "$D/nokey" -o "$D/out2.yaml"
+if grep -q "config config" "$T_ERR"; then t_fail "config disable: no doubled word"; else t_pass "config disable: no doubled word"; fi
+printf 'hi\n' > "$D/tiny.db"
+t_fast 3 "config check --backup tiny file: exit 3" "$BIN" config check --endpoints "$P" "$CFG" --backup "$D/tiny.db"
+t_stderr_has "backup '$D/tiny.db': 3 bytes: too short for a bbolt database" "config check --backup: names the file once"
+t_eq "$(grep -o "tiny.db" "$T_ERR" | wc -l)" 1 "config check --backup: file name not doubled"
+t_fast 1 "backup verify tiny file: exit 1" "$BIN" backup verify "$D/tiny.db"
+t_eq "$(grep -o "tiny.db" "$T_ERR" | wc -l)" 1 "backup verify: file name not doubled"
+t_fast 3 "config check --backup missing: exit 3" "$BIN" config check --endpoints "$P" "$CFG" --backup "$D/nope.db"
+t_eq "$(grep -o "nope.db" "$T_ERR" | wc -l)" 1 "config check --backup missing: file name not doubled"
+
 t_done

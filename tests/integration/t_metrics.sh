@@ -51,7 +51,8 @@ for line in text.splitlines():
     m = re.match(r"([a-z_]+)", line)
     if m and not line.startswith("#"):
         check(not re.search(r"_(ms|milliseconds|kb|mb|minutes|hours)$", m.group(1)), f"{m.group(1)}: base units")
-check(one(f"etcdcrypt_{kind}_success") == 1, "success 1")
+if kind != "controller":
+    check(one(f"etcdcrypt_{kind}_success") == 1, "success 1")
 j = json.load(open(jpath))
 if kind == "audit":
     check(one("etcdcrypt_audit_revision") == j["revision"], "revision")
@@ -99,6 +100,21 @@ elif kind == "rewrite":
                  ("revision_start", "revision_start"), ("revision_end", "revision_end")):
         check(one("etcdcrypt_rewrite_" + m) == j[f], f"{m} == JSON {f}")
     check(one("etcdcrypt_rewrite_dry_run") == 0, "not a dry run")
+elif kind == "controller":
+    rw = j["rewrite"]  # status -o json in records mode: the published rewrite
+    check(one("etcdcrypt_controller_agreed") == 1, "agreed")
+    check(fams["etcdcrypt_controller_rewrites"].type == "counter" and one("etcdcrypt_controller_rewrites") == 1,
+          "rewrites_total counter: 1")
+    check(one("etcdcrypt_controller_rewrite_failures") == 0, "rewrite_failures_total: 0")
+    info = samples("etcdcrypt_controller_rewrite_info")
+    check(len(info) == 1 and info[0].labels["state"] == rw["state"] and info[0].labels["key_name"] == rw["write"]
+          and info[0].labels["node"] == rw["node"], f"rewrite_info == status's rewrite ({rw['state']}, {rw['write']})")
+    for f in ("scanned", "rewritten", "current", "unreadable"):
+        check(one(f"etcdcrypt_controller_rewrite_{f}_values") == rw[f], f"rewrite {f} == status JSON")
+    for f in ("revision_start", "revision_end"):
+        check(one(f"etcdcrypt_controller_rewrite_{f}") == rw[f], f"rewrite {f} == status JSON")
+    check(one("etcdcrypt_controller_rewrite_started_timestamp_seconds") == rw["started_unix"], "started time")
+    check(one("etcdcrypt_controller_rewrite_running") == 0, "not running")
 sys.exit(1 if fails else 0)
 PY
 }
@@ -151,6 +167,19 @@ grep -v '^ok' "$W/check.out"
 	t_fail "rewrite metrics parse and equal the JSON"
 t_run grep -x 'etcdcrypt_rewrite_rewritten_values 5' "$P"
 t_eq "$T_RC" 0 "rewrite: 5 values rewritten"
+
+# ---- controller --once on one node, over the values rewrite just wrote -------------
+mkdir -p "$W/n1"
+cp "$FX/configs/aescbc.yaml" "$W/n1/current.yaml"
+chmod 600 "$W/n1/current.yaml"
+t_exit 0 "controller --once --metrics-file" "$BIN" controller --once --node n1 --dir "$W/n1" --endpoints "$R" \
+	--metrics-file "$W/prom/controller.prom"
+"$BIN" status --endpoints "$R" -o json >"$W/cstatus.json" 2>"$T_ERR"
+check controller "$W/cstatus.json" "$W/prom/controller.prom" >"$W/check.out"
+rc=$?
+grep -v '^ok' "$W/check.out"
+[ $rc -eq 0 ] && t_pass "controller metrics parse and equal the published rewrite ($(grep -c '^ok' "$W/check.out") checks)" ||
+	t_fail "controller metrics parse and equal the published rewrite" "$(cat "$W/prom/controller.prom" 2>&1 | head -30)"
 
 # a failed run replaces the last good figures with success 0
 t_exit 3 "rewrite against a dead endpoint fails (exit 3)" "$BIN" rewrite --endpoints 127.0.0.1:1 --dial-timeout 1s \
