@@ -21,7 +21,7 @@
 
 enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_NODE, OPT_DRY, OPT_BATCH,
        OPT_INFLIGHT, OPT_RATE, OPT_FORCE, OPT_QUOTA, OPT_COMPACT_EVERY, OPT_COMPACT, OPT_PREFIX, OPT_PAGE,
-       OPT_METRICS };
+       OPT_METRICS, OPT_ALLOW_EMPTY };
 
 #define MAX_LISTED 1000
 
@@ -43,24 +43,29 @@ static const char REWRITE_HELP[] =
 	KMSFLAGS_HELP
 	"  --resources LIST        comma-separated (default: those the config names, else secrets)\n"
 	"  --all                   every key under the etcd prefix\n"
-	"  --dry-run               do everything but write: what would change, projected growth\n"
+	"  --dry-run               do everything but write: what would change, projected growth;\n"
+	"                          exit 3 when the quota guard would refuse the real run\n"
 	"  --batch N               puts per Txn, 1..128 (default 128)\n"
 	"  --inflight N            Txns in flight, 1..64 (default 8)\n"
 	"  --max-rate N            at most N puts per second (pace a live cluster)\n"
 	"  --force                 rewrite values already under the write key too\n"
-	"  --quota-bytes N         etcd's --quota-backend-bytes (default 2147483648; K/M/G suffixes)\n"
-	"  --compact-every N       compact behind the run every N puts (to stay under the quota)\n"
+	"  --quota-bytes N         etcd's --quota-backend-bytes (K/M/G suffixes); etcd 3.4 does not\n"
+	"                          report it, so without this flag its default, 2 GiB, is assumed\n"
+	"  --compact-every N       compact behind the run every N puts (to stay under the quota: the\n"
+	"                          growth of two intervals must fit)\n"
 	"  --compact               compact at the final revision when done (purges old revisions\n"
 	"                          from the keyspace; run etcdctl defrag on each member afterwards)\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --page-size N           keys per etcd page (default 5000)\n"
+	"  --allow-empty           a resource (or --all prefix) with no key at all is fine\n"
+	"                          (default: it is named on stderr and the exit status is 1)\n"
 	"  --metrics-file PATH     also write the run's counts as Prometheus metrics to PATH,\n"
 	"                          replaced atomically (node_exporter's textfile collector)\n"
 	"  -o, --output FORMAT     table (default) or json\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
 	"\nexit status: 0 every readable value is at the write key; 1 some values unreadable\n"
-	"             or too large for etcd once encrypted (left untouched), or the run was\n"
-	"             interrupted; 2 usage or config error, or\n"
+	"             or too large for etcd once encrypted (left untouched), the run was\n"
+	"             interrupted, or a scanned prefix held no key (without --allow-empty); 2 usage or config error, or\n"
 	"             node configs disagree; 3 etcd failure, alarm raised, or quota would be exceeded\n";
 
 struct rewrite_cmd {
@@ -68,7 +73,7 @@ struct rewrite_cmd {
 	const char *config_path, *keyring_path, *resources_arg, *prefix, *metrics_path;
 	const char *node_arg[CMD_MAX_NODES];
 	size_t n_nodes;
-	int all, dry_run, force, json, compact_end;
+	int all, dry_run, force, json, compact_end, allow_empty;
 	int batch, inflight;
 	double max_rate;
 	int64_t quota, page_size;
@@ -79,6 +84,10 @@ struct rewrite_cmd {
 	struct kms_ring *ring;
 	struct kmsflags kf;
 	struct progress prog;
+	int quota_given;
+	struct rw_quota q; /* the quota guard's inputs, filled by preflight */
+	int dry_refused;   /* a dry run found the real run would be refused */
+	char dry_refusal[600];
 	uint64_t expected; /* values the estimate says will change (0: not estimated) */
 	uint64_t total;    /* keys the run will scan */
 	json_t *bad; /* listed unreadable values */
@@ -138,6 +147,7 @@ static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 	case OPT_COMPACT: a->compact_end = 1; return 0;
 	case OPT_PREFIX: a->prefix = arg; return 0;
 	case OPT_METRICS: a->metrics_path = arg; return 0;
+	case OPT_ALLOW_EMPTY: a->allow_empty = 1; return 0;
 	case OPT_BATCH:
 		if (num_parse_long(&v, arg, 1, RW_MAX_BATCH) < 0)
 			return cmd_usage_error("rewrite", "--batch: '%s' is not a number from 1 to %d", arg, RW_MAX_BATCH);
@@ -162,6 +172,7 @@ static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 	case OPT_QUOTA:
 		if (parse_size(arg, &a->quota) < 0)
 			return cmd_usage_error("rewrite", "--quota-bytes: '%s' is not a size (e.g. 8589934592 or 8G)", arg);
+		a->quota_given = 1;
 		return 0;
 	case 'o':
 		if ((a->json = cmd_output_format(arg)) < 0)
@@ -192,6 +203,7 @@ static int parse_args(struct rewrite_cmd *a, int argc, char **argv)
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
 		{ "metrics-file", required_argument, NULL, OPT_METRICS },
+		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -288,35 +300,42 @@ static void on_progress(void *arg, const struct rw_stats *st)
 			(unsigned long long)st->rewritten, rate, rate > 0 ? (double)left / rate : 0.0);
 }
 
-/* Alarms, then the quota estimate (not for a dry run, which reports it). */
+/* Alarms, then the quota guard: from the used size alone when that bound
+ * fits, else after a scan that estimates the growth. A dry run is checked
+ * after its own scan instead (dry_run_quota). */
 static int preflight(struct rewrite_cmd *a, struct etcd_client *cl, const struct rw_opts *o, json_t *rep)
 {
 	struct etcd_status es;
-	int64_t growth = 0;
 	int rc;
 
+	/* TODO(resil): the largest database over all members once the etcd
+	 * client offers it; the connected member's until then */
 	if ((rc = rw_check_alarms(cl)) < 0 || (rc = etcd_status(cl, &es)) < 0 || (rc = rw_count(cl, o, &a->total)) < 0)
 		return rc;
+	a->q = (struct rw_quota){ .quota = a->quota, .quota_given = a->quota_given, .db_size = es.db_size,
+				  .db_size_in_use = es.db_size_in_use, .keys = a->total, .growth = -1 };
 	json_object_set_new(rep, "db_size", json_integer(es.db_size));
 	json_object_set_new(rep, "quota_bytes", json_integer(a->quota));
-	if (a->dry_run)
-		return 0;
-	/* every value rewritten at most once: growth is bounded by the live
-	 * data, itself at most the database's used size; scan only when that
-	 * bound does not already fit */
-	growth = rw_growth_of(0, (size_t)es.db_size_in_use);
-	if (es.db_size + growth <= a->quota)
-		return 0;
-	progress_update(&a->prog, "rewrite: estimating what will change");
-	if ((rc = rw_estimate(cl, o, &a->expected, &growth)) < 0)
+	json_object_set_new(rep, "quota_assumed", json_boolean(!a->quota_given));
+	if (a->dry_run || (rc = rw_quota_check(o, &a->q)) <= 0)
 		return rc;
+	progress_update(&a->prog, "rewrite: estimating what will change");
+	if ((rc = rw_estimate(cl, o, &a->q.values, &a->q.growth)) < 0)
+		return rc;
+	a->expected = a->q.values;
 	json_object_set_new(rep, "expected", json_integer((json_int_t)a->expected));
-	if (es.db_size + growth > a->quota && a->compact_every == 0)
-		return err_set(ERR_REFUSED, "rewriting %llu values would grow etcd's database from %lld to about %lld bytes, "
-			       "over the quota of %lld: compact and defragment first, or use --compact-every N",
-			       (unsigned long long)a->expected, (long long)es.db_size, (long long)(es.db_size + growth),
-			       (long long)a->quota);
-	return 0;
+	return rw_quota_check(o, &a->q);
+}
+
+/* The dry run's own scan measured the growth: would the real run pass? */
+static void dry_run_quota(struct rewrite_cmd *a, const struct rw_opts *o, const struct rw_stats *st, json_t *rep)
+{
+	a->q.growth = st->growth_estimate;
+	a->q.values = st->rewritten;
+	a->dry_refused = rw_quota_check(o, &a->q) < 0;
+	if (a->dry_refused)
+		snprintf(a->dry_refusal, sizeof(a->dry_refusal), "%s", err_msg());
+	json_object_set_new(rep, "quota_refusal", a->dry_refused ? json_string(a->dry_refusal) : json_null());
 }
 
 static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct rw_stats *st, int rc, double secs)
@@ -335,6 +354,7 @@ static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct r
 	json_object_set_new(rep, "not_rewritable", json_integer((json_int_t)st->too_large));
 	json_object_set_new(rep, "not_rewritable_keys", json_incref(a->big));
 	json_object_set_new(rep, "in_doubt", json_integer((json_int_t)st->in_doubt));
+	json_object_set_new(rep, "empty_prefixes", cmd_empty_json(&st->empty));
 	json_object_set_new(rep, "txn_conflicts", json_integer((json_int_t)st->conflicts));
 	json_object_set_new(rep, "keys_reread", json_integer((json_int_t)st->rehandled));
 	json_object_set_new(rep, "batch_rereads", json_integer((json_int_t)st->rereads));
@@ -430,6 +450,8 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 		rc = rw_run(cl, &o, st, on_bad, on_progress, a);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
+		if (rc == 0 && a->dry_run)
+			dry_run_quota(a, &o, st, rep);
 		if (rc == 0 && a->compact_end && !a->dry_run && st->revision_end > 0)
 			rc = etcd_compact(cl, st->revision_end, 1);
 	}
@@ -497,8 +519,13 @@ int cmd_rewrite(int argc, char **argv)
 	} else if (rc < 0) {
 		status = cmd_fail(rc);
 		fprintf(stderr, "etcdcrypt: stopped cleanly: no value is half written; rerun to finish after fixing that\n");
+	} else if (a.dry_refused) {
+		fprintf(stderr, "etcdcrypt: the real run would be refused: %s\n", a.dry_refusal);
+		status = cmd_exit_status(ERR_REFUSED);
 	} else {
 		status = st.unreadable > 0 || st.too_large > 0 ? EXIT_FINDINGS : EXIT_OK;
+		if (cmd_empty_status("rewrite", &st.empty, a.allow_empty) != EXIT_OK)
+			status = EXIT_FINDINGS;
 	}
 out:
 	if (parsed && a.metrics_path)

@@ -113,7 +113,11 @@ int cmd_output_format(const char *arg)
 
 int cmd_version(int argc, char **argv)
 {
-	(void)argv;
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs("usage: etcdcrypt version\n\nPrints etcdcrypt's version (also: etcdcrypt --version).\n\n"
+		      "exit status: 0\n", stdout);
+		return EXIT_OK;
+	}
 	if (argc > 1)
 		return cmd_usage_error("version", "takes no arguments");
 	printf("etcdcrypt %s\n", ETCDCRYPT_VERSION);

@@ -213,7 +213,7 @@ static int gates(struct ctl *c, const struct rw_opts *ro)
 	if ((rc = rw_check_target(ro)) < 0 || (rc = rw_check_alarms(c->cl)) < 0 || (rc = etcd_status(c->cl, &es)) < 0 ||
 	    (rc = rw_count(c->cl, ro, &c->rec.total)) < 0)
 		return rc;
-	growth = rw_growth_of(0, (size_t)es.db_size_in_use);
+	growth = rw_growth_bound(es.db_size_in_use);
 	if (es.db_size + growth <= c->o->quota)
 		return 0;
 	if ((rc = rw_estimate(c->cl, ro, &values, &growth)) < 0)

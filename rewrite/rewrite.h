@@ -35,6 +35,7 @@
 #include "xform/kmsring.h"
 #include "base/resources.h"
 #include "xform/transform.h"
+#include "scan/scan.h"
 
 #define RW_DEFAULT_BATCH 128
 #define RW_MAX_BATCH 128                    /* etcd's --max-txn-ops default */
@@ -85,6 +86,7 @@ struct rw_stats {
 	unsigned resumed;     /* scan moved past a compaction */
 	int64_t revision_start, revision_end, last_compacted;
 	int64_t growth_estimate; /* bytes the etcd database grows by */
+	struct scan_empty empty; /* prefixes that held no key (scan_empty) */
 };
 
 /* An unreadable value (borrowed for the call). */
@@ -131,11 +133,34 @@ int rw_check_alarms(struct etcd_client *cl);
  * bytes the database would grow (each rewrite adds a revision). */
 int rw_estimate(struct etcd_client *cl, const struct rw_opts *o, uint64_t *out_values, int64_t *out_growth);
 
+/* The quota guard (rw_quota.c). */
+struct rw_quota {
+	int64_t quota;       /* bytes etcd may hold */
+	int quota_given;     /* 0: quota is etcd's default, assumed */
+	int64_t db_size;     /* the database now (the largest member's) */
+	int64_t db_size_in_use;
+	uint64_t keys;       /* keys the run will scan (rw_count) */
+	int64_t growth;      /* estimated growth; <0: not estimated yet */
+	uint64_t values;     /* values the estimate says will change */
+};
+
+/* 0 when the run fits under the quota; ERR_REFUSED with a message saying why
+ * and what to do when the database is already at the quota or the growth
+ * (with o->compact_every: the growth of two compaction intervals) would
+ * cross it; 1 when growth is not estimated yet and the bound from the used
+ * size does not fit (estimate, then call again). */
+int rw_quota_check(const struct rw_opts *o, const struct rw_quota *q);
+
 /* How many keys the run will scan (count-only ranges; for progress). */
 int rw_count(struct etcd_client *cl, const struct rw_opts *o, uint64_t *out);
 
-/* Bytes the database grows by when a value of plain_len bytes under key_len
- * bytes of key is written once more (bbolt pages and MVCC overhead). */
+/* Bytes the database grows by when a value of stored_len bytes under
+ * key_len bytes of key is written once more: bbolt's page model for etcd's
+ * append-only revisions (see rewrite.c), never below what etcd 3.4 measures. */
 int64_t rw_growth_of(size_t key_len, size_t stored_len);
+
+/* An upper bound on the growth of rewriting every live value once, from the
+ * database's used size alone (no scan). */
+int64_t rw_growth_bound(int64_t db_size_in_use);
 
 #endif

@@ -43,6 +43,8 @@ for c in listed(helptext(), "commands"):
     words += [[c, v] for v in listed(helptext(c), "verbs")]
 for w in words:
     name = " ".join(w)
+    if not helptext(*w).startswith("usage: etcdcrypt " + name):
+        print(f"not ok - 'etcdcrypt {name} --help' does not exit 0 with a usage line"); bad += 1
     if f".SS {name.replace('-', chr(92) + '-')}\n" not in text:
         print(f"not ok - no subsection for '{name}'"); bad += 1
     for flag in re.findall(r"^  (?:-\w, )?(--[a-z][a-z0-9-]*)", helptext(*w), re.M):

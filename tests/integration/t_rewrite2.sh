@@ -152,4 +152,58 @@ PY
 if [ $? -eq 0 ]; then t_pass "NOSPACE: rewritten and old revisions == what etcd holds (openssl sample)"; else t_fail "NOSPACE counts"; fi
 etcd_stop rfull
 
+# --- 4. the quota guard (item 12) --------------------------------------------
+dbsize() { sleep 0.3; etcdctl --endpoints "$1" endpoint status -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["dbSize"])'; }
+etcd_start rquota plain || exit 1
+Q=$ETCD_RQUOTA_ENDPOINT
+"$LOADGEN" --endpoints "$Q" --count 300 --config "$IDENT" --size 2560 >/dev/null
+dbsize "$Q" >/dev/null
+t_exit 0 "quota: a dry run with room to spare exits 0" "$BIN" rewrite --endpoints "$Q" --config "$CBC" --dry-run --quota-bytes 1G -o json
+cp "$T_OUT" "$ETCD_TMP/dry.json"
+t_eq "$(jget "$ETCD_TMP/dry.json" quota_refusal quota_assumed)" "None False" "quota: no refusal, quota given"
+# a quota the whole rewrite would cross by half its growth
+TIGHT=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["db_size"] + d["growth_estimate_bytes"] // 2)' "$ETCD_TMP/dry.json")
+REV0=$(python3 -c 'import k8sdata,sys; print(k8sdata.revision(sys.argv[1]))' "$Q")
+t_exit 3 "quota: --dry-run runs the guard and exits 3 as the real run would be refused" "$BIN" rewrite --endpoints "$Q" --config "$CBC" --dry-run --quota-bytes "$TIGHT" -o json
+t_stderr_has "the real run would be refused" "quota: the dry run says so"
+t_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["would_rewrite"], "over the quota" in (d["quota_refusal"] or ""))' "$T_OUT")" "300 True" "quota: dry-run JSON has the refusal and its count"
+t_exit 3 "quota: the real run is refused the same" "$BIN" rewrite --endpoints "$Q" --config "$CBC" --quota-bytes "$TIGHT"
+t_stderr_has "over the quota" "quota: real refusal explains"
+t_exit 3 "quota: a --compact-every longer than the run does not bypass the guard" "$BIN" rewrite --endpoints "$Q" --config "$CBC" --quota-bytes "$TIGHT" --compact-every 1000000
+t_stderr_has "compacting every 1000000 puts" "quota: the refusal names the interval"
+t_exit 3 "quota: a database already over --quota-bytes is refused" "$BIN" rewrite --endpoints "$Q" --config "$CBC" --quota-bytes 200K
+t_stderr_has "is already" "quota: says the database is already over"
+t_stderr_has "NOSPACE" "quota: says etcd raises NOSPACE there"
+t_eq "$(python3 -c 'import k8sdata,sys; print(k8sdata.revision(sys.argv[1]))' "$Q")" "$REV0" "quota: the refused runs wrote nothing"
+t_exit 0 "quota: compacting every 20 puts fits where the whole run does not" "$BIN" rewrite --endpoints "$Q" --config "$CBC" --quota-bytes "$TIGHT" --compact-every 20 --batch 8 --inflight 2 -o json
+t_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["rewritten"], d["compactions"] >= 10)' "$T_OUT")" "300 True" "quota: 300 rewritten with compactions along the way"
+etcd_stop rquota
+
+# the estimate against etcd's own growth: rewrite every value, compare the
+# database size before and after (no compaction) with growth_estimate_bytes
+for size in 600 2560; do
+	etcd_start rcal plain || exit 1
+	K=$ETCD_RCAL_ENDPOINT
+	"$LOADGEN" --endpoints "$K" --count 1500 --config "$IDENT" --size "$size" >/dev/null
+	A=$(dbsize "$K")
+	t_exit 0 "estimate ($size B): rewrite" "$BIN" rewrite --endpoints "$K" --config "$CBC" -o json
+	cp "$T_OUT" "$ETCD_TMP/cal.json"
+	B=$(dbsize "$K")
+	python3 - "$K" "$CBC" "$ETCD_TMP/cal.json" "$A" "$B" "$size" <<'PY'
+import json, random, sys
+import k8sdata
+ep, cfg, rf, a, b, size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+rep = json.load(open(rf))
+est, grew = rep["growth_estimate_bytes"], b - a
+d = k8sdata.dump(ep, "/registry/secrets/")
+keys = k8sdata.aescbc_keys(cfg)
+bad = [k for k in random.sample(sorted(d), 30) if k8sdata.aescbc_decrypt(d[k]["value"], keys) is None]
+print(f"    # {size} B values: database grew {grew} bytes ({grew / 1500:.0f}/value), estimate {est} ({est / grew:.3f} x)")
+ok = rep["rewritten"] == 1500 and not bad and grew <= est <= 1.15 * grew
+sys.exit(0 if ok else 1)
+PY
+	if [ $? -eq 0 ]; then t_pass "estimate ($size B): >= etcd's growth, within 15 %; values decrypt (openssl sample)"; else t_fail "estimate ($size B)"; fi
+	etcd_stop rcal
+done
+
 t_done
