@@ -109,6 +109,15 @@ struct cmd_scan_cb {
 int cmd_scan_restarting(struct scan **keep, int64_t *revision, int *restarted, struct etcd_client *cl,
 			const struct scan_opts *so, const struct cmd_scan_cb *cb);
 
+struct scan_empty;
+/* Empty prefixes after a scan (scan_empty): unless allow_empty, one line
+ * per prefix on stderr ("etcdcrypt audit: no key under '/registry/secret/'
+ * (resource 'secret'; did you mean 'secrets'?)") and EXIT_FINDINGS; else,
+ * or when none was empty, EXIT_OK and nothing printed. */
+int cmd_empty_status(const char *cmd, const struct scan_empty *e, int allow_empty);
+/* The empty prefixes as a JSON array of strings (new reference). */
+struct json_t *cmd_empty_json(const struct scan_empty *e);
+
 struct res_id;
 struct encconf;
 /* --resources LIST, else the resources the config names, else secrets. */

@@ -23,6 +23,7 @@ struct scan_target {
 	struct res_id id;
 	char prefix[512];
 	struct xf *xf;
+	uint64_t values; /* keys found under prefix */
 };
 
 struct scan {
@@ -34,6 +35,7 @@ struct scan {
 	struct buf plain;
 	struct buf resume_key; /* last key handled + "\0" */
 	unsigned resumed;
+	uint64_t values; /* keys found, all targets */
 };
 
 static int add_target(struct scan *s, struct scan_target **out, const struct res_id *id)
@@ -103,6 +105,35 @@ int64_t scan_revision(const struct scan *s)
 	return s->revision;
 }
 
+static void empty_add(struct scan_empty *e, const char *prefix, const struct res_id *id)
+{
+	if (e->n < SCAN_EMPTY_MAX) {
+		snprintf(e->prefix[e->n], sizeof(e->prefix[e->n]), "%s", prefix);
+		if (id != NULL)
+			e->res[e->n] = *id;
+		else
+			memset(&e->res[e->n], 0, sizeof(e->res[e->n]));
+	}
+	e->n++;
+}
+
+void scan_empty(const struct scan *s, struct scan_empty *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (s == NULL)
+		return;
+	if (s->o.all) {
+		char all[512];
+
+		if (s->values == 0 && res_all_prefix(all, sizeof(all), s->o.etcd_prefix) == 0)
+			empty_add(out, all, NULL);
+		return;
+	}
+	for (size_t i = 0; i < s->n; i++)
+		if (s->t[i].values == 0)
+			empty_add(out, s->t[i].prefix, &s->t[i].id);
+}
+
 /* --all: the target of the resource a key belongs to, made on first use */
 static int target_of_key(struct scan *s, struct scan_target **out, const struct etcd_kv *kv)
 {
@@ -141,6 +172,8 @@ static int scan_page(struct scan *s, const struct etcd_range_resp *page, struct 
 		it.plain = &s->plain;
 		it.xf = t->xf;
 		it.revision = s->revision;
+		t->values++;
+		s->values++;
 		if ((rc = fn(arg, &it)) < 0)
 			return rc;
 	}
