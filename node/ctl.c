@@ -201,29 +201,25 @@ static void on_bad(void *arg, const struct rw_unreadable *u)
 		  xf_reason_name(u->res->reason));
 }
 
-/* The quota gate of `rewrite`: every value rewritten at most once, so the
- * growth is bounded by the used size; estimate only when that may not fit. */
+/* `rewrite`'s gates before the first write: no KMS target, no alarm, and
+ * the quota guard (estimating the growth only when the bound from the used
+ * size does not fit). */
 static int gates(struct ctl *c, const struct rw_opts *ro)
 {
 	struct etcd_status es;
-	uint64_t values = 0;
-	int64_t growth;
+	struct rw_quota q;
 	int rc;
 
 	if ((rc = rw_check_target(ro)) < 0 || (rc = rw_check_alarms(c->cl)) < 0 || (rc = etcd_status(c->cl, &es)) < 0 ||
 	    (rc = rw_count(c->cl, ro, &c->rec.total)) < 0)
 		return rc;
-	growth = rw_growth_bound(es.db_size_in_use);
-	if (es.db_size + growth <= c->o->quota)
-		return 0;
-	if ((rc = rw_estimate(c->cl, ro, &values, &growth)) < 0)
+	q = (struct rw_quota){ .quota = c->o->quota, .quota_given = 0, .db_size = es.db_size,
+			       .db_size_in_use = es.db_size_in_use, .keys = c->rec.total, .growth = -1 };
+	if ((rc = rw_quota_check(ro, &q)) <= 0)
 		return rc;
-	if (es.db_size + growth > c->o->quota)
-		return err_set(ERR_REFUSED, "rewriting %llu values would grow etcd's database from %lld to about %lld "
-			       "bytes, over the quota of %lld: compact and defragment first",
-			       (unsigned long long)values, (long long)es.db_size, (long long)(es.db_size + growth),
-			       (long long)c->o->quota);
-	return 0;
+	if ((rc = rw_estimate(c->cl, ro, &q.values, &q.growth)) < 0)
+		return rc;
+	return rw_quota_check(ro, &q);
 }
 
 /* The record to leave behind: a run that changed nothing after a finished
