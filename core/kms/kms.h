@@ -3,7 +3,7 @@
  * A plugin listens on a unix socket (the config's `endpoint: unix:///path`,
  * `unix:///@name` for an abstract socket). Calls use insecure credentials,
  * authority "localhost" and a deadline of the config's `timeout` (default
- * 3 s) each (FORMATS.md section 6):
+ * 3 s) each (docs/formats.md §8):
  *   KMS v2  /v2.KeyManagementService/{Status,Decrypt,Encrypt} (a plugin that
  *           answers UNIMPLEMENTED is asked again under package v2alpha1)
  *   KMS v1  /v1beta1.KeyManagementService/{Version,Decrypt,Encrypt}
