@@ -99,7 +99,7 @@ int kms_set_override(struct kms_set *s, const char *spec)
 	struct kms_override *o;
 
 	if (eq == NULL || eq == spec || strncmp(eq + 1, "unix:///", 8) != 0 || eq[9] == '\0')
-		return err_set(ERR_USAGE, "--kms-endpoint '%s': expected NAME=unix:///path", spec);
+		return err_set(ERR_USAGE, "'%s': expected NAME=unix:///path", spec);
 	if ((o = realloc(s->ov, (s->n_ov + 1) * sizeof(*o))) == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
 	s->ov = o;
