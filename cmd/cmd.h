@@ -84,10 +84,6 @@ int cmd_page_size(int64_t *out, const char *cmd, const char *arg);
 /* Parses "table" or "json" for -o. Returns 0/1 (json) or ERR_USAGE. */
 int cmd_output_format(const char *arg);
 
-/* Renders an audit report (audit/report.h) to stdout as JSON or a table.
- * streamed_keys: a "keys" array was already opened on stdout (--list-keys). */
-struct json_t;
-void cmd_print_report(struct json_t *rep, int json, int streamed_keys);
 
 struct scan;
 struct scan_opts;
@@ -108,6 +104,15 @@ struct cmd_scan_cb {
  * keep (may be NULL): the scan, owned by the caller, else freed here. */
 int cmd_scan_restarting(struct scan **keep, int64_t *revision, int *restarted, struct etcd_client *cl,
 			const struct scan_opts *so, const struct cmd_scan_cb *cb);
+
+struct scan_empty;
+/* Empty prefixes after a scan (scan_empty): unless allow_empty, one line
+ * per prefix on stderr ("etcdcrypt audit: no key under '/registry/secret/'
+ * (resource 'secret'; did you mean 'secrets'?)") and EXIT_FINDINGS; else,
+ * or when none was empty, EXIT_OK and nothing printed. */
+int cmd_empty_status(const char *cmd, const struct scan_empty *e, int allow_empty);
+/* The empty prefixes as a JSON array of strings (new reference). */
+struct json_t *cmd_empty_json(const struct scan_empty *e);
 
 struct res_id;
 struct encconf;

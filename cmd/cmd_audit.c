@@ -9,7 +9,7 @@
 #include "kmsflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
-#include "audit/report.h"
+#include "report_print.h"
 #include "scan/scan.h"
 #include "audit/tally.h"
 #include "metrics.h"
@@ -20,7 +20,7 @@
 #include <string.h>
 
 enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_HISTORY, OPT_LIST_KEYS,
-       OPT_PREFIX, OPT_PAGE, OPT_METRICS };
+       OPT_PREFIX, OPT_PAGE, OPT_METRICS, OPT_ALLOW_EMPTY };
 
 static const char AUDIT_HELP[] =
 	"usage: etcdcrypt audit [--config FILE] [--resources LIST | --all] [--history]\n"
@@ -42,19 +42,22 @@ static const char AUDIT_HELP[] =
 	"                          streams into $TMPDIR (needs the db size free there, and\n"
 	"                          the root user on etcd with auth; docs/history.md)\n"
 	"  --list-keys             one row per value\n"
+	"  --allow-empty           a resource (or --all prefix) with no key at all is fine\n"
+	"                          (default: it is named on stderr and the exit status is 1)\n"
 	"  --metrics-file PATH     also write the counts as Prometheus metrics to PATH, replaced\n"
 	"                          atomically (node_exporter's textfile collector; docs/metrics.md)\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --page-size N           keys per etcd page (default 5000)\n"
 	"  -o, --output FORMAT     table (default) or json\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
-	"\nexit status: 0 every value readable (or no --config); 1 some value unreadable;\n"
+	"\nexit status: 0 every value readable (or no --config); 1 some value unreadable,\n"
+	"             or no key at all under a scanned prefix (without --allow-empty);\n"
 	"             2 usage or config error; 3 etcd unreachable or other runtime failure\n";
 
 struct audit {
 	struct etcdflags ef;
 	const char *config_path, *keyring_path, *resources_arg, *prefix, *metrics_path;
-	int all, history, list_keys, json;
+	int all, history, list_keys, json, allow_empty;
 	int64_t page_size;
 	struct encconf *conf;
 	struct kms_ring *ring;
@@ -78,6 +81,7 @@ static int parse_args(struct audit *a, int argc, char **argv)
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
 		{ "metrics-file", required_argument, NULL, OPT_METRICS },
+		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -105,6 +109,7 @@ static int parse_args(struct audit *a, int argc, char **argv)
 		case OPT_LIST_KEYS: a->list_keys = 1; break;
 		case OPT_PREFIX: a->prefix = optarg; break;
 		case OPT_METRICS: a->metrics_path = optarg; break;
+		case OPT_ALLOW_EMPTY: a->allow_empty = 1; break;
 		case OPT_PAGE:
 			if (cmd_page_size(&a->page_size, "audit", optarg) != 0)
 				return EXIT_USAGE;
@@ -163,16 +168,17 @@ static void list_key(struct audit *a, const struct scan_item *it)
 		json_t *o = json_object();
 
 		json_object_set_new(o, "etcd_key", json_stringn((const char *)it->kv->key, it->kv->key_len));
-		json_object_set_new(o, "provider", json_string(report_provider(r->kind)));
+		json_object_set_new(o, "provider", json_string(env_kind_name(r->kind)));
 		json_object_set_new(o, "key_name", json_string(r->kind == ENV_IDENTITY ? "" : r->key_name));
 		json_object_set_new(o, "status", json_string(status));
 		json_object_set_new(o, "mod_revision", json_integer(it->kv->mod_revision));
-		printf("%s", a->listed ? ",\n    " : "\n    ");
-		json_dumpf(o, stdout, JSON_COMPACT);
+		/* JSON Lines: one value per line, the report last */
+		json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		putchar('\n');
 		json_decref(o);
 	} else {
 		printf("%-64.*s %-10s %-20s %s\n", (int)it->kv->key_len, (const char *)it->kv->key,
-		       report_provider(r->kind), r->kind == ENV_IDENTITY ? "-" : r->key_name, status);
+		       env_kind_name(r->kind), r->kind == ENV_IDENTITY ? "-" : r->key_name, status);
 	}
 	a->listed++;
 }
@@ -287,6 +293,7 @@ int cmd_audit(int argc, char **argv)
 	struct etcd_opts eo;
 	struct history_result hr;
 	struct report_meta meta = { 0 };
+	struct scan_empty empty;
 	json_t *rep = NULL;
 	int rc = 0, status;
 	uint64_t bad = 0;
@@ -303,9 +310,7 @@ int cmd_audit(int argc, char **argv)
 	etcdflags_opts(&a.ef, &eo);
 	if ((rc = etcd_open(&cl, &eo)) < 0)
 		goto fail;
-	if (a.list_keys && a.json)
-		printf("{\n  \"keys\": [");
-	else if (a.list_keys)
+	if (a.list_keys && !a.json)
 		printf("%-64s %-10s %-20s %s\n", "KEY", "PROVIDER", "KEY NAME", "STATUS");
 	if ((rc = run_scan(&a, cl, &s, &meta.restarted)) < 0 || (a.history && (rc = count_history(&a, s, cl, &hr)) < 0))
 		goto fail;
@@ -314,20 +319,25 @@ int cmd_audit(int argc, char **argv)
 	meta.config = a.config_path;
 	meta.endpoint = etcd_endpoint(cl);
 	meta.seconds = progress_elapsed(&a.prog);
-	rep = report_build(&a.tally, &meta, a.history ? &hr : NULL);
-	json_object_set_new(rep, "kms_plugins", kmsflags_report(&a.kf));
-	cmd_print_report(rep, a.json, a.list_keys);
-	if (!a.json)
+	scan_empty(s, &empty);
+	if (a.json) {
+		rep = report_json(&a.tally, &meta, a.history ? &hr : NULL);
+		json_object_set_new(rep, "empty_prefixes", cmd_empty_json(&empty));
+		json_object_set_new(rep, "kms_plugins", kmsflags_report(&a.kf));
+		rp_print_json(rep, a.list_keys);
+	} else {
+		report_print_table(&a.tally, &meta, a.history ? &hr : NULL);
 		kmsflags_print(&a.kf, stdout);
+	}
 	tally_total(&a.tally, &bad);
 	status = bad > 0 ? EXIT_FINDINGS : EXIT_OK;
+	if (cmd_empty_status("audit", &empty, a.allow_empty) != EXIT_OK)
+		status = EXIT_FINDINGS;
 	if (a.metrics_path && (rc = metrics_audit(a.metrics_path, &a.tally, &meta, a.history ? &hr : NULL)) < 0)
 		status = cmd_fail(rc);
 	goto out;
 fail:
 	progress_done(&a.prog);
-	if (a.list_keys && a.json)
-		printf("]}\n");
 	status = cmd_fail(rc);
 	if (a.metrics_path && (rc = metrics_failed(a.metrics_path, "audit")) < 0)
 		cmd_fail(rc);

@@ -21,7 +21,7 @@
 
 enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_NODE, OPT_DRY, OPT_BATCH,
        OPT_INFLIGHT, OPT_RATE, OPT_FORCE, OPT_QUOTA, OPT_COMPACT_EVERY, OPT_COMPACT, OPT_PREFIX, OPT_PAGE,
-       OPT_METRICS };
+       OPT_METRICS, OPT_ALLOW_EMPTY };
 
 #define MAX_LISTED 1000
 
@@ -57,13 +57,15 @@ static const char REWRITE_HELP[] =
 	"                          from the keyspace; run etcdctl defrag on each member afterwards)\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --page-size N           keys per etcd page (default 5000)\n"
+	"  --allow-empty           a resource (or --all prefix) with no key at all is fine\n"
+	"                          (default: it is named on stderr and the exit status is 1)\n"
 	"  --metrics-file PATH     also write the run's counts as Prometheus metrics to PATH,\n"
 	"                          replaced atomically (node_exporter's textfile collector)\n"
 	"  -o, --output FORMAT     table (default) or json\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
 	"\nexit status: 0 every readable value is at the write key; 1 some values unreadable\n"
-	"             or too large for etcd once encrypted (left untouched), or the run was\n"
-	"             interrupted; 2 usage or config error, or\n"
+	"             or too large for etcd once encrypted (left untouched), the run was\n"
+	"             interrupted, or a scanned prefix held no key (without --allow-empty); 2 usage or config error, or\n"
 	"             node configs disagree; 3 etcd failure, alarm raised, or quota would be exceeded\n";
 
 struct rewrite_cmd {
@@ -71,7 +73,7 @@ struct rewrite_cmd {
 	const char *config_path, *keyring_path, *resources_arg, *prefix, *metrics_path;
 	const char *node_arg[CMD_MAX_NODES];
 	size_t n_nodes;
-	int all, dry_run, force, json, compact_end;
+	int all, dry_run, force, json, compact_end, allow_empty;
 	int batch, inflight;
 	double max_rate;
 	int64_t quota, page_size;
@@ -145,6 +147,7 @@ static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 	case OPT_COMPACT: a->compact_end = 1; return 0;
 	case OPT_PREFIX: a->prefix = arg; return 0;
 	case OPT_METRICS: a->metrics_path = arg; return 0;
+	case OPT_ALLOW_EMPTY: a->allow_empty = 1; return 0;
 	case OPT_BATCH:
 		if (num_parse_long(&v, arg, 1, RW_MAX_BATCH) < 0)
 			return cmd_usage_error("rewrite", "--batch: '%s' is not a number from 1 to %d", arg, RW_MAX_BATCH);
@@ -200,6 +203,7 @@ static int parse_args(struct rewrite_cmd *a, int argc, char **argv)
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
 		{ "metrics-file", required_argument, NULL, OPT_METRICS },
+		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -350,6 +354,7 @@ static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct r
 	json_object_set_new(rep, "not_rewritable", json_integer((json_int_t)st->too_large));
 	json_object_set_new(rep, "not_rewritable_keys", json_incref(a->big));
 	json_object_set_new(rep, "in_doubt", json_integer((json_int_t)st->in_doubt));
+	json_object_set_new(rep, "empty_prefixes", cmd_empty_json(&st->empty));
 	json_object_set_new(rep, "txn_conflicts", json_integer((json_int_t)st->conflicts));
 	json_object_set_new(rep, "keys_reread", json_integer((json_int_t)st->rehandled));
 	json_object_set_new(rep, "batch_rereads", json_integer((json_int_t)st->rereads));
@@ -519,6 +524,8 @@ int cmd_rewrite(int argc, char **argv)
 		status = cmd_exit_status(ERR_REFUSED);
 	} else {
 		status = st.unreadable > 0 || st.too_large > 0 ? EXIT_FINDINGS : EXIT_OK;
+		if (cmd_empty_status("rewrite", &st.empty, a.allow_empty) != EXIT_OK)
+			status = EXIT_FINDINGS;
 	}
 out:
 	if (parsed && a.metrics_path)

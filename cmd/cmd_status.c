@@ -9,7 +9,7 @@
 #include "kmsflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
-#include "audit/report.h"
+#include "xform/envelope.h"
 #include "scan/scan.h"
 #include "status/status.h"
 #include "node/record.h"
@@ -29,7 +29,7 @@
 _Static_assert(CMD_MAX_NODES <= STATUS_MAX_NODES, "status holds a reader per node");
 
 enum { OPT_NODE = CMD_OPT_FIRST, OPT_NODES_DIR, OPT_CONFIG, OPT_KEYRING, OPT_NAMES_ONLY, OPT_PREFIX,
-       OPT_PAGE, OPT_EXPECT, OPT_STATE_PREFIX, OPT_METRICS };
+       OPT_PAGE, OPT_EXPECT, OPT_STATE_PREFIX, OPT_METRICS, OPT_ALLOW_EMPTY };
 
 static const char STATUS_HELP[] =
 	"usage: etcdcrypt status [--expect-nodes A,B,C] [--state-prefix P] [--config FILE]\n"
@@ -65,13 +65,16 @@ static const char STATUS_HELP[] =
 	KMSFLAGS_HELP
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --page-size N           keys per etcd page (default 5000)\n"
+	"  --allow-empty           no secret at all under the etcd prefix is fine (default: it\n"
+	"                          is named on stderr and the exit status is 1)\n"
 	"  --metrics-file PATH     also write the status as Prometheus metrics to PATH, replaced\n"
 	"                          atomically (node_exporter's textfile collector; docs/metrics.md)\n"
 	"  -o, --output FORMAT     table (default) or json\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
 	"\nexit status: 0 consistent: the nodes agree on the goal, every secret is stored\n"
 	"             under it and readable; 1 not consistent (nodes differ, a rewrite is\n"
-	"             needed, or values are unreadable); 2 usage or config error;\n"
+	"             needed, values are unreadable, or no secret was found at all and\n"
+	"             --allow-empty was not given); 2 usage or config error;\n"
 	"             3 etcd unreachable or other runtime failure\n";
 
 struct node_arg {
@@ -83,8 +86,9 @@ struct node_arg {
 struct st_cmd {
 	struct etcdflags ef;
 	const char *config_path, *keyring_path, *prefix, *nodes_dir, *metrics_path;
-	int json, names_only;
+	int json, names_only, allow_empty;
 	int64_t page_size;
+	struct scan_empty empty;
 	struct node_arg nodes[CMD_MAX_NODES];
 	size_t n_nodes;
 	int records; /* nodes from their published records */
@@ -186,6 +190,7 @@ static int parse_opt(struct st_cmd *c, int opt, const char *arg, char **argv)
 	case OPT_PREFIX: c->prefix = arg; return 0;
 	case OPT_STATE_PREFIX: c->state_prefix = arg; return 0;
 	case OPT_METRICS: c->metrics_path = arg; return 0;
+	case OPT_ALLOW_EMPTY: c->allow_empty = 1; return 0;
 	case OPT_EXPECT:
 		if ((c->n_expect = nodecmd_expect_list(c->expect, NODECMD_MAX_EXPECT, "status", arg)) < 0)
 			return EXIT_USAGE;
@@ -217,6 +222,7 @@ static int parse_args(struct st_cmd *c, int argc, char **argv)
 		{ "expect-nodes", required_argument, NULL, OPT_EXPECT },
 		{ "state-prefix", required_argument, NULL, OPT_STATE_PREFIX },
 		{ "metrics-file", required_argument, NULL, OPT_METRICS },
+		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -349,8 +355,12 @@ static int run_scan(struct st_cmd *c, struct etcd_client *cl, int64_t *revision)
 	struct scan_opts so = { .etcd_prefix = c->prefix, .resources = &secrets, .n_resources = 1,
 				.page_size = c->page_size };
 	struct cmd_scan_cb cb = { .value = on_value, .progress = on_progress, .reset = reset_values, .arg = c };
+	struct scan *s = NULL;
+	int rc = cmd_scan_restarting(&s, revision, NULL, cl, &so, &cb);
 
-	return cmd_scan_restarting(NULL, revision, NULL, cl, &so, &cb);
+	scan_empty(rc == 0 ? s : NULL, &c->empty);
+	scan_free(s);
+	return rc;
 }
 
 static void print_names(const struct status_name *v, size_t n)
@@ -434,7 +444,7 @@ static void print_table(const struct st_cmd *c, const struct status *st, int64_t
 			continue;
 		printf("unreadable: %s: %llu", st->readers[i].label, (unsigned long long)b->total);
 		if (b->n_groups > 0 && b->groups[0].n_examples > 0)
-			printf(" (e.g. %s: %s %s, %s)", b->groups[0].examples[0], report_provider(b->groups[0].kind),
+			printf(" (e.g. %s: %s %s, %s)", b->groups[0].examples[0], env_kind_name(b->groups[0].kind),
 			       b->groups[0].key_name[0] ? b->groups[0].key_name : "-", xf_reason_name(b->groups[0].reason));
 		printf("\n");
 	}
@@ -462,7 +472,7 @@ static json_t *bad_json(const struct status_reader *r)
 
 		for (size_t j = 0; j < g->n_examples; j++)
 			json_array_append_new(ex, json_string(g->examples[j]));
-		json_array_append_new(groups, json_pack("{s:s,s:s,s:s,s:s,s:I,s:o}", "provider", report_provider(g->kind),
+		json_array_append_new(groups, json_pack("{s:s,s:s,s:s,s:s,s:I,s:o}", "provider", env_kind_name(g->kind),
 							"key_name", g->key_name, "reason", xf_reason_name(g->reason),
 							"detail", g->detail, "count", (json_int_t)g->count,
 							"examples", ex));
@@ -490,7 +500,7 @@ static void print_json(const struct st_cmd *c, const struct status *st, int64_t 
 						       st->nodes[i].path, "names",
 						       names_json(st->nodes[i].names, st->nodes[i].n_names)));
 	for (size_t i = 0; i < st->n_etcd; i++)
-		json_array_append_new(etcd, json_pack("{s:s,s:s,s:I}", "provider", report_provider(st->etcd[i].kind),
+		json_array_append_new(etcd, json_pack("{s:s,s:s,s:I}", "provider", env_kind_name(st->etcd[i].kind),
 						      "name", status_count_name(&st->etcd[i]), "count",
 						      (json_int_t)st->etcd[i].count));
 	for (size_t i = 0; i < st->n_readers; i++)
@@ -540,6 +550,8 @@ int cmd_status(int argc, char **argv)
 	else
 		print_table(&c, &c.st, revision);
 	status = c.st.consistent ? EXIT_OK : EXIT_FINDINGS;
+	if (cmd_empty_status("status", &c.empty, c.allow_empty) != EXIT_OK)
+		status = EXIT_FINDINGS;
 	if (c.metrics_path && (rc = metrics_status(c.metrics_path, &c.st, revision, progress_elapsed(&c.prog),
 						   c.have_rw ? &c.rw : NULL, c.changed)) < 0)
 		status = cmd_fail(rc);

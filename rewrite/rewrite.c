@@ -199,6 +199,7 @@ int rw_run(struct etcd_client *cl, const struct rw_opts *o, struct rw_stats *st,
 	if (rc == 0)
 		rc = drc;
 	st->resumed = scan_resumed(s);
+	scan_empty(s, &st->empty);
 	if (st->revision_end == 0)
 		st->revision_end = scan_revision(s);
 	if (st->revision_start == 0) /* nothing scanned: the revision it found empty */

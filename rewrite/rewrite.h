@@ -35,6 +35,7 @@
 #include "xform/kmsring.h"
 #include "base/resources.h"
 #include "xform/transform.h"
+#include "scan/scan.h"
 
 #define RW_DEFAULT_BATCH 128
 #define RW_MAX_BATCH 128                    /* etcd's --max-txn-ops default */
@@ -85,6 +86,7 @@ struct rw_stats {
 	unsigned resumed;     /* scan moved past a compaction */
 	int64_t revision_start, revision_end, last_compacted;
 	int64_t growth_estimate; /* bytes the etcd database grows by */
+	struct scan_empty empty; /* prefixes that held no key (scan_empty) */
 };
 
 /* An unreadable value (borrowed for the call). */

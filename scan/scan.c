@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <time.h>
 
+#define SCAN_PREFETCH 256 /* values whose KMS v1 DEKs are asked for together */
+
 #define SCAN_RETRIES 5
 #define SCAN_KEYS_PAGE 50000 /* keys-only pages: few, so etcd's per-page index walk stays small */
 
@@ -23,6 +25,7 @@ struct scan_target {
 	struct res_id id;
 	char prefix[512];
 	struct xf *xf;
+	uint64_t values; /* keys found under prefix */
 };
 
 struct scan {
@@ -34,6 +37,7 @@ struct scan {
 	struct buf plain;
 	struct buf resume_key; /* last key handled + "\0" */
 	unsigned resumed;
+	uint64_t values; /* keys found, all targets */
 };
 
 static int add_target(struct scan *s, struct scan_target **out, const struct res_id *id)
@@ -103,6 +107,35 @@ int64_t scan_revision(const struct scan *s)
 	return s->revision;
 }
 
+static void empty_add(struct scan_empty *e, const char *prefix, const struct res_id *id)
+{
+	if (e->n < SCAN_EMPTY_MAX) {
+		snprintf(e->prefix[e->n], sizeof(e->prefix[e->n]), "%s", prefix);
+		if (id != NULL)
+			e->res[e->n] = *id;
+		else
+			memset(&e->res[e->n], 0, sizeof(e->res[e->n]));
+	}
+	e->n++;
+}
+
+void scan_empty(const struct scan *s, struct scan_empty *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (s == NULL)
+		return;
+	if (s->o.all) {
+		char all[512];
+
+		if (s->values == 0 && res_all_prefix(all, sizeof(all), s->o.etcd_prefix) == 0)
+			empty_add(out, all, NULL);
+		return;
+	}
+	for (size_t i = 0; i < s->n; i++)
+		if (s->t[i].values == 0)
+			empty_add(out, s->t[i].prefix, &s->t[i].id);
+}
+
 /* --all: the target of the resource a key belongs to, made on first use */
 static int target_of_key(struct scan *s, struct scan_target **out, const struct etcd_kv *kv)
 {
@@ -119,6 +152,23 @@ static int target_of_key(struct scan *s, struct scan_target **out, const struct 
 	return add_target(s, out, &id);
 }
 
+/* KMS v1 values need a plugin call each: ask for the next chunk's DEKs
+ * together, a bounded number in flight, before reading them one by one. */
+static int prefetch(struct scan *s, const struct etcd_range_resp *page, struct scan_target *fixed, size_t from)
+{
+	struct scan_target *t = fixed;
+	int rc = 0;
+
+	for (size_t i = from; i < page->n_kvs && i < from + SCAN_PREFETCH && rc == 0; i++) {
+		const struct etcd_kv *kv = &page->kvs[i];
+
+		if (fixed == NULL && (rc = target_of_key(s, &t, kv)) < 0)
+			return rc;
+		rc = xf_prefetch_add(t->xf, kv->value, kv->value_len);
+	}
+	return rc < 0 || t == NULL ? rc : xf_prefetch_run(t->xf);
+}
+
 static int scan_page(struct scan *s, const struct etcd_range_resp *page, struct scan_target *fixed, scan_fn fn,
 		     void *arg)
 {
@@ -129,6 +179,8 @@ static int scan_page(struct scan *s, const struct etcd_range_resp *page, struct 
 		struct scan_item it;
 		int rc;
 
+		if (i % SCAN_PREFETCH == 0 && (rc = prefetch(s, page, fixed, i)) < 0)
+			return rc;
 		if (t == NULL && (rc = target_of_key(s, &t, kv)) < 0)
 			return rc;
 		rc = xf_read(t->xf, &res, &s->plain, kv->key, kv->key_len, kv->value, kv->value_len);
@@ -141,6 +193,8 @@ static int scan_page(struct scan *s, const struct etcd_range_resp *page, struct 
 		it.plain = &s->plain;
 		it.xf = t->xf;
 		it.revision = s->revision;
+		t->values++;
+		s->values++;
 		if ((rc = fn(arg, &it)) < 0)
 			return rc;
 	}

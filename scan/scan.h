@@ -74,6 +74,20 @@ const char *scan_target_prefix(const struct scan *s, size_t i);
 /* How many times a resumable scan moved to a newer revision. */
 unsigned scan_resumed(const struct scan *s);
 
+/* The targets that held no key at all once scan_run is done: a scan that
+ * finds nothing under a prefix checked nothing there (a typo in --resources
+ * or --etcd-prefix must not read as a clean bill of health). Explicit
+ * targets: each empty one, with its resource; --all: the etcd prefix itself
+ * when nothing at all was under it (res zeroed). The first SCAN_EMPTY_MAX
+ * are listed; n counts all. */
+#define SCAN_EMPTY_MAX 8
+struct scan_empty {
+	size_t n;
+	char prefix[SCAN_EMPTY_MAX][512];
+	struct res_id res[SCAN_EMPTY_MAX];
+};
+void scan_empty(const struct scan *s, struct scan_empty *out); /* s may be NULL: none */
+
 /* The revision the scan read at (0 before the first page). */
 int64_t scan_revision(const struct scan *s);
 

@@ -93,4 +93,30 @@ t_eq "$(grep -o "tiny.db" "$T_ERR" | wc -l)" 1 "backup verify: file name not dou
 t_fast 3 "config check --backup missing: exit 3" "$BIN" config check --endpoints "$P" "$CFG" --backup "$D/nope.db"
 t_eq "$(grep -o "nope.db" "$T_ERR" | wc -l)" 1 "config check --backup missing: file name not doubled"
 
+# ---- a scan that finds nothing is no all-clear (issue 9 item 4) ---------------
+printf '{"kind":"Secret","apiVersion":"v1","metadata":{"name":"a","namespace":"default"}}' |
+	etcdctl --endpoints "$P" put /registry/secrets/default/a >/dev/null
+t_fast 0 "audit --resources secrets (one plaintext secret): exit 0" "$BIN" audit --endpoints "$P" --resources secrets
+t_fast 1 "audit --resources secret (typo): exit 1" "$BIN" audit --endpoints "$P" --resources secret
+t_stderr_has "etcdcrypt audit: no key under '/registry/secret/' (resource 'secret'; did you mean 'secrets'?)" "typo: the empty prefix is named, with the likely name"
+t_fast 1 "audit --resources secrets,configmap: exit 1" "$BIN" audit --endpoints "$P" --resources secrets,configmap
+t_stderr_has "no key under '/registry/configmap/' (resource 'configmap'; did you mean 'configmaps'?)" "only the empty one is named"
+if grep -q "'/registry/secrets/'" "$T_ERR"; then t_fail "the non-empty prefix is not named"; else t_pass "the non-empty prefix is not named"; fi
+t_fast 1 "audit -o json --resources secret: exit 1" "$BIN" audit --endpoints "$P" --resources secret -o json
+t_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["empty_prefixes"])' "$T_OUT")" "['/registry/secret/']" "audit JSON: empty_prefixes"
+t_fast 0 "audit --allow-empty --resources secret: exit 0" "$BIN" audit --endpoints "$P" --resources secret --allow-empty
+t_fast 1 "audit --all --etcd-prefix /registr: exit 1" "$BIN" audit --endpoints "$P" --all --etcd-prefix /registr
+t_stderr_has "no key at all under '/registr/' (check --etcd-prefix)" "--etcd-prefix typo: named"
+t_fast 1 "audit --config with a typo'd --etcd-prefix: exit 1, not 'all 0 values readable'" "$BIN" audit --endpoints "$P" --config "$FX/configs/identity-first.yaml" --etcd-prefix /registr
+t_fast 0 "audit --all: exit 0" "$BIN" audit --endpoints "$P" --all
+t_fast 1 "rewrite --resources secret: exit 1" "$BIN" rewrite --endpoints "$P" --config "$CFG" --resources secret
+t_stderr_has "etcdcrypt rewrite: no key under '/registry/secret/'" "rewrite: the empty prefix is named"
+t_fast 1 "rewrite --dry-run --etcd-prefix /registr: exit 1" "$BIN" rewrite --endpoints "$P" --config "$CFG" --dry-run --etcd-prefix /registr
+t_fast 0 "rewrite --allow-empty --resources secret: exit 0" "$BIN" rewrite --endpoints "$P" --config "$CFG" --resources secret --allow-empty -o json
+t_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["empty_prefixes"])' "$T_OUT")" "['/registry/secret/']" "rewrite JSON: empty_prefixes (also with --allow-empty)"
+t_fast 1 "status --etcd-prefix /registr: exit 1" "$BIN" status --endpoints "$P" --node "m1=$FX/configs/identity-only.yaml" --etcd-prefix /registr
+t_stderr_has "etcdcrypt status: no key under '/registr/secrets/'" "status: the empty prefix is named"
+t_fast 0 "status --etcd-prefix /registr --allow-empty: exit 0" "$BIN" status --endpoints "$P" --node "m1=$FX/configs/identity-only.yaml" --etcd-prefix /registr --allow-empty
+t_fast 0 "status (one plaintext secret, identity everywhere): exit 0" "$BIN" status --endpoints "$P" --node "m1=$FX/configs/identity-only.yaml"
+
 t_done

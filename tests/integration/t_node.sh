@@ -199,6 +199,7 @@ done ) &
 WRITER=$!
 t_exit 0 "9. ncn-m002's controller takes the lock after the lease expired and finishes" \
 	"$BIN" controller --once --node ncn-m002 --dir "$D/ncn-m002" --lock-ttl 3 --max-rate 2000 --endpoints "$E"
+t_stdout_has "waiting for the rewrite lock (held by ncn-m001)" "ncn-m002 waited for the dead controller's lock"
 t_stdout_has "holding the rewrite lock" "ncn-m002 held the lock"
 wait "$WRITER"
 t_eq "$(etcdctl --endpoints "$E" get /etcdcrypt/rewrite --print-value-only | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["node"], d["state"], d["unreadable"])')" \
@@ -245,6 +246,13 @@ for _ in $(seq 1 150); do status >/dev/null 2>&1 && break; sleep 0.2; done
 t_exit 0 "11. after etcd restarted, the running controller rewrote to identity by itself" status
 t_stdout_has "current: identity" "current identity"
 t_stdout_has "rewrite: done on ncn-m003 to identity" "done by the long-running controller"
+
+# ---- 12. the default restart on a node without crictl: a clear error --------------------------
+mkdir -p "$D/bin"
+for t in sh echo; do ln -sf "$(command -v $t)" "$D/bin/$t"; done
+PATH=$D/bin t_exit 3 "12. default restart without crictl: exit 3" "$BIN" disable --node ncn-m001 --dir "$D/ncn-m001" --endpoints "$E"
+t_stderr_has "crictl not found" "says crictl is missing"
+t_stderr_has "installed and published" "says the config is in place nonetheless"
 
 # ---- 8. no key material in etcd outside the secrets --------------------------------------
 python3 - "$E" "$KEY1" "$KEY2" <<'PY' > "$T_OUT" 2>&1

@@ -168,6 +168,32 @@ START_TEST(test_b64)
 }
 END_TEST
 
+/* A likely typo of a built-in resource gets a suggestion; built-in names
+ * and names far from any (custom resources) get none. */
+START_TEST(test_res_suggest)
+{
+	struct res_id r;
+	char out[300];
+	static const char *const cases[][2] = {
+		{ "secret", "secrets" }, { "configmap", "configmaps" }, { "secrtes", "secrets" },
+		{ "deployments", "deployments.apps" }, { "deployment.apps", "deployments.apps" },
+		{ "ingress.networking.k8s.io", "ingresses.networking.k8s.io" }, { "node", "nodes" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(res_parse(&r, cases[i][0]), 0);
+		ck_assert_msg(res_suggest(out, sizeof(out), &r) == 0, "%s: no suggestion", cases[i][0]);
+		ck_assert_str_eq(out, cases[i][1]);
+	}
+	ck_assert_int_eq(res_parse(&r, "secrets"), 0);
+	ck_assert_int_eq(res_suggest(out, sizeof(out), &r), ERR_NOTFOUND);
+	ck_assert_int_eq(res_parse(&r, "deployments.apps"), 0);
+	ck_assert_int_eq(res_suggest(out, sizeof(out), &r), ERR_NOTFOUND);
+	ck_assert_int_eq(res_parse(&r, "widgets.example.com"), 0);
+	ck_assert_int_eq(res_suggest(out, sizeof(out), &r), ERR_NOTFOUND);
+}
+END_TEST
+
 START_TEST(test_resources)
 {
 	struct res_id r;
@@ -316,6 +342,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_pbwire);
 	tcase_add_test(tc, test_b64);
 	tcase_add_test(tc, test_resources);
+	tcase_add_test(tc, test_res_suggest);
 	tcase_add_test(tc, test_hex);
 	tcase_add_test(tc, test_prefix_end);
 	tcase_add_test(tc, test_num);
