@@ -36,6 +36,8 @@ struct ctl {
 	struct node_rwrec rec; /* the rewrite being run */
 	struct node_rwrec prev; /* the record it replaced */
 	int have_prev;
+	int rec_put;     /* a running record of this run was published */
+	int64_t start_ms;
 };
 
 static int64_t now_ms(void)
@@ -170,6 +172,7 @@ static void put_rec(struct ctl *c)
 	if (node_rwrec_put(c->cl, c->o->prefix, &c->rec) < 0)
 		c->o->log(c->o->arg, "cannot publish the rewrite's progress: %s", err_msg());
 	c->last_put_ms = now_ms();
+	c->rec_put = 1;
 	notify(c, NODE_CTL_PROGRESS, 1, &c->rec);
 }
 
@@ -189,7 +192,9 @@ static void on_progress(void *arg, const struct rw_stats *st)
 	struct ctl *c = arg;
 
 	fill_rec(c, st);
-	if (now_ms() - c->last_put_ms >= 1000)
+	/* a run that writes, or has scanned for a second, shows up; a quick
+	 * pass that finds everything current leaves the last result alone */
+	if ((st->rewritten > 0 || now_ms() - c->start_ms >= 1000) && (!c->rec_put || now_ms() - c->last_put_ms >= 1000))
 		put_rec(c);
 }
 
@@ -222,17 +227,17 @@ static int gates(struct ctl *c, const struct rw_opts *ro)
 	return rw_quota_check(ro, &q);
 }
 
-/* The record to leave behind: a run that changed nothing after a finished
- * rewrite to the same key puts that rewrite's record back (it says more). */
+/* The record to leave behind: a quick run that changed nothing after a
+ * finished rewrite to the same key leaves that rewrite's record (it says
+ * more); anything else publishes this run's result. */
 static void put_result(struct ctl *c)
 {
 	const struct node_rwrec *p = &c->prev;
 
-	if (c->have_prev && !c->rec.forced && c->rec.rewritten == 0 && c->rec.unreadable == 0 &&
+	if (!c->rec_put && c->have_prev && !c->rec.forced && c->rec.rewritten == 0 && c->rec.unreadable == 0 &&
 	    c->rec.state == NODE_RW_DONE && p->state == NODE_RW_DONE && strcmp(p->write_name, c->rec.write_name) == 0 &&
 	    strcmp(p->write_provider, c->rec.write_provider) == 0) {
-		if (node_rwrec_put(c->cl, c->o->prefix, p) < 0)
-			c->o->log(c->o->arg, "cannot publish the rewrite's result: %s", err_msg());
+		notify(c, NODE_CTL_PROGRESS, 1, p); /* it stays the published one */
 		return;
 	}
 	put_rec(c);
@@ -265,7 +270,10 @@ static int run_rewrite(struct ctl *c, int force, const char *request)
 	ro.all = all;
 	if ((rc = gates(c, &ro)) == 0) {
 		c->have_prev = node_rwrec_get(c->cl, c->o->prefix, &c->prev) == 0;
-		put_rec(c); /* running */
+		c->rec_put = 0;
+		c->start_ms = now_ms();
+		if (force)
+			put_rec(c); /* running: restart follows it */
 		c->o->log(c->o->arg, "rewriting to %s%s (%llu keys)", w->name, force ? " (forced)" : "",
 			  (unsigned long long)c->rec.total);
 		rc = rw_run(c->cl, &ro, &st, on_bad, on_progress, c);

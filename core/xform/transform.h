@@ -78,6 +78,14 @@ void xf_free(struct xf *x); /* NULL-safe */
 int xf_read(struct xf *x, struct xf_result *res, struct buf *plain, const uint8_t *etcd_key, size_t key_len,
 	    const uint8_t *value, size_t value_len);
 
+/* Optional, for speed with KMS v1 (a plugin call per value): queue the
+ * values about to be read with xf_prefetch_add, then xf_prefetch_run asks
+ * the plugins for all their DEKs with a bounded number of calls in flight
+ * (every transformer sharing x's ring is served). Values must stay valid
+ * until the run. xf_read gives the same results with or without it. */
+int xf_prefetch_add(struct xf *x, const uint8_t *value, size_t value_len);
+int xf_prefetch_run(struct xf *x);
+
 /* Encrypts plain for etcd_key under the write target into *out (reset
  * first). */
 int xf_write(struct xf *x, struct buf *out, const uint8_t *etcd_key, size_t key_len, const uint8_t *plain,

@@ -300,3 +300,26 @@ int xf_write_kms(struct xf *x, struct buf *out, const uint8_t *etcd_key, size_t 
 		return rc;
 	return put_varint(out, 1);
 }
+
+int xf_prefetch_add(struct xf *x, const uint8_t *value, size_t value_len)
+{
+	for (size_t i = 0; i < x->n; i++) {
+		const struct xf_prov *xp = &x->provs[i];
+		size_t pl = strlen(xp->prefix), wl;
+		const uint8_t *b = value + pl;
+
+		if (xp->env != ENV_KMS1 || value_len < pl + 2 || memcmp(value, xp->prefix, pl) != 0)
+			continue;
+		wl = ((size_t)b[0] << 8) | b[1];
+		if (wl == 0 || wl > value_len - pl - 2 || wl > KMS_WRAPPED_MAX)
+			return 0; /* malformed: xf_read will say so */
+		struct kms_wrapped w = { .key_id = "", .ct = b + 2, .ct_len = wl };
+		return kmsring_prefetch_add(x->ring, xp->conf, &w);
+	}
+	return 0;
+}
+
+int xf_prefetch_run(struct xf *x)
+{
+	return kmsring_prefetch_run(x->ring);
+}
