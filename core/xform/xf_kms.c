@@ -228,6 +228,9 @@ int xf_try_kms(struct xf *x, struct xf_result *res, size_t i, struct buf *plain,
 
 	if (cx->value_len < pl || memcmp(cx->value, xp->prefix, pl) != 0)
 		return 0;
+	/* the configured plugin's prefix matched: its name, decryptable or not */
+	snprintf(res->key_name, sizeof(res->key_name), "%s", xp->conf->kms_name);
+	res->key_name_guessed = 0;
 	if (xp->env == ENV_KMS2)
 		rc = read_kms2(x, res, xp->conf, plain, cx, b, n, &o);
 	else
@@ -239,6 +242,7 @@ int xf_try_kms(struct xf *x, struct xf_result *res, size_t i, struct buf *plain,
 	res->detail[0] = '\0';
 	res->kind = xp->env;
 	snprintf(res->key_name, sizeof(res->key_name), "%s", xp->conf->kms_name);
+	res->key_name_guessed = 0;
 	res->provider_index = (int)i;
 	res->key_index = 0;
 	res->stale = i != 0 || (xp->env == ENV_KMS2 && kms2_stale(x, xp->conf, &o));
