@@ -1,11 +1,13 @@
 /* cmd: the command-line layer. Only cmd/ prints and picks exit statuses.
  *
  * Exit statuses (docs/exit-codes.md): 0 ok; 1 ran fine but found problems
- * (unreadable values, key not found, inconsistent status); 2 usage or
- * configuration error; 3 runtime failure (etcd unreachable, I/O). */
+ * (unreadable values, key not found, inconsistent status) or was
+ * interrupted; 2 usage or configuration error; 3 runtime failure (etcd
+ * unreachable, no quorum, I/O). */
 #ifndef ETCDCRYPT_CMD_H
 #define ETCDCRYPT_CMD_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #define EXIT_OK 0
@@ -38,6 +40,13 @@ int cmd_config_check(int argc, char **argv); /* cmd_config_check.c */
 /* Writes a generated config to output (NULL or "-": stdout, refused when it
  * is a terminal; else a new 0600 file). Returns an exit status. */
 int cmd_config_emit(const char *verb, const char *output, const void *text, size_t n);
+
+/* Set by SIGINT/SIGTERM once a command has called cmd_stop_cooperate (main.c
+ * explains): pass it as etcd_opts.stop / rw_opts.stop. */
+extern volatile sig_atomic_t cmd_stop;
+/* From now on this command stops by itself once cmd_stop is set (etcd work:
+ * the client polls it); until then a signal ends the process at once. */
+void cmd_stop_cooperate(void);
 
 /* Prints "etcdcrypt: <err_msg()>" (or "etcdcrypt <cmd>: ..." ) to stderr
  * and returns the exit status for code. */

@@ -11,7 +11,6 @@
 #include "rewrite/rewrite.h"
 
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,14 +74,6 @@ struct rewrite_cmd {
 	uint64_t total;    /* keys the run will scan */
 	json_t *bad; /* listed unreadable values */
 };
-
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
 
 static int parse_size(const char *s, int64_t *out)
 {
@@ -373,7 +364,7 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 	struct rw_opts o = { .conf = a->conf, .ring = a->ring, .etcd_prefix = a->prefix, .dry_run = a->dry_run,
 			     .force = a->force, .batch_ops = a->batch, .batch_bytes = RW_DEFAULT_BATCH_BYTES,
 			     .inflight = a->inflight, .max_rate = a->max_rate, .page_size = a->page_size,
-			     .compact_every = a->compact_every, .stop = &stop_flag };
+			     .compact_every = a->compact_every, .stop = &cmd_stop };
 
 	memset(st, 0, sizeof(*st));
 	if (!all && (rc = cmd_resource_list(&res, &n, &all, a->resources_arg, a->conf)) < 0) {
@@ -389,11 +380,7 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 				    a->n_nodes);
 	etcdflags_opts(&a->ef, &eo);
 	if (rc == 0 && (rc = etcd_open(&cl, &eo)) == 0 && (rc = preflight(a, cl, &o, rep)) == 0) {
-		signal(SIGINT, on_signal);
-		signal(SIGTERM, on_signal);
 		rc = rw_run(cl, &o, st, on_bad, on_progress, a);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
 		if (rc == 0 && a->compact_end && !a->dry_run && st->revision_end > 0)
 			rc = etcd_compact(cl, st->revision_end, 1);
 	}

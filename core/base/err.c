@@ -66,6 +66,7 @@ const char *err_name(int code)
 	case ERR_INTERNAL: return "internal";
 	case ERR_INTERRUPTED: return "interrupted";
 	case ERR_REFUSED: return "refused";
+	case ERR_NOQUORUM: return "noquorum";
 	default: return "unknown";
 	}
 }

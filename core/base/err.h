@@ -28,6 +28,7 @@ enum err_code {
 	ERR_INTERNAL = -14,   /* a bug: invariant broken */
 	ERR_INTERRUPTED = -15, /* stopped by a signal (SIGINT/SIGTERM) */
 	ERR_REFUSED = -16,    /* a safety check refused to start (node configs, alarms, quota) */
+	ERR_NOQUORUM = -17,   /* etcd members answer but none has a leader (majority lost) */
 };
 
 /* Records a printf-style message and returns code (for `return err_set(...)`). */
