@@ -249,12 +249,9 @@ int backup_run(struct backup *bk, backup_value_fn fn, backup_progress_fn progres
 	bk->arg = arg;
 	if (bk->o.all) {
 		char all[512];
-		const char *ep = bk->o.etcd_prefix ? bk->o.etcd_prefix : RES_DEFAULT_ETCD_PREFIX;
-		size_t n = strlen(ep);
 
-		while (n > 0 && ep[n - 1] == '/')
-			n--;
-		snprintf(all, sizeof(all), "%.*s/", (int)n, ep);
+		if ((rc = res_all_prefix(all, sizeof(all), bk->o.etcd_prefix)) < 0)
+			return rc;
 		bk->fixed = NULL;
 		rc = snap_foreach_key(bk->s, (const uint8_t *)all, strlen(all), order, on_key, bk);
 		if (rc == 0)

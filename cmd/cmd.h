@@ -15,6 +15,10 @@
 #define EXIT_USAGE 2
 #define EXIT_RUNTIME 3
 
+/* What a command's parse_args returns after printing --help: the command
+ * then exits EXIT_OK (positive returns are exit statuses, 0 means run). */
+#define CMD_HELP_SHOWN (-1)
+
 #define ETCDCRYPT_VERSION "0.1.0"
 
 /* one entry of a dispatch table */
@@ -52,10 +56,15 @@ void cmd_stop_cooperate(void);
  * and returns the exit status for code. */
 int cmd_fail(int code);
 
+/* The documented exit status for an ERR_* code: 1 for findings (key not
+ * found, value unreadable), 2 for usage/config/TLS-file errors and node
+ * configs that disagree, 3 for runtime failures. */
+int cmd_exit_status(int code);
+
 /* Prints a usage error and the hint to run --help; returns EXIT_USAGE. */
 int cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Parses "table" or "json" for -o. Returns 0/1 (json) or -1. */
+/* Parses "table" or "json" for -o. Returns 0/1 (json) or ERR_USAGE. */
 int cmd_output_format(const char *arg);
 
 /* Renders an audit report (audit/report.h) to stdout as JSON or a table.

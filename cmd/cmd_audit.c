@@ -101,7 +101,7 @@ static int parse_args(struct audit *a, int argc, char **argv)
 			if ((a->json = cmd_output_format(optarg)) < 0)
 				return cmd_usage_error("audit", "-o: '%s' is not table or json", optarg);
 			break;
-		case 'h': fputs(AUDIT_HELP, stdout); return -1;
+		case 'h': fputs(AUDIT_HELP, stdout); return CMD_HELP_SHOWN;
 		case ':': return cmd_usage_error("audit", "option '%s' needs a value", argv[optind - 1]);
 		default: return cmd_usage_error("audit", "unknown option '%s'", argv[optind - 1]);
 		}
@@ -209,7 +209,8 @@ static int replay_history(struct audit *a, struct scan *s, struct etcd_client *c
 
 		if (p == NULL) {
 			/* --all: one replay of the whole etcd prefix */
-			snprintf(all, sizeof(all), "%s/", a->prefix ? a->prefix : RES_DEFAULT_ETCD_PREFIX);
+			if ((rc = res_all_prefix(all, sizeof(all), a->prefix)) < 0)
+				break;
 			p = all;
 			i = scan_n_targets(s);
 		}
@@ -275,7 +276,7 @@ int cmd_audit(int argc, char **argv)
 
 	progress_init(&a.prog);
 	if ((status = parse_args(&a, argc, argv)) != 0) {
-		status = status < 0 ? EXIT_OK : status;
+		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
 	tally_init(&a.tally, a.config_path != NULL);

@@ -129,7 +129,7 @@ static int parse_verify(struct verify *v, int argc, char **argv)
 			if ((v->json = cmd_output_format(optarg)) < 0)
 				return cmd_usage_error("backup verify", "-o: '%s' is not table or json", optarg);
 			break;
-		case 'h': fputs(VERIFY_HELP, stdout); return -1;
+		case 'h': fputs(VERIFY_HELP, stdout); return CMD_HELP_SHOWN;
 		case ':': return cmd_usage_error("backup verify", "option '%s' needs a value", argv[optind - 1]);
 		default: return cmd_usage_error("backup verify", "unknown option '%s'", argv[optind - 1]);
 		}
@@ -318,7 +318,7 @@ static int cmd_backup_verify(int argc, char **argv)
 
 	progress_init(&v.prog);
 	if ((status = parse_verify(&v, argc, argv)) != 0) {
-		status = status < 0 ? EXIT_OK : status;
+		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
 	if ((rc = load_inputs(&v)) < 0) {

@@ -135,7 +135,7 @@ static int parse_keys(struct keyargs *k, const char *verb, const char *help, int
 				return rc;
 			break;
 		case 'o': k->output = optarg; break;
-		case 'h': printf("%s%s", help, KEYS_HELP); return -1;
+		case 'h': printf("%s%s", help, KEYS_HELP); return CMD_HELP_SHOWN;
 		case ':': return cmd_usage_error(verb, "option '%s' needs a value", argv[optind - 1]);
 		default: return cmd_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
 		}
@@ -185,7 +185,7 @@ static int enable_disable(int argc, char **argv, enum csmconf_mode mode)
 
 	buf_init(&text, 1 << 20);
 	if ((status = parse_keys(&k, verb, mode == CSMCONF_ENABLE ? ENABLE_HELP : DISABLE_HELP, argc, argv)) != 0) {
-		status = status < 0 ? EXIT_OK : status;
+		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
 	if (mode == CSMCONF_ENABLE && k.n == 0) {

@@ -90,7 +90,7 @@ static int parse_opt(struct check *k, int opt, const char *arg, char **argv)
 		if (*end || k->page_size < 1 || k->page_size > 100000)
 			return cmd_usage_error("config check", "--page-size: '%s' is not a number from 1 to 100000", arg);
 		return 0;
-	case 'h': fputs(CHECK_HELP, stdout); return -1;
+	case 'h': fputs(CHECK_HELP, stdout); return CMD_HELP_SHOWN;
 	case ':': return cmd_usage_error("config check", "option '%s' needs a value", argv[optind - 1]);
 	default: return cmd_usage_error("config check", "unknown option '%s'", argv[optind - 1]);
 	}
@@ -395,7 +395,7 @@ int cmd_config_check(int argc, char **argv)
 
 	progress_init(&k.prog);
 	if ((status = parse_args(&k, argc, argv)) != 0) {
-		status = status < 0 ? EXIT_OK : status;
+		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
 	if ((rc = load(&k)) < 0)

@@ -74,7 +74,7 @@ static int parse_args(struct get_args *a, int argc, char **argv)
 			break;
 		case 'h':
 			fputs(GET_HELP, stdout);
-			return -1;
+			return CMD_HELP_SHOWN;
 		case ':': return cmd_usage_error("get", "option '%s' needs a value", argv[optind - 1]);
 		default: return cmd_usage_error("get", "unknown option '%s'", argv[optind - 1]);
 		}
@@ -264,7 +264,7 @@ int cmd_get(int argc, char **argv)
 
 	buf_init(&plain, 0);
 	if ((status = parse_args(&a, argc, argv)) != 0) {
-		status = status < 0 ? EXIT_OK : status;
+		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
 	/* local inputs first: a bad config must fail before touching etcd */

@@ -82,7 +82,7 @@ static int parse_size(const char *s, int64_t *out)
 	double mult = 1;
 
 	if (end == s || v <= 0)
-		return -1;
+		return ERR_USAGE;
 	if (*end == 'K' || *end == 'k')
 		mult = 1024, end++;
 	else if (*end == 'M')
@@ -94,7 +94,7 @@ static int parse_size(const char *s, int64_t *out)
 	if (*end == 'B')
 		end++;
 	if (*end)
-		return -1;
+		return ERR_USAGE;
 	*out = (int64_t)(v * mult);
 	return 0;
 }
@@ -105,7 +105,7 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 	long v = strtol(s, &end, 10);
 
 	if (*s == '\0' || *end || v < lo || v > hi)
-		return -1;
+		return ERR_USAGE;
 	*out = v;
 	return 0;
 }
@@ -203,7 +203,7 @@ static int parse_args(struct rewrite_cmd *a, int argc, char **argv)
 			continue;
 		if (c == 'h') {
 			fputs(REWRITE_HELP, stdout);
-			return -1;
+			return CMD_HELP_SHOWN;
 		}
 		if (c == ':')
 			return cmd_usage_error("rewrite", "option '%s' needs a value", argv[optind - 1]);
@@ -399,7 +399,7 @@ int cmd_rewrite(int argc, char **argv)
 	a.bad = json_array();
 	progress_init(&a.prog);
 	if ((status = parse_args(&a, argc, argv)) != 0) {
-		status = status < 0 ? EXIT_OK : status;
+		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
 	if ((rc = encconf_load(&a.conf, a.config_path)) < 0 || (a.keyring_path && (rc = kmsring_load(&a.ring, a.keyring_path)) < 0) ||
@@ -409,10 +409,12 @@ int cmd_rewrite(int argc, char **argv)
 	}
 	rc = run(&a, rep, &st);
 	progress_done(&a.prog);
-	if (rc == ERR_REFUSED && st.scanned == 0) {
-		/* a gate refused before anything was written */
+	if ((rc == ERR_REFUSED || rc == ERR_NODE_MISMATCH) && st.scanned == 0) {
+		/* a gate refused before anything was written: a node config that
+		 * disagrees is a configuration error, a raised alarm or the quota
+		 * a runtime condition */
 		fprintf(stderr, "etcdcrypt: refusing to rewrite: %s\n", err_msg());
-		status = a.n_nodes && strstr(err_msg(), "node ") ? EXIT_USAGE : EXIT_RUNTIME;
+		status = cmd_exit_status(rc);
 		goto out;
 	}
 	if (rc < 0 && st.scanned == 0 && st.rewritten == 0) {

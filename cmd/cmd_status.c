@@ -163,7 +163,7 @@ static int parse_opt(struct st_cmd *c, int opt, const char *arg, char **argv)
 		if ((c->json = cmd_output_format(arg)) < 0)
 			return cmd_usage_error("status", "-o: '%s' is not table or json", arg);
 		return 0;
-	case 'h': fputs(STATUS_HELP, stdout); return -1;
+	case 'h': fputs(STATUS_HELP, stdout); return CMD_HELP_SHOWN;
 	case ':': return cmd_usage_error("status", "option '%s' needs a value", argv[optind - 1]);
 	default: return cmd_usage_error("status", "unknown option '%s'", argv[optind - 1]);
 	}
@@ -396,7 +396,7 @@ int cmd_status(int argc, char **argv)
 	status_init(&c.st);
 	progress_init(&c.prog);
 	if ((status = parse_args(&c, argc, argv)) != 0) {
-		status = status < 0 ? EXIT_OK : status;
+		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
 	if ((rc = load_configs(&c)) < 0)

@@ -103,10 +103,26 @@ static void usage(FILE *f)
 int cmd_fail(int code)
 {
 	fprintf(stderr, "etcdcrypt: %s\n", err_msg()[0] ? err_msg() : err_name(code));
-	/* interrupted: the run did not finish (docs/exit-codes.md) */
-	if (code == ERR_NOTFOUND || code == ERR_DECRYPT || code == ERR_INTERRUPTED)
+	return cmd_exit_status(code);
+}
+
+int cmd_exit_status(int code)
+{
+	switch (code) {
+	case ERR_OK:
+		return EXIT_OK;
+	case ERR_NOTFOUND:
+	case ERR_DECRYPT:
+	case ERR_INTERRUPTED: /* the run did not finish (docs/exit-codes.md) */
 		return EXIT_FINDINGS;
-	return err_exit_status(code);
+	case ERR_USAGE:
+	case ERR_CONFIG:
+	case ERR_TLS:
+	case ERR_NODE_MISMATCH:
+		return EXIT_USAGE;
+	default:
+		return EXIT_RUNTIME;
+	}
 }
 
 int cmd_usage_error(const char *cmd, const char *fmt, ...)
@@ -127,7 +143,7 @@ int cmd_output_format(const char *arg)
 		return 0;
 	if (strcmp(arg, "json") == 0)
 		return 1;
-	return -1;
+	return ERR_USAGE;
 }
 
 int cmd_version(int argc, char **argv)

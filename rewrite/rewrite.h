@@ -89,7 +89,7 @@ int rw_run(struct etcd_client *cl, const struct rw_opts *o, struct rw_stats *st,
 /* Safety gates before the first write. */
 
 /* Every node config must write with the same target as o->conf for each
- * resource and must read a value written with it. ERR_REFUSED naming the
+ * resource and must read a value written with it. ERR_NODE_MISMATCH naming the
  * first node that differs. names[i] labels nodes[i]. */
 int rw_check_nodes(const struct rw_opts *o, const struct encconf *const *nodes, const char *const *names,
 		   size_t n);

@@ -48,7 +48,7 @@ static int check_node(const struct rw_opts *o, const struct encconf *node, const
 	target_label(a, sizeof(a), ours);
 	target_label(b, sizeof(b), theirs);
 	if (strcmp(a, b) != 0) {
-		rc = err_set(ERR_REFUSED, "node %s writes %s with %s but --config writes with %s: update every node's "
+		rc = err_set(ERR_NODE_MISMATCH, "node %s writes %s with %s but the config to apply writes with %s: update every node's "
 			     "config to the same write key first", label, id->resource, b, a);
 		goto out;
 	}
@@ -56,7 +56,7 @@ static int check_node(const struct rw_opts *o, const struct encconf *node, const
 	    (rc = xf_read(theirs, &res, &back, (const uint8_t *)key, strlen(key), enc.data, enc.len)) < 0)
 		goto out;
 	if (!res.ok || back.len != strlen(PROBE) || memcmp(back.data, PROBE, back.len) != 0)
-		rc = err_set(ERR_REFUSED, "node %s cannot read %s written with %s (%s): its key of that name differs",
+		rc = err_set(ERR_NODE_MISMATCH, "node %s cannot read %s written with %s (%s): its key of that name differs",
 			     label, id->resource, a, xf_reason_name(res.reason));
 out:
 	buf_release(&enc);
@@ -156,12 +156,8 @@ int rw_count(struct etcd_client *cl, const struct rw_opts *o, uint64_t *out)
 
 	*out = 0;
 	if (o->all) {
-		const char *ep = o->etcd_prefix ? o->etcd_prefix : RES_DEFAULT_ETCD_PREFIX;
-		size_t n = strlen(ep);
-
-		while (n > 0 && ep[n - 1] == '/')
-			n--;
-		snprintf(prefix, sizeof(prefix), "%.*s/", (int)n, ep);
+		if ((rc = res_all_prefix(prefix, sizeof(prefix), o->etcd_prefix)) < 0)
+			return rc;
 		return count_prefix(cl, prefix, out);
 	}
 	for (size_t i = 0; i < o->n_resources && rc == 0; i++)

@@ -112,7 +112,7 @@ static int resolve_key(struct rw *w, const struct rw_batch *b, const struct rw_p
 		expect = kv->mod_revision;
 		rc = etcd_txn_cas(w->cl, &ok, NULL, &op, 1);
 		etcd_range_resp_release(&r);
-		if (rc < 0 && !strstr(err_msg(), "lease not found"))
+		if (rc < 0 && rc != ERR_LEASE_NOTFOUND)
 			return rc;
 		if (rc == 0 && ok) {
 			w->st->rewritten++;
@@ -161,7 +161,7 @@ static int retry_batch(struct rw *w, struct rw_batch *b, int rc)
 		after_success(w, b, rev);
 	else if (rc == 0)
 		rc = resolve_batch(w, b);
-	else if (strstr(err_msg(), "lease not found"))
+	else if (rc == ERR_LEASE_NOTFOUND)
 		rc = resolve_batch(w, b); /* a lease expired: handle keys one by one */
 	return rc;
 }

@@ -317,12 +317,9 @@ int scan_run(struct scan *s, scan_fn fn, scan_progress_fn progress, void *arg)
 
 	if (s->o.all) {
 		char all[512];
-		const char *ep = s->o.etcd_prefix ? s->o.etcd_prefix : RES_DEFAULT_ETCD_PREFIX;
-		size_t n = strlen(ep);
 
-		while (n > 0 && ep[n - 1] == '/')
-			n--;
-		snprintf(all, sizeof(all), "%.*s/", (int)n, ep);
+		if ((rc = res_all_prefix(all, sizeof(all), s->o.etcd_prefix)) < 0)
+			return rc;
 		return scan_prefix(s, all, NULL, fn, progress, arg, &seen);
 	}
 	for (size_t i = 0; i < s->n && rc == 0; i++)

@@ -1,5 +1,8 @@
 /* b64: strict standard base64; see b64.h. */
 #include "b64.h"
+#include "err.h"
+
+#define B64_NOT_ALPHABET (-1) /* val() of a character outside the alphabet */
 
 static const char ALPHA[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -10,7 +13,7 @@ static int val(char c)
 	if (c >= '0' && c <= '9') return c - '0' + 52;
 	if (c == '+') return 62;
 	if (c == '/') return 63;
-	return -1;
+	return B64_NOT_ALPHABET;
 }
 
 size_t b64_decoded_max(size_t n)
@@ -46,15 +49,15 @@ long b64_decode(uint8_t *out, size_t cap, const char *s, size_t n)
 		int v[4], pad = 0;
 
 		if (got != 4 || o + 3 > cap)
-			return -1;
+			return ERR_CORRUPT;
 		for (int j = 0; j < 4; j++) {
 			if (quad[j] == '=' && j >= 2) {
 				v[j] = 0;
 				pad++;
 				continue;
 			}
-			if (pad > 0 || (v[j] = val(quad[j])) < 0)
-				return -1;
+			if (pad > 0 || (v[j] = val(quad[j])) == B64_NOT_ALPHABET)
+				return ERR_CORRUPT;
 		}
 		unsigned long w = ((unsigned long)v[0] << 18) | ((unsigned long)v[1] << 12) |
 				  ((unsigned long)v[2] << 6) | (unsigned long)v[3];
@@ -65,7 +68,7 @@ long b64_decode(uint8_t *out, size_t cap, const char *s, size_t n)
 			out[o++] = (uint8_t)w;
 		/* padding ends the data: only CR/LF may follow */
 		if (pad > 0 && next_quad(quad, s, n, &pos) != 0)
-			return -1;
+			return ERR_CORRUPT;
 	}
 	return (long)o;
 }

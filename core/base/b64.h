@@ -9,8 +9,9 @@
 #include <stdint.h>
 
 /* Decodes n chars of s into out (cap >= b64_decoded_max(n)). Returns the
- * decoded length, or -1 for anything that is not standard base64 (bad
- * character, bad length, bad padding, data after the padding). */
+ * decoded length, or ERR_CORRUPT (no message set: the caller names the
+ * input) for anything that is not standard base64 (bad character, bad
+ * length, bad padding, data after the padding). */
 long b64_decode(uint8_t *out, size_t cap, const char *s, size_t n);
 size_t b64_decoded_max(size_t n);
 

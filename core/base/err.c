@@ -66,20 +66,9 @@ const char *err_name(int code)
 	case ERR_INTERNAL: return "internal";
 	case ERR_INTERRUPTED: return "interrupted";
 	case ERR_REFUSED: return "refused";
+	case ERR_NODE_MISMATCH: return "node_mismatch";
+	case ERR_LEASE_NOTFOUND: return "lease_notfound";
 	case ERR_NOQUORUM: return "noquorum";
 	default: return "unknown";
-	}
-}
-
-int err_exit_status(int code)
-{
-	switch (code) {
-	case ERR_OK: return 0;
-	case ERR_USAGE:
-	case ERR_CONFIG:
-	case ERR_TLS:
-		return 2;
-	default:
-		return 3;
 	}
 }

@@ -6,6 +6,8 @@
  * code unchanged and never overwrite a message set deeper down; they may add
  * context with err_wrap(), which prefixes the existing message.
  *
+ * Decisions hang on the code, never on the message text.
+ *
  * err does no I/O: only cmd/ prints err_msg() and picks the exit status. */
 #ifndef ETCDCRYPT_ERR_H
 #define ETCDCRYPT_ERR_H
@@ -27,8 +29,10 @@ enum err_code {
 	ERR_TLS = -13,        /* bad certificate / key files */
 	ERR_INTERNAL = -14,   /* a bug: invariant broken */
 	ERR_INTERRUPTED = -15, /* stopped by a signal (SIGINT/SIGTERM) */
-	ERR_REFUSED = -16,    /* a safety check refused to start (node configs, alarms, quota) */
-	ERR_NOQUORUM = -17,   /* etcd members answer but none has a leader (majority lost) */
+	ERR_REFUSED = -16,    /* a safety check refused to start (alarms, quota) */
+	ERR_NODE_MISMATCH = -17, /* a node's config disagrees with the config given (write key, key material) */
+	ERR_LEASE_NOTFOUND = -18, /* etcd: the lease a write names no longer exists (it expired) */
+	ERR_NOQUORUM = -19,   /* etcd members answer but none has a leader (majority lost) */
 };
 
 /* Records a printf-style message and returns code (for `return err_set(...)`). */
@@ -45,9 +49,5 @@ void err_clear(void);
 
 /* Short name of a code ("config", "etcd", ...), for JSON output. */
 const char *err_name(int code);
-
-/* The documented process exit status for a failure code:
- * 2 for usage/config/TLS-file errors, 3 for runtime failures. */
-int err_exit_status(int code);
 
 #endif

@@ -1,5 +1,6 @@
 /* pbwire: minimal protobuf wire reader; see pbwire.h. */
 #include "pbwire.h"
+#include "err.h"
 
 void pb_init(struct pb_reader *r, const uint8_t *p, size_t n)
 {
@@ -17,7 +18,7 @@ int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
 		uint8_t b = *q++;
 
 		if (shift == 63 && b > 1)
-			return -1;
+			return ERR_CORRUPT;
 		v |= (uint64_t)(b & 0x7f) << shift;
 		if ((b & 0x80) == 0) {
 			*p = q;
@@ -26,9 +27,9 @@ int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
 		}
 		shift += 7;
 		if (shift > 63)
-			return -1;
+			return ERR_CORRUPT;
 	}
-	return -1;
+	return ERR_CORRUPT;
 }
 
 int pb_next(struct pb_reader *r, struct pb_field *f)

@@ -29,7 +29,8 @@ void pb_init(struct pb_reader *r, const uint8_t *p, size_t n);
 /* Reads the next field. Returns PB_FIELD, PB_END at the exact end, or a
  * negative status: PB_TRUNCATED when the data ends inside a field. */
 int pb_next(struct pb_reader *r, struct pb_field *f);
-/* Reads one varint at *p (advancing it); -1 on truncation or overlong. */
+/* Reads one varint at *p (advancing it); ERR_CORRUPT (no message set) on
+ * truncation or overlong. */
 int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *out);
 
 #endif

@@ -102,6 +102,16 @@ int res_prefix(char *out, size_t cap, const char *etcd_prefix, const struct res_
 	return 0;
 }
 
+int res_all_prefix(char *out, size_t cap, const char *etcd_prefix)
+{
+	const char *ep = etcd_prefix ? etcd_prefix : RES_DEFAULT_ETCD_PREFIX;
+	int n = snprintf(out, cap, "%.*s/", (int)base_len(ep), ep);
+
+	if (n < 0 || (size_t)n >= cap)
+		return err_set(ERR_USAGE, "etcd prefix '%s' is too long", ep);
+	return 0;
+}
+
 static size_t seg_len(const uint8_t *p, size_t n)
 {
 	size_t i = 0;
@@ -114,7 +124,7 @@ static size_t seg_len(const uint8_t *p, size_t n)
 static int copy_seg(char *dst, const uint8_t *p, size_t n)
 {
 	if (n == 0 || n >= RES_NAME_MAX)
-		return -1;
+		return ERR_NOTFOUND;
 	memcpy(dst, p, n);
 	dst[n] = '\0';
 	return 0;
@@ -128,13 +138,13 @@ int res_from_key(struct res_id *out, const char *etcd_prefix, const uint8_t *key
 
 	memset(out, 0, sizeof(*out));
 	if (n <= bl + 1 || memcmp(key, ep, bl) != 0 || key[bl] != '/')
-		return -1;
+		return ERR_NOTFOUND;
 	p = key + bl + 1;
 	n -= bl + 1;
 	s1 = seg_len(p, n);
 	s2 = s1 < n ? seg_len(p + s1 + 1, n - s1 - 1) : 0;
 	if (s1 < n && memchr(p, '.', s1) != NULL) /* "<group>/<resource>/..." */
-		return copy_seg(out->group, p, s1) < 0 || copy_seg(out->resource, p + s1 + 1, s2) < 0 ? -1 : 0;
+		return copy_seg(out->group, p, s1) < 0 || copy_seg(out->resource, p + s1 + 1, s2) < 0 ? ERR_NOTFOUND : 0;
 	/* a two-segment special prefix first (services/specs), then one segment */
 	for (size_t i = 0; i < COUNT(SPECIAL); i++) {
 		size_t pl = strlen(SPECIAL[i].prefix);
@@ -147,7 +157,7 @@ int res_from_key(struct res_id *out, const char *etcd_prefix, const uint8_t *key
 		}
 	}
 	if (copy_seg(out->resource, p, s1) < 0)
-		return -1;
+		return ERR_NOTFOUND;
 	for (size_t i = 0; i < COUNT(GROUP_OF); i++)
 		if (strcmp(GROUP_OF[i].resource, out->resource) == 0)
 			snprintf(out->group, sizeof(out->group), "%s", GROUP_OF[i].group);

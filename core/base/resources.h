@@ -35,8 +35,14 @@ int res_parse(struct res_id *out, const char *spec);
  * means /registry; a trailing '/' on it is ignored. */
 int res_prefix(char *out, size_t cap, const char *etcd_prefix, const struct res_id *r);
 
+/* "<etcd_prefix>/" into out (cap bytes): the one prefix of every key the
+ * apiserver stores (--all). etcd_prefix NULL means /registry; trailing '/'
+ * are ignored, so "/registry/" and "/registry" both give "/registry/". */
+int res_all_prefix(char *out, size_t cap, const char *etcd_prefix);
+
 /* The resource an etcd key belongs to (for grouping an --all scan). Returns
- * 0 and fills *out, or -1 when the key is not under etcd_prefix. Keys of
+ * 0 and fills *out, or ERR_NOTFOUND (no message set: hot path) when the
+ * key is not under etcd_prefix. Keys of
  * unknown built-in prefixes map to ("", first segment). */
 int res_from_key(struct res_id *out, const char *etcd_prefix, const uint8_t *key, size_t n);
 

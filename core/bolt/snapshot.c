@@ -294,7 +294,7 @@ static int kv_decode(struct kvpb *kv, const uint8_t *p, size_t n)
 		int is_bytes = f.num == 1 || f.num == 5;
 
 		if (f.num >= 1 && f.num <= 6 && (f.wire == 2) != is_bytes)
-			return -1;
+			return ERR_CORRUPT;
 		switch (f.num) {
 		case 1: kv->key = f.data; kv->key_len = f.len; break;
 		case 2: kv->create_revision = (int64_t)f.varint; break;
@@ -305,7 +305,7 @@ static int kv_decode(struct kvpb *kv, const uint8_t *p, size_t n)
 		default: break;
 		}
 	}
-	return st == PB_END && kv->key != NULL && kv->key_len > 0 ? 0 : -1;
+	return st == PB_END && kv->key != NULL && kv->key_len > 0 ? 0 : ERR_CORRUPT;
 }
 
 static int is_plain(const uint8_t *v, size_t n)
@@ -346,8 +346,10 @@ static uint64_t map_off(const struct snap *s, const uint8_t *p)
 	return (uint64_t)(p - s->map);
 }
 
+#define RESIDENT_UNKNOWN (-1)
+
 /* Bytes of the mapping resident in this process (statm "shared": file
- * pages), or -1 when /proc cannot tell. */
+ * pages), or RESIDENT_UNKNOWN when /proc cannot tell. */
 static int64_t file_resident(struct snap *s)
 {
 	char buf[128];
@@ -357,13 +359,13 @@ static int64_t file_resident(struct snap *s)
 	if (s->statm_fd == -1 && (s->statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)) < 0)
 		s->statm_fd = -2;
 	if (s->statm_fd < 0)
-		return -1;
+		return RESIDENT_UNKNOWN;
 	n = pread(s->statm_fd, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)
-		return -1;
+		return RESIDENT_UNKNOWN;
 	buf[n] = '\0';
 	if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3)
-		return -1;
+		return RESIDENT_UNKNOWN;
 	return (int64_t)shared * (int64_t)sysconf(_SC_PAGESIZE);
 }
 
@@ -380,7 +382,7 @@ static void note_touched(struct snap *s, uint64_t n)
 		return;
 	s->touched = 0;
 	res = file_resident(s);
-	if (res < 0 || res > (int64_t)RESIDENT_MAX)
+	if (res == RESIDENT_UNKNOWN || res > (int64_t)RESIDENT_MAX)
 		bolt_drop_resident(s->b, 0, 0);
 }
 

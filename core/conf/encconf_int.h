@@ -17,6 +17,10 @@
 #include <stdint.h>
 
 #define ENCCONF_MAX_INPUT (4u * 1024u * 1024u)
+/* Deepest nesting of mappings and lists accepted. A real configuration
+ * needs 8: root > resources > entry > providers > provider > aescbc > keys
+ * > key. */
+#define ENCCONF_MAX_DEPTH 64u
 
 /* Decodes and validates text into c (c->path already set; c->rules empty).
  * On failure c may hold a partial result: the caller frees it. */

@@ -43,7 +43,7 @@ static int dur_component(const char **sp, uint64_t *total)
 
 	for (; *s >= '0' && *s <= '9'; s++, digits++) {
 		if (v > (NS_MAX - 9) / 10)
-			return -1;
+			return ERR_CONFIG;
 		v = v * 10 + (uint64_t)(*s - '0');
 	}
 	if (*s == '.') {
@@ -55,15 +55,15 @@ static int dur_component(const char **sp, uint64_t *total)
 		}
 	}
 	if (digits == 0)
-		return -1;
+		return ERR_CONFIG;
 	for (u = s; *s != '\0' && *s != '.' && !(*s >= '0' && *s <= '9'); s++)
 		;
 	unit = dur_unit(u, (size_t)(s - u));
 	if (unit == 0 || v > NS_MAX / unit)
-		return -1;
+		return ERR_CONFIG;
 	add = v * unit + (uint64_t)((double)f * ((double)unit / (double)scale));
 	if (add > NS_MAX - *total)
-		return -1;
+		return ERR_CONFIG;
 	*total += add;
 	*sp = s;
 	return 0;
@@ -81,10 +81,10 @@ int encconf_duration_ms(long *out, const char *s)
 		return 0;
 	}
 	if (*s == '\0')
-		return -1;
+		return ERR_CONFIG;
 	while (*s != '\0')
 		if (dur_component(&s, &ns) < 0)
-			return -1;
+			return ERR_CONFIG;
 	ms = ns / 1000000u + (ns % 1000000u != 0);
 	*out = neg ? -(long)ms : (long)ms;
 	return 0;

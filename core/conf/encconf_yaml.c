@@ -2,7 +2,11 @@
  * structs of encconf.h, decoded and validated as kube-apiserver does
  * (FORMATS.md 4.1-4.4). The only file of etcdcrypt that includes <yaml.h>.
  *
- * The document is loaded whole (yaml_parser_load), then walked three times,
+ * A first pass over the parser's events refuses nesting deeper than
+ * ENCCONF_MAX_DEPTH before anything is built: libyaml's scanner rescans its
+ * stack of open flow levels for every token, so a 200 KB file of brackets
+ * would otherwise cost minutes (a real configuration nests 8 levels).
+ * The document is then loaded whole (yaml_parser_load) and walked three times,
  * in the apiserver's order, stopping at the first error:
  *   1. apiVersion/kind must name a registered kind (TypeMeta);
  *   2. strict decoding against the schema table below: unknown or duplicate
@@ -136,15 +140,15 @@ static int parse_int(const char *s, long long *out)
 		if (*s == '_')
 			continue;
 		if (n + 1 >= sizeof(buf))
-			return -1;
+			return ERR_CONFIG;
 		buf[n++] = *s;
 	}
 	buf[n] = '\0';
 	if (n == 0 || !(buf[0] == '-' || buf[0] == '+' || (buf[0] >= '0' && buf[0] <= '9')))
-		return -1;
+		return ERR_CONFIG;
 	errno = 0;
 	*out = strtoll(buf, &end, 0);
-	return (errno != 0 || *end != '\0' || end == buf) ? -1 : 0;
+	return (errno != 0 || *end != '\0' || end == buf) ? ERR_CONFIG : 0;
 }
 
 static int digits(const char **s)
@@ -731,6 +735,48 @@ static void wipe_parser(yaml_parser_t *p)
 	yaml_parser_delete(p);
 }
 
+/* Events carry scalar text (secrets included): wipe before freeing. */
+static void wipe_event(yaml_event_t *e)
+{
+	if (e->type == YAML_SCALAR_EVENT && e->data.scalar.value != NULL)
+		explicit_bzero(e->data.scalar.value, e->data.scalar.length);
+	yaml_event_delete(e);
+}
+
+/* Pass 0: a streaming walk of the events that stops at the first collection
+ * opened deeper than ENCCONF_MAX_DEPTH, so the scanner never sees more than
+ * that many open levels (plus its bounded look-ahead). Syntax errors get the
+ * same message the loading pass would give. */
+static int check_depth(struct encconf *c, const char *text, size_t len)
+{
+	yaml_parser_t p;
+	yaml_event_t e;
+	unsigned depth = 0;
+	int rc = 0, done = 0;
+
+	if (!yaml_parser_initialize(&p))
+		return err_set(ERR_NOMEM, "out of memory");
+	yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+	while (!done && rc == 0) {
+		if (!yaml_parser_parse(&p, &e)) {
+			rc = syntax_error(c, &p, text);
+			break;
+		}
+		if (e.type == YAML_SEQUENCE_START_EVENT || e.type == YAML_MAPPING_START_EVENT) {
+			if (++depth > ENCCONF_MAX_DEPTH)
+				rc = err_set(ERR_CONFIG, "%s:%lu:%lu: yaml: nested deeper than %u levels",
+					     c->path, (unsigned long)e.start_mark.line + 1,
+					     (unsigned long)e.start_mark.column + 1, ENCCONF_MAX_DEPTH);
+		} else if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT) {
+			depth--;
+		}
+		done = e.type == YAML_STREAM_END_EVENT;
+		wipe_event(&e);
+	}
+	wipe_parser(&p);
+	return rc;
+}
+
 /* Only the first document counts for the apiserver; a second one is refused
  * here rather than silently ignored. */
 static int check_single_document(struct encconf *c, yaml_parser_t *p, const char *text)
@@ -757,6 +803,8 @@ int encconf_yaml_decode(struct encconf *c, const char *text, size_t len)
 	yaml_node_t *root;
 	int loaded = 0, rc;
 
+	if ((rc = check_depth(c, text, len)) < 0)
+		return rc;
 	if (!yaml_parser_initialize(&parser))
 		return err_set(ERR_NOMEM, "out of memory");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);

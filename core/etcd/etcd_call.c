@@ -52,6 +52,10 @@ static int classify(grpc_status_code code, const char *det)
 		return ERR_COMPACTED;
 	if (strstr(det, "database space exceeded"))
 		return ERR_NOSPACE;
+	/* etcd's ErrGRPCLeaseNotFound ("etcdserver: requested lease not found"):
+	 * a put named a lease that expired meanwhile */
+	if (strstr(det, "lease not found"))
+		return ERR_LEASE_NOTFOUND;
 	if (code == GRPC_STATUS_UNAVAILABLE || code == GRPC_STATUS_DEADLINE_EXCEEDED)
 		return ERR_UNAVAILABLE;
 	/* a call still in flight on a channel that failover replaced: the

@@ -38,20 +38,22 @@ static int cbc_init(struct prov_cipher *c, const uint8_t *key, size_t key_len)
 	return 0;
 }
 
-/* Kubernetes' unpadding rule; returns the unpadded length or -1. */
-static long k8s_unpad(const uint8_t *p, size_t n)
+/* Kubernetes' unpadding rule: the unpadded length into *out, or
+ * ERR_DECRYPT (no message: the caller reports PROV_BAD_PADDING). */
+static int k8s_unpad(size_t *out, const uint8_t *p, size_t n)
 {
 	size_t pad;
 
 	if (n == 0)
-		return -1;
+		return ERR_DECRYPT;
 	pad = p[n - 1];
 	if (pad == 0 || pad > n)
-		return -1;
+		return ERR_DECRYPT;
 	for (size_t i = n - pad; i < n; i++)
 		if (p[i] != pad)
-			return -1;
-	return (long)(n - pad);
+			return ERR_DECRYPT;
+	*out = n - pad;
+	return 0;
 }
 
 static int cbc_decrypt_raw(EVP_CIPHER_CTX *d, struct buf *out, const uint8_t *body, size_t n,
@@ -59,7 +61,7 @@ static int cbc_decrypt_raw(EVP_CIPHER_CTX *d, struct buf *out, const uint8_t *bo
 {
 	size_t ct = n - CBC_BLOCK;
 	int len = 0;
-	long plain;
+	size_t plain;
 	int rc;
 
 	if (n < CBC_BLOCK) {
@@ -79,15 +81,14 @@ static int cbc_decrypt_raw(EVP_CIPHER_CTX *d, struct buf *out, const uint8_t *bo
 	if (EVP_DecryptInit_ex(d, NULL, NULL, NULL, body) != 1 ||
 	    EVP_DecryptUpdate(d, out->data + out->len, &len, body + CBC_BLOCK, (int)ct) != 1 || (size_t)len != ct)
 		return err_set(ERR_INTERNAL, "AES-CBC decryption failed");
-	plain = k8s_unpad(out->data + out->len, ct);
-	if (plain < 0) {
+	if (k8s_unpad(&plain, out->data + out->len, ct) < 0) {
 		/* leave the raw blocks so the caller can tell a wrong key (random
 		 * first block) from a damaged tail */
 		out->len += ct;
 		*why = PROV_BAD_PADDING;
 		return 0;
 	}
-	out->len += (size_t)plain;
+	out->len += plain;
 	*why = PROV_OK;
 	return 0;
 }

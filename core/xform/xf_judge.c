@@ -23,26 +23,26 @@ int xf_open(const struct xf_opener *op, struct buf *out, const uint8_t *body, si
 }
 
 /* The etcd key the object names itself under: the key's directory part with
- * the object's namespace and name. 0, or -1 if it cannot be formed. */
+ * the object's namespace and name. 0, or ERR_CORRUPT (no message) if it cannot be formed. */
 static int derived_key(char *out, size_t cap, const struct xf_ctx *cx, const struct plain_info *pi)
 {
 	size_t cut = cx->key_len;
 	int segs = pi->namespace_[0] ? 2 : 1, n;
 
 	if (pi->name[0] == '\0')
-		return -1;
+		return ERR_CORRUPT;
 	while (segs > 0 && cut > 0) {
 		cut--;
 		if (cx->key[cut] == '/')
 			segs--;
 	}
 	if (segs > 0)
-		return -1;
+		return ERR_CORRUPT;
 	if (pi->namespace_[0])
 		n = snprintf(out, cap, "%.*s/%s/%s", (int)cut, (const char *)cx->key, pi->namespace_, pi->name);
 	else
 		n = snprintf(out, cap, "%.*s/%s", (int)cut, (const char *)cx->key, pi->name);
-	return n < 0 || (size_t)n >= cap ? -1 : 0;
+	return n < 0 || (size_t)n >= cap ? ERR_CORRUPT : 0;
 }
 
 /* A tag failure under a key that decrypts to a real-looking object. */

@@ -76,7 +76,7 @@ static int unwrap(struct xf *x, struct xf_result *res, const struct encconf_prov
 		break;
 	case KMSRING_NO_PLUGIN:
 		xf_note(x, res, RANK_DECRYPT, XF_KMS_UNAVAILABLE,
-			"KMS plugin '%s' (%s) cannot be asked to unwrap the DEK; give --kms-keyring", p->kms_name,
+			"KMS plugin '%s' (%s) cannot be asked to unwrap the DEK and no KMS keyring holds its keys", p->kms_name,
 			p->kms_endpoint ? p->kms_endpoint : "no endpoint");
 		break;
 	case KMSRING_UNKNOWN_KEY_ID:

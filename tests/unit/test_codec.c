@@ -3,6 +3,7 @@
 #include "testutil.h"
 
 #include "base/b64.h"
+#include "base/err.h"
 #include "xform/envelope.h"
 #include "base/pbwire.h"
 #include "xform/plain.h"
@@ -151,12 +152,12 @@ START_TEST(test_b64)
 
 	ck_assert_int_eq(b64_decode(out, sizeof(out), "aGk=", 4), 2);
 	ck_assert(memcmp(out, "hi", 2) == 0);
-	ck_assert_int_eq(b64_decode(out, sizeof(out), "aGk", 3), -1);
+	ck_assert_int_eq(b64_decode(out, sizeof(out), "aGk", 3), ERR_CORRUPT);
 	ck_assert_int_eq(b64_decode(out, sizeof(out), "aGl=", 4), 2); /* unused bits ignored, as Go does */
 	ck_assert_int_eq(b64_decode(out, sizeof(out), "aG\r\nk=", 6), 2); /* CR/LF skipped, as Go does */
-	ck_assert_int_eq(b64_decode(out, sizeof(out), "aGk=aGk=", 8), -1); /* data after padding */
-	ck_assert_int_eq(b64_decode(out, sizeof(out), "a=k=", 4), -1);
-	ck_assert_int_eq(b64_decode(out, sizeof(out), "aG-=", 4), -1);
+	ck_assert_int_eq(b64_decode(out, sizeof(out), "aGk=aGk=", 8), ERR_CORRUPT); /* data after padding */
+	ck_assert_int_eq(b64_decode(out, sizeof(out), "a=k=", 4), ERR_CORRUPT);
+	ck_assert_int_eq(b64_decode(out, sizeof(out), "aG-=", 4), ERR_CORRUPT);
 	ck_assert_int_eq(b64_decode(out, sizeof(out), "", 0), 0);
 	b64_encode(enc, (const uint8_t *)"hello", 5);
 	ck_assert_str_eq(enc, "aGVsbG8=");
@@ -203,7 +204,16 @@ START_TEST(test_resources)
 	ck_assert_int_eq(res_from_key(&r, NULL, (const uint8_t *)k4, strlen(k4)), 0);
 	ck_assert_str_eq(r.group, "apps");
 	const char *k5 = "/other/secrets/a";
-	ck_assert_int_eq(res_from_key(&r, NULL, (const uint8_t *)k5, strlen(k5)), -1);
+	ck_assert_int_eq(res_from_key(&r, NULL, (const uint8_t *)k5, strlen(k5)), ERR_NOTFOUND);
+
+	/* --all: one helper, trailing slashes ignored */
+	ck_assert_int_eq(res_all_prefix(p, sizeof(p), NULL), 0);
+	ck_assert_str_eq(p, "/registry/");
+	ck_assert_int_eq(res_all_prefix(p, sizeof(p), "/registry/"), 0);
+	ck_assert_str_eq(p, "/registry/");
+	ck_assert_int_eq(res_all_prefix(p, sizeof(p), "/custom//"), 0);
+	ck_assert_str_eq(p, "/custom/");
+	ck_assert_int_eq(res_all_prefix(p, 4, "/registry"), ERR_USAGE);
 }
 END_TEST
 

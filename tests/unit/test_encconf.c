@@ -661,6 +661,47 @@ START_TEST(test_alias_bomb)
 }
 END_TEST
 
+/* Nesting 100000 levels deep (200 KB of brackets, which made libyaml's
+ * scanner take 30 s) fails at the 65th level: the message points at the
+ * bracket that opened it, so the parser cannot have gone much further. The
+ * legal depth (64, with the root mapping) is still decoded to its usual
+ * schema error. */
+START_TEST(test_deep_nesting)
+{
+	size_t depth = 100000, n;
+	char *text = malloc(2 * depth + 256);
+	struct encconf *c = (struct encconf *)1;
+
+	ck_assert_ptr_nonnull(text);
+	n = (size_t)sprintf(text, "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources: ");
+	memset(text + n, '[', depth);
+	memset(text + n + depth, ']', depth);
+	n += 2 * depth;
+	text[n++] = '\n';
+	ck_assert_int_eq(encconf_parse(&c, text, n, "deep.yaml"), ERR_CONFIG);
+	ck_assert_ptr_null(c);
+	/* root mapping = level 1, so the 64th bracket (column 11 + 64) is level 65 */
+	ck_assert_str_eq(err_msg(), "deep.yaml:3:75: yaml: nested deeper than 64 levels");
+
+	n = (size_t)sprintf(text, "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources: ");
+	memset(text + n, '[', 63);
+	memset(text + n + 63, ']', 63);
+	n += 126;
+	text[n++] = '\n';
+	ck_assert_int_eq(encconf_parse(&c, text, n, "deep.yaml"), ERR_CONFIG);
+	ck_assert_msg(strstr(err_msg(), "resources[0]: expected a mapping, got a list") != NULL, "got: %s", err_msg());
+
+	/* block style nests too: "- - - x" */
+	n = (size_t)sprintf(text, HDR);
+	for (size_t i = 0; i < depth / 10; i++)
+		n += (size_t)sprintf(text + n, "- ");
+	n += (size_t)sprintf(text + n, "x\n");
+	ck_assert_int_eq(encconf_parse(&c, text, n, "deep.yaml"), ERR_CONFIG);
+	ck_assert_str_eq(err_msg(), "deep.yaml:4:127: yaml: nested deeper than 64 levels");
+	free(text);
+}
+END_TEST
+
 static Suite *encconf_suite(void)
 {
 	Suite *s = suite_create("encconf");
@@ -691,6 +732,7 @@ static Suite *encconf_suite(void)
 	suite_add_tcase(s, tc);
 	tcase_add_loop_test(tb, test_bad_config, 0, N_BAD);
 	tcase_add_test(tb, test_alias_bomb);
+	tcase_add_test(tb, test_deep_nesting);
 	tcase_set_timeout(tb, 30);
 	suite_add_tcase(s, tb);
 	return s;

@@ -350,6 +350,25 @@ START_TEST(test_txn_lease)
 }
 END_TEST
 
+/* A write naming a lease that no longer exists is ERR_LEASE_NOTFOUND, the
+ * code rewrite keys its one-by-one handling on (never the message text). */
+START_TEST(test_txn_lease_gone)
+{
+	struct etcd_client *c = open_plain();
+	struct etcd_cas_put op;
+	char key[128];
+	int64_t rev;
+	int ok = 0, rc;
+
+	mkkey(key, sizeof(key), "lease", "gone");
+	rev = put_str(c, key, "v1");
+	op = cas(key, "v2", rev, 0x7eadbeef12345678LL); /* never granted */
+	rc = etcd_txn_cas(c, &ok, NULL, &op, 1);
+	ck_assert_msg(rc == ERR_LEASE_NOTFOUND, "rc %d: %s", rc, err_msg());
+	etcd_close(c);
+}
+END_TEST
+
 START_TEST(test_txn_limits)
 {
 	struct etcd_client *c = open_plain();
@@ -944,6 +963,7 @@ static Suite *etcd_suite(void)
 	tcase_add_test(t, test_pager_fixed_revision);
 	tcase_add_test(t, test_txn_cas);
 	tcase_add_test(t, test_txn_lease);
+	tcase_add_test(t, test_txn_lease_gone);
 	tcase_add_test(t, test_txn_limits);
 	tcase_add_test(t, test_compacted);
 	tcase_add_test(t, test_dead_endpoint);
