@@ -266,33 +266,35 @@ static void on_progress(void *arg, const struct rw_stats *st)
 }
 
 /* Alarms, then the quota estimate (not for a dry run, which reports it). */
+/* Alarms, then the quota estimate (not for a dry run, which reports it).
+ * Each member has its own database and quota: the largest one decides. */
 static int preflight(struct rewrite_cmd *a, struct etcd_client *cl, const struct rw_opts *o, json_t *rep)
 {
-	struct etcd_status es;
+	struct etcd_db_sizes db;
 	int64_t growth = 0;
 	int rc;
 
-	if ((rc = rw_check_alarms(cl)) < 0 || (rc = etcd_status(cl, &es)) < 0 || (rc = rw_count(cl, o, &a->total)) < 0)
+	if ((rc = rw_check_alarms(cl)) < 0 || (rc = etcd_db_sizes(cl, &db)) < 0 || (rc = rw_count(cl, o, &a->total)) < 0)
 		return rc;
-	json_object_set_new(rep, "db_size", json_integer(es.db_size));
+	json_object_set_new(rep, "db_size", json_integer(db.max_db_size));
 	json_object_set_new(rep, "quota_bytes", json_integer(a->quota));
 	if (a->dry_run)
 		return 0;
 	/* every value rewritten at most once: growth is bounded by the live
 	 * data, itself at most the database's used size; scan only when that
 	 * bound does not already fit */
-	growth = rw_growth_of(0, (size_t)es.db_size_in_use);
-	if (es.db_size + growth <= a->quota)
+	growth = rw_growth_of(0, (size_t)db.max_db_size_in_use);
+	if (db.max_db_size + growth <= a->quota)
 		return 0;
 	progress_update(&a->prog, "rewrite: estimating what will change");
 	if ((rc = rw_estimate(cl, o, &a->expected, &growth)) < 0)
 		return rc;
 	json_object_set_new(rep, "expected", json_integer((json_int_t)a->expected));
-	if (es.db_size + growth > a->quota && a->compact_every == 0)
-		return err_set(ERR_REFUSED, "rewriting %llu values would grow etcd's database from %lld to about %lld bytes, "
-			       "over the quota of %lld: compact and defragment first, or use --compact-every N",
-			       (unsigned long long)a->expected, (long long)es.db_size, (long long)(es.db_size + growth),
-			       (long long)a->quota);
+	if (db.max_db_size + growth > a->quota && a->compact_every == 0)
+		return err_set(ERR_REFUSED, "rewriting %llu values would grow etcd's database (largest: %s) from %lld to about "
+			       "%lld bytes, over the quota of %lld: compact and defragment first, or use --compact-every N",
+			       (unsigned long long)a->expected, db.max_endpoint, (long long)db.max_db_size,
+			       (long long)(db.max_db_size + growth), (long long)a->quota);
 	return 0;
 }
 

@@ -25,16 +25,10 @@ double rw_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_s(double s)
+/* ERR_INTERRUPTED at once when the run is stopped (the client's stop flag) */
+static int sleep_s(struct rw *w, double s)
 {
-	struct timespec ts;
-
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	return s > 0 ? etcd_sleep(w->cl, (long)(s * 1000)) : 0;
 }
 
 static void ops_of(const struct rw_batch *b, struct etcd_cas_put *ops)
@@ -153,7 +147,8 @@ static int retry_batch(struct rw *w, struct rw_batch *b, int rc)
 
 	ops_of(b, ops);
 	for (int i = 0; i < RW_RETRIES && transient(rc); i++, wait *= 2) {
-		sleep_s(wait);
+		if ((rc = sleep_s(w, wait)) < 0)
+			break;
 		w->st->retries++;
 		rc = etcd_txn_cas(w->cl, &ok, &rev, ops, b->n);
 	}
@@ -196,7 +191,8 @@ static void pace(struct rw *w, size_t n)
 	if (w->o->max_rate <= 0)
 		return;
 	w->paced += n;
-	sleep_s(w->pace_start + (double)w->paced / w->o->max_rate - rw_now());
+	/* a stop cuts it short; the next send then says interrupted */
+	(void)sleep_s(w, w->pace_start + (double)w->paced / w->o->max_rate - rw_now());
 }
 
 static int send_current(struct rw *w)

@@ -96,8 +96,8 @@ int etcd_map_status(struct etcd_client *c, size_t ep, grpc_status_code code, grp
 	}
 	details_str(det, sizeof(det), details);
 	if (code == GRPC_STATUS_CANCELLED && etcd_stopped(c))
-		return err_set(ERR_INTERRUPTED, "interrupted (etcd %s: a request in flight was cancelled; a write "
-			       "may or may not have been applied)", e->name);
+		return err_set(ERR_INTERRUPTED, "interrupted (the request in flight to etcd %s was cancelled)",
+			       e->name);
 	if (code != GRPC_STATUS_UNAVAILABLE && code != GRPC_STATUS_DEADLINE_EXCEEDED)
 		e->answered = 1;
 	return err_set(classify(code, det), "etcd %s: %s: %s%s", e->name, status_name(code), hint(e, code, det),
@@ -278,9 +278,10 @@ struct retry_state {
 	int reauthed;
 };
 
-static void retry_init(struct etcd_client *c, struct retry_state *r)
+static void retry_init(struct etcd_client *c, struct retry_state *r, int flags)
 {
-	etcd_retry_begin(c);
+	if (!(flags & ETCD_CALL_NORETRY))
+		etcd_retry_begin(c); /* a NORETRY call is one step of its caller's loop */
 	r->start = etcd_now();
 	r->failed_in_round = 0;
 	r->pause_ms = ETCD_ROUND_PAUSE_MS;
@@ -338,7 +339,7 @@ int etcd_unary_slice(struct etcd_client *c, const char *method, grpc_slice req,
 {
 	struct retry_state r;
 
-	retry_init(c, &r);
+	retry_init(c, &r, flags);
 	return unary_loop(c, &r, method, req, d, out, timeout_ms, flags);
 }
 
@@ -367,7 +368,7 @@ int etcd_call_complete(struct etcd_client *c, struct etcd_call *k, const Protobu
 		return 0;
 	}
 	/* the async attempt counts as the first of a blocking retry loop */
-	retry_init(c, &r);
+	retry_init(c, &r, k->flags);
 	if (!again(c, &r, k, &rc)) {
 		etcd_call_release(k);
 		return rc;

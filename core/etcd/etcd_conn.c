@@ -232,7 +232,7 @@ static int probe(struct etcd_client *c)
 		return rc;
 	rc = etcd_unary_slice(c, ETCD_M_STATUS, s, &etcdserverpb__status_response__descriptor,
 			      (ProtobufCMessage **)&resp, c->dial_ms,
-			      ETCD_CALL_NOTOKEN | ETCD_CALL_NORETRY | ETCD_CALL_LOCAL);
+			      ETCD_CALL_NOTOKEN | ETCD_CALL_NORETRY | ETCD_CALL_LOCAL | ETCD_CALL_SAFE);
 	grpc_slice_unref(s);
 	if (resp) {
 		leaderless = resp->leader == 0;
@@ -249,9 +249,11 @@ static int probe(struct etcd_client *c)
  * listed after it. */
 static int connect_first(struct etcd_client *c)
 {
-	size_t i, fallback = c->n_eps;
+	size_t i, fallback = c->n_eps, n_noleader;
+	char list[1024];
 	int rc = 0;
 
+	etcd_retry_begin(c);
 	for (i = 0; i < c->n_eps; i++) {
 		rc = i > 0 ? etcd_switch_endpoint(c) : connect_channel(c);
 		if (rc == 0)
@@ -268,8 +270,9 @@ static int connect_first(struct etcd_client *c)
 		c->cur = fallback;
 		return connect_channel(c);
 	}
-	if (c->n_eps > 1)
-		return err_wrap(rc, "no etcd endpoint reachable (tried %zu; last)", c->n_eps);
+	if (c->n_eps > 1 && rc == ERR_UNAVAILABLE && etcd_retry_list(c, list, sizeof(list), &n_noleader) > 0)
+		return err_set(rc, "no etcd endpoint reachable within the dial timeout of %.1f s (%s)",
+			       (double)c->dial_ms / 1000, list);
 	return rc;
 }
 

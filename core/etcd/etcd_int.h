@@ -114,6 +114,10 @@ enum etcd_retry etcd_retry_kind(struct etcd_client *c, const struct etcd_call *k
 /* After every endpoint failed once: ERR_NOQUORUM or ERR_UNAVAILABLE with a
  * message naming each endpoint and its failure. */
 int etcd_retry_giveup(struct etcd_client *c, const char *method);
+/* The failures recorded since etcd_retry_begin, most telling first ("E1:
+ * no leader; E2: connection refused"), into buf; returns how many
+ * endpoints failed, *n_noleader of them without a leader. */
+size_t etcd_retry_list(struct etcd_client *c, char *buf, size_t size, size_t *n_noleader);
 
 /* etcd_call.c */
 int etcd_pack(const ProtobufCMessage *m, grpc_slice *out);

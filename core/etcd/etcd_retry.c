@@ -78,16 +78,19 @@ enum etcd_retry etcd_retry_kind(struct etcd_client *c, const struct etcd_call *k
 	enum fail_kind kind;
 	char det[256];
 
-	if (rc == 0 || rc == ERR_INTERRUPTED || (k->flags & ETCD_CALL_NORETRY))
+	if (rc == 0 || rc == ERR_INTERRUPTED)
 		return RETRY_NONE;
 	details_of(det, sizeof(det), k->details);
 	if (k->status == GRPC_STATUS_UNAUTHENTICATED)
-		return c->user && strstr(det, "invalid auth token") ? RETRY_REAUTH : RETRY_NONE;
+		return c->user && strstr(det, "invalid auth token") && !(k->flags & ETCD_CALL_NORETRY) ? RETRY_REAUTH
+													: RETRY_NONE;
 	kind = kind_of(k->status, det);
 	if (kind == FAIL_NONE || ((kind == FAIL_HUNG || kind == FAIL_LOST) && !(k->flags & ETCD_CALL_SAFE)))
 		return RETRY_NONE;
+	/* recorded even without a retry: a NORETRY probe belongs to its
+	 * caller's loop over the endpoints (etcd_open) */
 	record(c, k, kind, det);
-	return RETRY_FAILOVER;
+	return k->flags & ETCD_CALL_NORETRY ? RETRY_NONE : RETRY_FAILOVER;
 }
 
 static size_t list_kind(const struct etcd_client *c, int kind, char *buf, size_t size, size_t len)
@@ -104,30 +107,36 @@ static size_t list_kind(const struct etcd_client *c, int kind, char *buf, size_t
 	return len < size ? len : size - 1;
 }
 
-int etcd_retry_giveup(struct etcd_client *c, const char *method)
+size_t etcd_retry_list(struct etcd_client *c, char *buf, size_t size, size_t *n_noleader)
 {
-	char list[1024];
-	size_t len = 0, n_noleader = 0, n_failed = 0, last = c->cur;
-	const char *slash = strrchr(method, '/');
+	size_t len = 0, failed = 0;
 
-	list[0] = '\0';
+	buf[0] = '\0';
+	*n_noleader = 0;
 	for (int kind = FAIL_NOLEADER; kind <= FAIL_UNREACHABLE; kind++)
-		len = list_kind(c, kind, list, sizeof(list), len);
+		len = list_kind(c, kind, buf, size, len);
 	for (size_t i = 0; i < c->n_eps; i++) {
 		if (c->eps[i].fail_gen != c->call_gen)
 			continue;
-		n_failed++;
-		last = i;
-		n_noleader += c->eps[i].fail_kind == FAIL_NOLEADER;
+		failed++;
+		*n_noleader += c->eps[i].fail_kind == FAIL_NOLEADER;
 	}
-	(void)len;
+	return failed;
+}
+
+int etcd_retry_giveup(struct etcd_client *c, const char *method)
+{
+	char list[1024];
+	size_t n_noleader, n_failed = etcd_retry_list(c, list, sizeof(list), &n_noleader);
+	const char *slash = strrchr(method, '/');
+
 	if (n_noleader > 0)
 		return err_set(ERR_NOQUORUM,
-			       "no quorum: no etcd member that answered has a leader, for %.1f s (%s); etcd serves "
-			       "nothing until a majority of its members are up and connected",
+			       "no quorum: no etcd member has a leader (waited %.1f s; %s); etcd serves nothing "
+			       "until a majority of its members are up and connected",
 			       (double)c->cmd_ms / 1000, list);
 	if (n_failed == 1 && c->n_eps == 1)
-		return err_set(ERR_UNAVAILABLE, "etcd %s", c->eps[last].fail); /* the one endpoint's own message */
+		return err_set(ERR_UNAVAILABLE, "etcd %s", list); /* the one endpoint's own message */
 	return err_set(ERR_UNAVAILABLE, "no etcd endpoint answered %s within %.1f s (%s)", slash ? slash + 1 : method,
 		       (double)c->cmd_ms / 1000, list);
 }

@@ -5,6 +5,7 @@
 #                                       (auth: user root / password "rootpw", user app / "apppw")
 #   ETCD_RESTORE=SNAPSHOT etcd_start ... restores an etcdctl snapshot file first
 #   etcd_kill9 NAME / etcd_restart NAME  SIGKILL it / start it again on the same data dir and ports
+#                                       (ETCD_NOWAIT=1: do not wait until it is healthy)
 #   etcd_stop NAME                      stops it by PID and removes its data dir
 #   etcd_stop_all                       stops every etcd this shell started (stopped ones too)
 #   etcd_cluster_start NAME N           starts an N-member cluster on loopback: members NAME1..NAMEN
@@ -133,6 +134,7 @@ etcd_restart() { # NAME: same data dir, same ports, same flags
 	pid=$!
 	ETCD_STARTED+=("$pid")
 	eval "ETCD_${up}_PID=$pid"
+	[ -n "${ETCD_NOWAIT:-}" ] && return 0
 	for i in $(seq 1 100); do
 		etcdctl --endpoints "$ep" --dial-timeout 1s endpoint health >/dev/null 2>&1 && return 0
 		sleep 0.1
