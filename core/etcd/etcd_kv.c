@@ -356,8 +356,9 @@ int etcd_defragment(struct etcd_client *c)
 	long ms = c->cmd_ms > ETCD_DEFRAG_MS_MIN ? c->cmd_ms : ETCD_DEFRAG_MS_MIN;
 	int rc;
 
+	/* this member's file: never another one's */
 	rc = etcd_unary(c, ETCD_M_DEFRAG, &req.base, &etcdserverpb__defragment_response__descriptor, &resp, ms,
-			ETCD_CALL_LOCAL);
+			ETCD_CALL_LOCAL | ETCD_CALL_NORETRY);
 	if (resp)
 		protobuf_c_message_free_unpacked(resp, NULL);
 	return rc;
