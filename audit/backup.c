@@ -4,6 +4,7 @@
  * (cmd/cmd_backup.c renders the report). */
 #include "backup.h"
 #include "base/err.h"
+#include "base/hex.h"
 #include "report.h"
 
 #include <stdarg.h>
@@ -129,16 +130,9 @@ static int note_history(struct backup_history *h, const struct snap_kv *kv)
 {
 	int rc = 0;
 
-	h->revisions += kv->puts;
-	h->deletes += kv->deletes;
-	h->plaintext_total += kv->plain_puts;
-	h->plaintext_historical += kv->plain_historical;
-	if (kv->plain_historical > 0) {
-		h->keys_with_historical_plaintext++;
-		if (h->oldest_plaintext_revision == 0 || kv->oldest_plain_historical < h->oldest_plaintext_revision)
-			h->oldest_plaintext_revision = kv->oldest_plain_historical;
+	history_add_key(&h->sum, kv);
+	if (kv->plain_historical > 0)
 		rc = list_add(&h->plain_keys, &h->n_plain_keys, kv);
-	}
 	if (rc == 0 && kv->deleted) {
 		h->deleted_keys++;
 		rc = list_add(&h->deleted, &h->n_deleted, kv);
@@ -419,26 +413,21 @@ static json_t *history_obj(const struct backup *bk)
 
 	json_object_set_new(o, "compact_revision", json_integer(in->compact_revision));
 	json_object_set_new(o, "upto_revision", json_integer(in->revision));
-	json_object_set_new(o, "revisions", json_integer((json_int_t)h->revisions));
-	json_object_set_new(o, "deletes", json_integer((json_int_t)h->deletes));
-	json_object_set_new(o, "plaintext_revisions_total", json_integer((json_int_t)h->plaintext_total));
-	json_object_set_new(o, "plaintext_revisions_historical", json_integer((json_int_t)h->plaintext_historical));
+	json_object_set_new(o, "revisions", json_integer((json_int_t)h->sum.revisions));
+	json_object_set_new(o, "deletes", json_integer((json_int_t)h->sum.deletes));
+	json_object_set_new(o, "plaintext_revisions_total", json_integer((json_int_t)h->sum.plaintext_total));
+	json_object_set_new(o, "plaintext_revisions_historical",
+			    json_integer((json_int_t)h->sum.plaintext_historical));
 	json_object_set_new(o, "keys_with_historical_plaintext",
-			    json_integer((json_int_t)h->keys_with_historical_plaintext));
+			    json_integer((json_int_t)h->sum.keys_with_historical_plaintext));
 	json_object_set_new(o, "keys_with_historical_plaintext_list", str_list(h->plain_keys, h->n_plain_keys));
-	json_object_set_new(o, "oldest_historical_plaintext_revision", json_integer(h->oldest_plaintext_revision));
+	json_object_set_new(o, "oldest_historical_plaintext_revision", json_integer(h->sum.oldest_plaintext_revision));
 	json_object_set_new(o, "deleted_keys_count", json_integer((json_int_t)h->deleted_keys));
 	json_object_set_new(o, "deleted_keys", str_list(h->deleted, h->n_deleted));
 	json_object_set_new(o, "recreated_keys_count", json_integer((json_int_t)h->recreated_keys));
 	json_object_set_new(o, "recreated_keys", str_list(h->recreated, h->n_recreated));
-	json_object_set_new(o, "purge_needed", json_boolean(h->plaintext_historical > 0));
+	json_object_set_new(o, "purge_needed", json_boolean(h->sum.plaintext_historical > 0));
 	return o;
-}
-
-static void hex(char *out, const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", p[i]);
 }
 
 static json_t *trailer_obj(const struct snap_info *in)
@@ -454,9 +443,9 @@ static json_t *trailer_obj(const struct snap_info *in)
 		return o;
 	}
 	json_object_set_new(o, "matches", json_boolean(in->trailer_checked && in->trailer_matches));
-	hex(h, in->expected, 32);
+	hex_encode(h, in->expected, 32);
 	json_object_set_new(o, "expected_hex", json_string(h));
-	hex(h, in->actual, 32);
+	hex_encode(h, in->actual, 32);
 	json_object_set_new(o, "actual_hex", in->trailer_checked ? json_string(h) : json_null());
 	return o;
 }

@@ -21,6 +21,7 @@
 #include "xform/kmsring.h"
 #include "base/resources.h"
 #include "bolt/snapshot.h"
+#include "history.h"
 #include "tally.h"
 #include "xform/transform.h"
 
@@ -42,9 +43,8 @@ struct backup_opts {
 
 /* Sums over the targets' keys (history lists are capped). */
 struct backup_history {
-	uint64_t revisions, deletes;
-	uint64_t plaintext_total, plaintext_historical, keys_with_historical_plaintext;
-	int64_t oldest_plaintext_revision; /* historical; 0: none */
+	struct history_result sum; /* history_add_key: what audit --history counts too
+				      (retired counts stay 0: not judged here) */
 	uint64_t deleted_keys, recreated_keys;
 	char **deleted, **recreated, **plain_keys; /* listed keys, each malloc'd */
 	size_t n_deleted, n_recreated, n_plain_keys;

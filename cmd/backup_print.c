@@ -84,9 +84,12 @@ static void print_history(const json_t *h)
 	printf("\nHISTORY (revisions %lld..%lld held in the file)\n", ival(h, "compact_revision") + 1,
 	       ival(h, "upto_revision"));
 	printf("  %lld puts, %lld deletes\n", ival(h, "revisions"), ival(h, "deletes"));
-	printf("  plaintext revisions: %lld (%lld historical, in %lld keys; oldest at revision %lld)\n",
+	printf("  plaintext revisions: %lld (%lld historical, in %lld keys",
 	       ival(h, "plaintext_revisions_total"), ival(h, "plaintext_revisions_historical"),
-	       ival(h, "keys_with_historical_plaintext"), ival(h, "oldest_historical_plaintext_revision"));
+	       ival(h, "keys_with_historical_plaintext"));
+	if (ival(h, "plaintext_revisions_historical") > 0 && ival(h, "oldest_historical_plaintext_revision") > 0)
+		printf("; oldest at revision %lld", ival(h, "oldest_historical_plaintext_revision"));
+	printf(")\n");
 	print_keys("deleted keys", ival(h, "deleted_keys_count"), json_object_get(h, "deleted_keys"));
 	print_keys("re-created keys", ival(h, "recreated_keys_count"), json_object_get(h, "recreated_keys"));
 	if (json_is_true(json_object_get(h, "purge_needed")))

@@ -1,24 +1,26 @@
 /* cmd_audit: classify and prove every stored value, live from etcd, at one
- * revision; optionally replay the retained history. Output: a table for
+ * revision; optionally count the retained history (from a snapshot). Output: a table for
  * people or JSON (docs/audit-json.md) for scripts; both from one report. */
 #include "cmd.h"
 #include "conf/encconf.h"
 #include "base/err.h"
 #include "etcdflags.h"
 #include "audit/history.h"
+#include "kmsflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
 #include "audit/report.h"
 #include "scan/scan.h"
 #include "audit/tally.h"
+#include "metrics.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_CONFIG = OPT_FIRST_CMD_OPTION, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_HISTORY, OPT_LIST_KEYS,
-       OPT_PREFIX, OPT_PAGE };
+enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_HISTORY, OPT_LIST_KEYS,
+       OPT_PREFIX, OPT_PAGE, OPT_METRICS, OPT_ALLOW_EMPTY };
 
 static const char AUDIT_HELP[] =
 	"usage: etcdcrypt audit [--config FILE] [--resources LIST | --all] [--history]\n"
@@ -30,29 +32,37 @@ static const char AUDIT_HELP[] =
 	"options:\n"
 	"  --config FILE           EncryptionConfiguration to prove values against\n"
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins (docs/kms-keyring.md)\n"
+	KMSFLAGS_HELP
 	"  --resources LIST        comma-separated resources (default: those the config names,\n"
 	"                          else secrets), e.g. secrets,configmaps,deployments.apps\n"
 	"  --all                   every key under the etcd prefix, grouped by resource\n"
 	"                          (also implied by a wildcard such as *.* in the config)\n"
-	"  --history               also replay every revision etcd retains and count old\n"
-	"                          revisions that still hold plaintext or retired keys\n"
+	"  --history               also count the revisions etcd retains that still hold\n"
+	"                          plaintext or retired keys, read from a snapshot etcd\n"
+	"                          streams into $TMPDIR (needs the db size free there, and\n"
+	"                          the root user on etcd with auth; docs/history.md)\n"
 	"  --list-keys             one row per value\n"
+	"  --allow-empty           a resource (or --all prefix) with no key at all is fine\n"
+	"                          (default: it is named on stderr and the exit status is 1)\n"
+	"  --metrics-file PATH     also write the counts as Prometheus metrics to PATH, replaced\n"
+	"                          atomically (node_exporter's textfile collector; docs/metrics.md)\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --page-size N           keys per etcd page (default 5000)\n"
 	"  -o, --output FORMAT     table (default) or json\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
-	"\nexit status: 0 every value readable (or no --config); 1 some value unreadable;\n"
+	"\nexit status: 0 every value readable (or no --config); 1 some value unreadable,\n"
+	"             or no key at all under a scanned prefix (without --allow-empty);\n"
 	"             2 usage or config error; 3 etcd unreachable or other runtime failure\n";
 
 struct audit {
 	struct etcdflags ef;
-	const char *config_path, *keyring_path, *resources_arg, *prefix;
-	int all, history, list_keys, json;
+	const char *config_path, *keyring_path, *resources_arg, *prefix, *metrics_path;
+	int all, history, list_keys, json, allow_empty;
 	int64_t page_size;
 	struct encconf *conf;
 	struct kms_ring *ring;
+	struct kmsflags kf;
 	struct tally tally;
-	struct history *hist;
 	struct progress prog;
 	uint64_t listed;
 };
@@ -63,18 +73,20 @@ static int parse_args(struct audit *a, int argc, char **argv)
 		ETCDFLAGS_LONGOPTS,
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "kms-endpoint", required_argument, NULL, OPT_KMS_ENDPOINT },
 		{ "resources", required_argument, NULL, OPT_RESOURCES },
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "history", no_argument, NULL, OPT_HISTORY },
 		{ "list-keys", no_argument, NULL, OPT_LIST_KEYS },
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
+		{ "metrics-file", required_argument, NULL, OPT_METRICS },
+		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, rc;
-	char *end;
 
 	if ((rc = etcdflags_init(&a->ef)) < 0)
 		return cmd_fail(rc);
@@ -87,15 +99,20 @@ static int parse_args(struct audit *a, int argc, char **argv)
 		switch (c) {
 		case OPT_CONFIG: a->config_path = optarg; break;
 		case OPT_KEYRING: a->keyring_path = optarg; break;
+		case OPT_KMS_ENDPOINT:
+			if (kmsflags_add(&a->kf, optarg) < 0)
+				return cmd_usage_error("audit", "%s", err_msg());
+			break;
 		case OPT_RESOURCES: a->resources_arg = optarg; break;
 		case OPT_ALL: a->all = 1; break;
 		case OPT_HISTORY: a->history = 1; break;
 		case OPT_LIST_KEYS: a->list_keys = 1; break;
 		case OPT_PREFIX: a->prefix = optarg; break;
+		case OPT_METRICS: a->metrics_path = optarg; break;
+		case OPT_ALLOW_EMPTY: a->allow_empty = 1; break;
 		case OPT_PAGE:
-			a->page_size = strtoll(optarg, &end, 10);
-			if (*end || a->page_size < 1 || a->page_size > 100000)
-				return cmd_usage_error("audit", "--page-size: '%s' is not a number from 1 to 100000", optarg);
+			if (cmd_page_size(&a->page_size, "audit", optarg) != 0)
+				return EXIT_USAGE;
 			break;
 		case 'o':
 			if ((a->json = cmd_output_format(optarg)) < 0)
@@ -176,8 +193,6 @@ static int on_value(void *arg, const struct scan_item *it)
 	    (rc = tally_add(&a->tally, tr, it->kv->key, it->kv->key_len, it->kv->mod_revision, it->kv->value,
 			    it->kv->value_len, r)) < 0)
 		return rc;
-	if (a->hist && (r->kind == ENV_IDENTITY || (a->conf && !r->ok)))
-		rc = history_note_live(a->hist, it->kv->key, it->kv->key_len, it->kv->mod_revision);
 	if (a->list_keys)
 		list_key(a, it);
 	return rc;
@@ -197,31 +212,52 @@ static struct xf *xf_for_key(void *arg, const uint8_t *key, size_t key_len)
 	return scan_xf_for_key(arg, key, key_len);
 }
 
-static int replay_history(struct audit *a, struct scan *s, struct etcd_client *cl, struct history_result *hr)
+static void on_history_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
 {
+	struct audit *a = arg;
+
+	if (total > 0)
+		progress_update(&a->prog, "audit: history: %s the snapshot, %.0f of %.0f MiB", phase,
+				(double)done / 1048576.0, (double)total / 1048576.0);
+	else
+		progress_update(&a->prog, "audit: history: %s the snapshot, %llu entries", phase,
+				(unsigned long long)done);
+}
+
+/* The history of the scanned prefixes, from a snapshot (audit/history.h). */
+static int count_history(struct audit *a, struct scan *s, struct etcd_client *cl, struct history_result *hr)
+{
+	size_t n = a->all ? 1 : scan_n_targets(s);
+	const char **prefixes = calloc(n ? n : 1, sizeof(*prefixes));
+	char all[512];
+	struct history_live o = { .xf_for = a->conf ? xf_for_key : NULL, .xf_arg = s,
+				  .progress = on_history_progress, .progress_arg = a, .stop = &cmd_stop };
 	int rc = 0;
 
-	memset(hr, 0, sizeof(*hr));
-	for (size_t i = 0; i < scan_n_targets(s) && rc == 0; i++) {
-		const char *p = a->all ? NULL : scan_target_prefix(s, i);
-		char all[512];
-		uint8_t end[512];
-
-		if (p == NULL) {
-			/* --all: one replay of the whole etcd prefix */
-			if ((rc = res_all_prefix(all, sizeof(all), a->prefix)) < 0)
-				break;
-			p = all;
-			i = scan_n_targets(s);
-		}
-		progress_update(&a->prog, "audit: replaying history of %s", p);
-		size_t el = etcd_prefix_end(end, (const uint8_t *)p, strlen(p));
-		rc = history_replay(a->hist, cl, (const uint8_t *)p, strlen(p), end, el, scan_revision(s), xf_for_key,
-				    s, hr);
-	}
+	if (prefixes == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	if (a->all && (rc = res_all_prefix(all, sizeof(all), a->prefix)) == 0)
+		prefixes[0] = all;
+	for (size_t i = 0; !a->all && i < n; i++)
+		prefixes[i] = scan_target_prefix(s, i);
+	o.prefixes = prefixes;
+	o.n_prefixes = n;
+	/* SIGINT/SIGTERM: the stream stops within its poll interval (the
+	 * temporary snapshot file is unnamed: nothing is left behind) */
 	if (rc == 0)
-		history_finish(a->hist, hr);
+		rc = history_from_etcd(hr, cl, &o);
+	free(prefixes);
 	return rc;
+}
+
+/* Forgets what a compacted scan counted. */
+static int reset_counts(void *arg)
+{
+	struct audit *a = arg;
+
+	tally_release(&a->tally);
+	tally_init(&a->tally, a->conf != NULL);
+	return 0;
 }
 
 /* One scan; restarts once if its revision is compacted under it. */
@@ -231,6 +267,7 @@ static int run_scan(struct audit *a, struct etcd_client *cl, struct scan **sp, i
 	size_t n = 0;
 	int all = a->all, rc;
 	struct scan_opts so = { .conf = a->conf, .ring = a->ring, .etcd_prefix = a->prefix, .page_size = a->page_size };
+	struct cmd_scan_cb cb = { .value = on_value, .progress = on_progress, .arg = a };
 
 	if (!all && (rc = cmd_resource_list(&res, &n, &all, a->resources_arg, a->conf)) < 0) {
 		free(res);
@@ -240,24 +277,9 @@ static int run_scan(struct audit *a, struct etcd_client *cl, struct scan **sp, i
 	so.n_resources = n;
 	so.all = all;
 	a->all = all;
-	for (int attempt = 0;; attempt++) {
-		if ((rc = scan_new(sp, cl, &so)) < 0)
-			break;
-		rc = scan_run(*sp, on_value, on_progress, a);
-		if (rc != ERR_COMPACTED || attempt > 0 || a->list_keys)
-			break;
-		fprintf(stderr, "etcdcrypt: revision %lld was compacted during the scan; starting again at the current revision\n",
-			(long long)scan_revision(*sp));
-		*restarted = 1;
-		scan_free(*sp);
-		*sp = NULL;
-		tally_release(&a->tally);
-		tally_init(&a->tally, a->conf != NULL);
-		history_free(a->hist);
-		a->hist = NULL;
-		if (a->history && (rc = history_new(&a->hist)) < 0)
-			break;
-	}
+	/* --list-keys streamed keys already: it cannot take them back */
+	cb.reset = a->list_keys ? NULL : reset_counts;
+	rc = cmd_scan_restarting(sp, NULL, restarted, cl, &so, &cb);
 	free(res);
 	return rc;
 }
@@ -270,6 +292,7 @@ int cmd_audit(int argc, char **argv)
 	struct etcd_opts eo;
 	struct history_result hr;
 	struct report_meta meta = { 0 };
+	struct scan_empty empty;
 	json_t *rep = NULL;
 	int rc = 0, status;
 	uint64_t bad = 0;
@@ -281,8 +304,7 @@ int cmd_audit(int argc, char **argv)
 	}
 	tally_init(&a.tally, a.config_path != NULL);
 	if ((a.config_path && (rc = encconf_load(&a.conf, a.config_path)) < 0) ||
-	    (a.keyring_path && (rc = kmsring_load(&a.ring, a.keyring_path)) < 0) ||
-	    (a.history && (rc = history_new(&a.hist)) < 0))
+	    (rc = kmsflags_open(&a.kf, &a.ring, a.keyring_path, a.ef.debug)) < 0)
 		goto fail;
 	etcdflags_opts(&a.ef, &eo);
 	if ((rc = etcd_open(&cl, &eo)) < 0)
@@ -291,30 +313,43 @@ int cmd_audit(int argc, char **argv)
 		printf("{\n  \"keys\": [");
 	else if (a.list_keys)
 		printf("%-64s %-10s %-20s %s\n", "KEY", "PROVIDER", "KEY NAME", "STATUS");
-	if ((rc = run_scan(&a, cl, &s, &meta.restarted)) < 0 || (a.history && (rc = replay_history(&a, s, cl, &hr)) < 0))
+	if ((rc = run_scan(&a, cl, &s, &meta.restarted)) < 0 || (a.history && (rc = count_history(&a, s, cl, &hr)) < 0))
 		goto fail;
 	progress_done(&a.prog);
 	meta.revision = scan_revision(s);
 	meta.config = a.config_path;
 	meta.endpoint = etcd_endpoint(cl);
 	meta.seconds = progress_elapsed(&a.prog);
+	scan_empty(s, &empty);
 	rep = report_build(&a.tally, &meta, a.history ? &hr : NULL);
+	if (rep != NULL) {
+		json_object_set_new(rep, "empty_prefixes", cmd_empty_json(&empty));
+		json_object_set_new(rep, "kms_plugins", kmsflags_report(&a.kf));
+	}
 	cmd_print_report(rep, a.json, a.list_keys);
+	if (!a.json)
+		kmsflags_print(&a.kf, stdout);
 	tally_total(&a.tally, &bad);
 	status = bad > 0 ? EXIT_FINDINGS : EXIT_OK;
+	if (cmd_empty_status("audit", &empty, a.allow_empty) != EXIT_OK)
+		status = EXIT_FINDINGS;
+	if (a.metrics_path && (rc = metrics_audit(a.metrics_path, &a.tally, &meta, a.history ? &hr : NULL)) < 0)
+		status = cmd_fail(rc);
 	goto out;
 fail:
 	progress_done(&a.prog);
 	if (a.list_keys && a.json)
 		printf("]}\n");
 	status = cmd_fail(rc);
+	if (a.metrics_path && (rc = metrics_failed(a.metrics_path, "audit")) < 0)
+		cmd_fail(rc);
 out:
 	json_decref(rep);
 	scan_free(s);
 	etcd_close(cl);
-	history_free(a.hist);
 	tally_release(&a.tally);
 	kmsring_free(a.ring);
+	kmsflags_release(&a.kf);
 	encconf_free(a.conf);
 	etcdflags_release(&a.ef);
 	return status;

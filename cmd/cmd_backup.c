@@ -7,9 +7,13 @@
 #include "cmd.h"
 #include "conf/encconf.h"
 #include "base/err.h"
+#include "kmsflags.h"
+#include "etcdflags.h"
+#include "base/hex.h"
 #include "xform/kmsring.h"
 #include "progress.h"
 #include "bolt/snapshot.h"
+#include "scan/scan.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -37,6 +41,8 @@ static void backup_usage(FILE *f)
 
 int cmd_backup(int argc, char **argv)
 {
+	const struct cmd_def *verb;
+
 	if (argc < 2) {
 		backup_usage(stderr);
 		return EXIT_USAGE;
@@ -45,15 +51,14 @@ int cmd_backup(int argc, char **argv)
 		backup_usage(stdout);
 		return EXIT_OK;
 	}
-	for (size_t i = 0; i < N_VERBS; i++)
-		if (strcmp(argv[1], VERBS[i].name) == 0)
-			return VERBS[i].fn(argc - 1, argv + 1);
+	if ((verb = cmd_find(VERBS, N_VERBS, argv[1])) != NULL)
+		return verb->fn(argc - 1, argv + 1);
 	return cmd_usage_error("backup", "'%s' is not a backup verb", argv[1]);
 }
 
 /* ---- backup verify ------------------------------------------------------ */
 
-enum { OPT_CONFIG = 1100, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_HISTORY, OPT_LIST_KEYS, OPT_PREFIX };
+enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_HISTORY, OPT_LIST_KEYS, OPT_PREFIX };
 
 static const char VERIFY_HELP[] =
 	"usage: etcdcrypt backup verify SNAPSHOT [--config FILE ...] [--kms-keyring FILE]\n"
@@ -70,6 +75,7 @@ static const char VERIFY_HELP[] =
 	"  --config FILE           EncryptionConfiguration to prove values against;\n"
 	"                          repeat it to check several (e.g. today's and the next)\n"
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins (docs/kms-keyring.md)\n"
+	KMSFLAGS_HELP
 	"  --resources LIST        comma-separated resources (default: those the configs\n"
 	"                          name, else secrets)\n"
 	"  --all                   every key under the etcd prefix, grouped by resource\n"
@@ -90,6 +96,7 @@ struct verify {
 	int all, history, list_keys, json;
 	struct encconf *confs[BACKUP_MAX_CONFIGS];
 	struct kms_ring *ring;
+	struct kmsflags kf;
 	struct progress prog;
 	uint64_t listed;
 };
@@ -99,6 +106,7 @@ static int parse_verify(struct verify *v, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "kms-endpoint", required_argument, NULL, OPT_KMS_ENDPOINT },
 		{ "resources", required_argument, NULL, OPT_RESOURCES },
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "history", no_argument, NULL, OPT_HISTORY },
@@ -120,6 +128,10 @@ static int parse_verify(struct verify *v, int argc, char **argv)
 			v->config_paths[v->n_confs++] = optarg;
 			break;
 		case OPT_KEYRING: v->keyring_path = optarg; break;
+		case OPT_KMS_ENDPOINT:
+			if (kmsflags_add(&v->kf, optarg) < 0)
+				return cmd_usage_error("backup verify", "%s", err_msg());
+			break;
 		case OPT_RESOURCES: v->resources_arg = optarg; break;
 		case OPT_ALL: v->all = 1; break;
 		case OPT_HISTORY: v->history = 1; break;
@@ -147,38 +159,10 @@ static int parse_verify(struct verify *v, int argc, char **argv)
 /* --resources, else the union of what the configs name, else secrets. */
 static int resource_list(struct verify *v, struct res_id **out, size_t *n, int *all)
 {
-	struct res_id *acc = NULL, *one = NULL, *nv;
-	size_t na = 0, n1 = 0;
-	int rc = 0, a1 = 0;
-
 	*all = v->all;
 	if (v->all || v->resources_arg || v->n_confs <= 1)
 		return v->all ? 0 : cmd_resource_list(out, n, all, v->resources_arg, v->n_confs ? v->confs[0] : NULL);
-	for (size_t c = 0; c < v->n_confs && rc == 0; c++) {
-		if ((rc = cmd_resource_list(&one, &n1, &a1, NULL, v->confs[c])) < 0)
-			break;
-		*all |= a1;
-		for (size_t i = 0; i < n1; i++) {
-			size_t j;
-
-			for (j = 0; j < na; j++)
-				if (strcmp(acc[j].group, one[i].group) == 0 && strcmp(acc[j].resource, one[i].resource) == 0)
-					break;
-			if (j < na)
-				continue;
-			if ((nv = realloc(acc, (na + 1) * sizeof(*nv))) == NULL) {
-				rc = err_set(ERR_NOMEM, "out of memory");
-				break;
-			}
-			acc = nv;
-			acc[na++] = one[i];
-		}
-		free(one);
-		one = NULL;
-	}
-	*out = acc;
-	*n = na;
-	return rc;
+	return scan_resources_union(out, n, all, (const struct encconf *const *)v->confs, v->n_confs);
 }
 
 static void on_snap_progress(void *arg, const char *phase, uint64_t done, uint64_t total)
@@ -257,21 +241,23 @@ static int load_inputs(struct verify *v)
 
 	for (size_t i = 0; i < v->n_confs && rc == 0; i++)
 		rc = encconf_load(&v->confs[i], v->config_paths[i]);
-	if (rc == 0 && v->keyring_path)
-		rc = kmsring_load(&v->ring, v->keyring_path);
+	if (rc == 0)
+		rc = kmsflags_open(&v->kf, &v->ring, v->keyring_path, 0);
 	return rc;
 }
 
 static void note_file(const struct verify *v, const struct snap_info *in)
 {
+	char want[9], got[9];
+
+	hex_encode(want, in->expected, 4);
+	hex_encode(got, in->actual, 4);
 	if (!in->has_trailer)
 		fprintf(stderr, "etcdcrypt: note: '%s' has no SHA-256 trailer (a raw member db, not 'etcdctl snapshot "
 				"save' output): integrity not checked, continuing\n", v->file);
 	else if (!in->trailer_matches)
-		fprintf(stderr, "etcdcrypt: '%s': SHA-256 trailer does not match the data (file says %02x%02x%02x%02x..., "
-				"data hashes to %02x%02x%02x%02x...): the file was changed or damaged\n",
-			v->file, in->expected[0], in->expected[1], in->expected[2], in->expected[3], in->actual[0],
-			in->actual[1], in->actual[2], in->actual[3]);
+		fprintf(stderr, "etcdcrypt: '%s': SHA-256 trailer does not match the data (file says %s..., "
+				"data hashes to %s...): the file was changed or damaged\n", v->file, want, got);
 	if (in->extra_bytes > 0)
 		fprintf(stderr, "etcdcrypt: '%s': %llu bytes after the last whole page: truncated or damaged\n", v->file,
 			(unsigned long long)in->extra_bytes);
@@ -342,6 +328,7 @@ out:
 	backup_free(bk);
 	snap_free(s);
 	kmsring_free(v.ring);
+	kmsflags_release(&v.kf);
 	for (size_t i = 0; i < v.n_confs; i++)
 		encconf_free(v.confs[i]);
 	return status;

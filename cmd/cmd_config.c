@@ -40,6 +40,8 @@ static void config_usage(FILE *f)
 
 int cmd_config(int argc, char **argv)
 {
+	const struct cmd_def *verb;
+
 	if (argc < 2) {
 		config_usage(stderr);
 		return EXIT_USAGE;
@@ -48,9 +50,8 @@ int cmd_config(int argc, char **argv)
 		config_usage(stdout);
 		return EXIT_OK;
 	}
-	for (size_t i = 0; i < N_VERBS; i++)
-		if (strcmp(argv[1], VERBS[i].name) == 0)
-			return VERBS[i].fn(argc - 1, argv + 1);
+	if ((verb = cmd_find(VERBS, N_VERBS, argv[1])) != NULL)
+		return verb->fn(argc - 1, argv + 1);
 	return cmd_usage_error("config", "'%s' is not a config verb (enable, disable, generate-key, check)", argv[1]);
 }
 
@@ -82,7 +83,7 @@ static const char KEYS_HELP[] =
 	"names them, so 'etcdcrypt status' shows the same names as CSM's status.\n\n"
 	"exit status: 0 written; 2 usage error or bad key file; 3 cannot write\n";
 
-enum { OPT_AESCBC = 1100, OPT_AESGCM, OPT_SECRETBOX, OPT_BYTES };
+enum { OPT_AESCBC = CMD_OPT_FIRST, OPT_AESGCM, OPT_SECRETBOX, OPT_BYTES };
 
 static int enc_kind(int opt)
 {
@@ -105,7 +106,7 @@ static int read_key(struct keyargs *k, const char *verb, int opt, const char *pa
 	if (strcmp(path, "-") == 0 && k->stdin_used++)
 		return cmd_usage_error(verb, "stdin ('-') can hold only one key");
 	if ((rc = csmkey_read(&k->keys[k->n], (enum encconf_kind)enc_kind(opt), path)) < 0) {
-		fprintf(stderr, "etcdcrypt config %s: %s\n", verb, err_msg());
+		fprintf(stderr, "etcdcrypt %s: %s\n", verb, err_msg());
 		return EXIT_USAGE;
 	}
 	k->n++;

@@ -13,20 +13,21 @@
 #include "conf/encconf.h"
 #include "base/err.h"
 #include "etcdflags.h"
+#include "kmsflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
 #include "audit/report.h"
 #include "scan/scan.h"
 #include "bolt/snapshot.h"
+#include "status/cfgcheck.h"
 #include "status/status.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_NODE_CONFIG = OPT_FIRST_CMD_OPTION, OPT_KEYRING, OPT_BACKUP, OPT_PREFIX, OPT_PAGE };
+enum { OPT_NODE_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_BACKUP, OPT_PREFIX, OPT_PAGE };
 
-#define CHECK_MAX_NODES 64
 
 static const char CHECK_HELP[] =
 	"usage: etcdcrypt config check PROPOSED [--node-config FILE ...] [--kms-keyring FILE]\n"
@@ -42,6 +43,7 @@ static const char CHECK_HELP[] =
 	"                          are scanned too, and a warning is printed when\n"
 	"                          PROPOSED writes with another key than it does\n"
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins\n"
+	KMSFLAGS_HELP
 	"  --backup SNAPSHOT       also decrypt every live value of an etcd snapshot file\n"
 	"                          (etcdctl snapshot save) under PROPOSED (repeatable)\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
@@ -54,42 +56,40 @@ static const char CHECK_HELP[] =
 struct check {
 	struct etcdflags ef;
 	const char *proposed_path, *keyring_path, *prefix;
-	const char *node_paths[CHECK_MAX_NODES];
+	const char *node_paths[CMD_MAX_NODES];
 	size_t n_nodes;
-	const char *backups[CHECK_MAX_NODES];
+	const char *backups[CMD_MAX_BACKUPS];
 	size_t n_backups;
 	uint64_t backup_bad;
 	int64_t page_size;
 	struct encconf *proposed;
-	struct encconf *nodes[CHECK_MAX_NODES];
+	struct encconf *nodes[CMD_MAX_NODES];
 	struct kms_ring *ring;
-	struct status_bad bad;
-	uint64_t total, current;
+	struct kmsflags kf;
+	struct cfgcheck_result res; /* etcd under PROPOSED */
 	struct progress prog;
 };
 
 static int parse_opt(struct check *k, int opt, const char *arg, char **argv)
 {
-	char *end;
 
 	switch (opt) {
 	case OPT_NODE_CONFIG:
-		if (k->n_nodes >= CHECK_MAX_NODES)
-			return cmd_usage_error("config check", "more than %d --node-config files", CHECK_MAX_NODES);
+		if (k->n_nodes >= CMD_MAX_NODES)
+			return cmd_usage_error("config check", "more than %d --node-config files", CMD_MAX_NODES);
 		k->node_paths[k->n_nodes++] = arg;
 		return 0;
 	case OPT_KEYRING: k->keyring_path = arg; return 0;
+	case OPT_KMS_ENDPOINT:
+		return kmsflags_add(&k->kf, arg) < 0 ? cmd_usage_error("config check", "%s", err_msg()) : 0;
 	case OPT_BACKUP:
-		if (k->n_backups >= CHECK_MAX_NODES)
-			return cmd_usage_error("config check", "more than %d --backup files", CHECK_MAX_NODES);
+		if (k->n_backups >= CMD_MAX_BACKUPS)
+			return cmd_usage_error("config check", "more than %d --backup files", CMD_MAX_BACKUPS);
 		k->backups[k->n_backups++] = arg;
 		return 0;
 	case OPT_PREFIX: k->prefix = arg; return 0;
 	case OPT_PAGE:
-		k->page_size = strtoll(arg, &end, 10);
-		if (*end || k->page_size < 1 || k->page_size > 100000)
-			return cmd_usage_error("config check", "--page-size: '%s' is not a number from 1 to 100000", arg);
-		return 0;
+		return cmd_page_size(&k->page_size, "config check", arg);
 	case 'h': fputs(CHECK_HELP, stdout); return CMD_HELP_SHOWN;
 	case ':': return cmd_usage_error("config check", "option '%s' needs a value", argv[optind - 1]);
 	default: return cmd_usage_error("config check", "unknown option '%s'", argv[optind - 1]);
@@ -102,6 +102,7 @@ static int parse_args(struct check *k, int argc, char **argv)
 		ETCDFLAGS_LONGOPTS,
 		{ "node-config", required_argument, NULL, OPT_NODE_CONFIG },
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "kms-endpoint", required_argument, NULL, OPT_KMS_ENDPOINT },
 		{ "backup", required_argument, NULL, OPT_BACKUP },
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
@@ -128,36 +129,6 @@ static int parse_args(struct check *k, int argc, char **argv)
 	if (optind != argc)
 		return cmd_usage_error("config check", "unexpected argument '%s'", argv[optind]);
 	return 0;
-}
-
-/* Appends the resources conf names to *v (no duplicates). */
-static int add_resources(struct res_id **v, size_t *n, int *all, const struct encconf *conf)
-{
-	struct res_id *r = NULL;
-	size_t m = 0;
-	int a = 0, rc;
-
-	if ((rc = scan_resources_from_config(&r, &m, &a, conf)) < 0)
-		return rc;
-	*all |= a;
-	for (size_t i = 0; i < m && rc == 0; i++) {
-		size_t j;
-		struct res_id *nv;
-
-		for (j = 0; j < *n; j++)
-			if (strcmp((*v)[j].group, r[i].group) == 0 && strcmp((*v)[j].resource, r[i].resource) == 0)
-				break;
-		if (j < *n)
-			continue;
-		if ((nv = realloc(*v, (*n + 1) * sizeof(*nv))) == NULL) {
-			rc = err_set(ERR_NOMEM, "out of memory");
-			break;
-		}
-		*v = nv;
-		nv[(*n)++] = r[i];
-	}
-	free(r);
-	return rc;
 }
 
 /* Warns when a node config's write name differs from PROPOSED's. */
@@ -189,24 +160,12 @@ static int load(struct check *k)
 	int rc;
 
 	if ((rc = encconf_load(&k->proposed, k->proposed_path)) < 0 ||
-	    (k->keyring_path && (rc = kmsring_load(&k->ring, k->keyring_path)) < 0))
+	    (rc = kmsflags_open(&k->kf, &k->ring, k->keyring_path, k->ef.debug)) < 0)
 		return rc;
 	for (size_t i = 0; i < k->n_nodes; i++)
 		if ((rc = encconf_load(&k->nodes[i], k->node_paths[i])) < 0)
 			return rc;
 	return warn_write_keys(k);
-}
-
-static int on_value(void *arg, const struct scan_item *it)
-{
-	struct check *k = arg;
-
-	k->total++;
-	if (it->res->ok) {
-		k->current += (uint64_t)xf_is_current(it->res);
-		return 0;
-	}
-	return status_bad_add(&k->bad, it->kv, it->res);
 }
 
 static void on_progress(void *arg, uint64_t values, int64_t revision)
@@ -215,47 +174,6 @@ static void on_progress(void *arg, uint64_t values, int64_t revision)
 
 	progress_update(&k->prog, "config check: %llu values at revision %lld", (unsigned long long)values,
 			(long long)revision);
-}
-
-/* The resources PROPOSED and the node configs name (union). */
-static int target_list(struct check *k, struct res_id **res, size_t *n, int *all)
-{
-	int rc = add_resources(res, n, all, k->proposed);
-
-	for (size_t i = 0; i < k->n_nodes && rc == 0; i++)
-		rc = add_resources(res, n, all, k->nodes[i]);
-	return rc;
-}
-
-static int run_scan(struct check *k, struct etcd_client *cl, int64_t *revision)
-{
-	struct res_id *res = NULL;
-	size_t n = 0;
-	int all = 0, rc;
-	struct scan *s = NULL;
-	struct scan_opts so = { .conf = k->proposed, .ring = k->ring, .etcd_prefix = k->prefix,
-				.page_size = k->page_size };
-
-	rc = target_list(k, &res, &n, &all);
-	so.resources = res;
-	so.n_resources = n;
-	so.all = all;
-	for (int attempt = 0; rc == 0; attempt++) {
-		if ((rc = scan_new(&s, cl, &so)) < 0)
-			break;
-		rc = scan_run(s, on_value, on_progress, k);
-		*revision = scan_revision(s);
-		scan_free(s);
-		if (rc != ERR_COMPACTED || attempt > 0)
-			break;
-		fprintf(stderr, "etcdcrypt: revision %lld was compacted during the scan; starting again\n",
-			(long long)*revision);
-		status_bad_release(&k->bad);
-		k->total = k->current = 0;
-		rc = 0;
-	}
-	free(res);
-	return rc;
 }
 
 /* The groups of unreadable values: provider, key name, why, etcd keys. */
@@ -275,6 +193,19 @@ static void print_groups(const struct status_bad *b)
 		printf("  %llu more values in further groups\n", (unsigned long long)b->ungrouped);
 }
 
+static void check_opts(struct check *k, struct cfgcheck_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->proposed = k->proposed;
+	o->others = (const struct encconf *const *)k->nodes;
+	o->n_others = k->n_nodes;
+	o->ring = k->ring;
+	o->etcd_prefix = k->prefix;
+	o->page_size = k->page_size;
+	o->progress = on_progress;
+	o->arg = k;
+}
+
 static void print_etcd(const struct check *k, int64_t revision)
 {
 	struct status_name *v = NULL;
@@ -288,19 +219,20 @@ static void print_etcd(const struct check *k, int64_t revision)
 		status_names_free(v, n);
 	}
 	printf("etcd: %llu values at revision %lld: %llu readable, %llu under the write key, %llu unreadable\n",
-	       (unsigned long long)k->total, (long long)revision, (unsigned long long)(k->total - k->bad.total),
-	       (unsigned long long)k->current, (unsigned long long)k->bad.total);
-	print_groups(&k->bad);
+	       (unsigned long long)k->res.total, (long long)revision,
+	       (unsigned long long)(k->res.total - k->res.bad.total), (unsigned long long)k->res.current,
+	       (unsigned long long)k->res.bad.total);
+	print_groups(&k->res.bad);
 }
 
 static void print_verdict(const struct check *k)
 {
-	if (k->bad.total == 0 && k->backup_bad == 0) {
+	if (k->res.bad.total == 0 && k->backup_bad == 0) {
 		printf("verdict: safe: every value in etcd%s is readable under %s\n",
 		       k->n_backups ? " and in the backups" : "", k->proposed_path);
 		return;
 	}
-	printf("verdict: REFUSED: %llu values in etcd", (unsigned long long)k->bad.total);
+	printf("verdict: REFUSED: %llu values in etcd", (unsigned long long)k->res.bad.total);
 	if (k->n_backups)
 		printf(" and %llu in the backups", (unsigned long long)k->backup_bad);
 	printf(" could not be read under %s\n", k->proposed_path);
@@ -349,9 +281,14 @@ static int check_backup(struct check *k, const char *path, const struct res_id *
 	int rc;
 
 	progress_update(&k->prog, "config check: reading %s", path);
-	if ((rc = snap_open(&s, path)) < 0 || (rc = snap_check_trailer(s, NULL, NULL)) < 0 ||
-	    (rc = snap_index(s, NULL, NULL)) < 0 || (rc = backup_new(&bk, s, &bo)) < 0 ||
-	    (rc = backup_run(bk, on_backup_value, NULL, &c)) < 0) {
+	if ((rc = snap_open(&s, path)) < 0) {
+		/* open/map messages name the file already, format ones do not */
+		if (rc == ERR_CORRUPT)
+			rc = err_wrap(rc, "backup '%s'", path);
+		goto out;
+	}
+	if ((rc = snap_check_trailer(s, NULL, NULL)) < 0 || (rc = snap_index(s, NULL, NULL)) < 0 ||
+	    (rc = backup_new(&bk, s, &bo)) < 0 || (rc = backup_run(bk, on_backup_value, NULL, &c)) < 0) {
 		rc = err_wrap(rc, "backup '%s'", path);
 		goto out;
 	}
@@ -375,10 +312,12 @@ out:
 static int check_backups(struct check *k)
 {
 	struct res_id *res = NULL;
+	struct cfgcheck_opts o;
 	size_t n = 0;
 	int all = 0, rc;
 
-	rc = target_list(k, &res, &n, &all);
+	check_opts(k, &o);
+	rc = cfgcheck_targets(&res, &n, &all, &o);
 	for (size_t i = 0; i < k->n_backups && rc == 0; i++)
 		rc = check_backup(k, k->backups[i], res, n, all);
 	free(res);
@@ -390,7 +329,7 @@ int cmd_config_check(int argc, char **argv)
 	struct check k = { 0 };
 	struct etcd_client *cl = NULL;
 	struct etcd_opts eo;
-	int64_t revision = 0;
+	struct cfgcheck_opts co;
 	int rc, status;
 
 	progress_init(&k.prog);
@@ -401,25 +340,27 @@ int cmd_config_check(int argc, char **argv)
 	if ((rc = load(&k)) < 0)
 		goto fail;
 	etcdflags_opts(&k.ef, &eo);
-	if ((rc = etcd_open(&cl, &eo)) < 0 || (rc = run_scan(&k, cl, &revision)) < 0)
+	check_opts(&k, &co);
+	if ((rc = etcd_open(&cl, &eo)) < 0 || (rc = cfgcheck_run(&k.res, cl, &co)) < 0)
 		goto fail;
 	progress_done(&k.prog);
-	print_etcd(&k, revision);
+	print_etcd(&k, k.res.revision);
 	if ((rc = check_backups(&k)) < 0)
 		goto fail;
 	print_verdict(&k);
-	status = k.bad.total > 0 || k.backup_bad > 0 ? EXIT_FINDINGS : EXIT_OK;
+	status = k.res.bad.total > 0 || k.backup_bad > 0 ? EXIT_FINDINGS : EXIT_OK;
 	goto out;
 fail:
 	progress_done(&k.prog);
 	status = cmd_fail(rc);
 out:
 	etcd_close(cl);
-	status_bad_release(&k.bad);
+	cfgcheck_release(&k.res);
 	for (size_t i = 0; i < k.n_nodes; i++)
 		encconf_free(k.nodes[i]);
 	encconf_free(k.proposed);
 	kmsring_free(k.ring);
+	kmsflags_release(&k.kf);
 	etcdflags_release(&k.ef);
 	return status;
 }

@@ -5,6 +5,7 @@
 #include "conf/encconf.h"
 #include "base/err.h"
 #include "etcdflags.h"
+#include "kmsflags.h"
 #include "xform/kmsring.h"
 #include "base/pbwire.h"
 #include "base/resources.h"
@@ -15,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_CONFIG = OPT_FIRST_CMD_OPTION, OPT_KEYRING, OPT_RESOURCE, OPT_PREFIX, OPT_SHOW_DATA };
+enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCE, OPT_PREFIX, OPT_SHOW_DATA };
 
 static const char GET_HELP[] =
 	"usage: etcdcrypt get KEY [--config FILE] [options] [etcd flags]\n\n"
@@ -25,6 +26,7 @@ static const char GET_HELP[] =
 	"options:\n"
 	"  --config FILE           EncryptionConfiguration to read with (without it: classify only)\n"
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins (JSON, see docs)\n"
+	KMSFLAGS_HELP
 	"  --resource NAME         resource whose config rule applies (default: from KEY)\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --show-data             also print the decrypted Secret data (sensitive!)\n"
@@ -37,6 +39,7 @@ struct get_args {
 	struct etcdflags ef;
 	const char *key, *config, *keyring, *resource, *prefix;
 	int json, show_data;
+	struct kmsflags kf;
 };
 
 static int parse_args(struct get_args *a, int argc, char **argv)
@@ -45,6 +48,7 @@ static int parse_args(struct get_args *a, int argc, char **argv)
 		ETCDFLAGS_LONGOPTS,
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "kms-endpoint", required_argument, NULL, OPT_KMS_ENDPOINT },
 		{ "resource", required_argument, NULL, OPT_RESOURCE },
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "show-data", no_argument, NULL, OPT_SHOW_DATA },
@@ -65,6 +69,10 @@ static int parse_args(struct get_args *a, int argc, char **argv)
 		switch (c) {
 		case OPT_CONFIG: a->config = optarg; break;
 		case OPT_KEYRING: a->keyring = optarg; break;
+		case OPT_KMS_ENDPOINT:
+			if (kmsflags_add(&a->kf, optarg) < 0)
+				return cmd_usage_error("get", "%s", err_msg());
+			break;
 		case OPT_RESOURCE: a->resource = optarg; break;
 		case OPT_PREFIX: a->prefix = optarg; break;
 		case OPT_SHOW_DATA: a->show_data = 1; break;
@@ -269,7 +277,7 @@ int cmd_get(int argc, char **argv)
 	}
 	/* local inputs first: a bad config must fail before touching etcd */
 	if ((a.config && (rc = encconf_load(&conf, a.config)) < 0) ||
-	    (a.keyring && (rc = kmsring_load(&ring, a.keyring)) < 0)) {
+	    (rc = kmsflags_open(&a.kf, &ring, a.keyring, a.ef.debug)) < 0) {
 		status = cmd_fail(rc);
 		goto out;
 	}
@@ -289,6 +297,7 @@ out:
 	etcd_close(cl);
 	buf_release(&plain);
 	kmsring_free(ring);
+	kmsflags_release(&a.kf);
 	encconf_free(conf);
 	etcdflags_release(&a.ef);
 	return status;

@@ -5,9 +5,12 @@
 #include "cmd.h"
 #include "conf/encconf.h"
 #include "base/err.h"
+#include "base/num.h"
 #include "etcdflags.h"
+#include "kmsflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
+#include "metrics.h"
 #include "rewrite/rewrite.h"
 
 #include <jansson.h>
@@ -15,10 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_CONFIG = OPT_FIRST_CMD_OPTION, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_NODE, OPT_DRY, OPT_BATCH,
-       OPT_INFLIGHT, OPT_RATE, OPT_FORCE, OPT_QUOTA, OPT_COMPACT_EVERY, OPT_COMPACT, OPT_PREFIX, OPT_PAGE };
+enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_NODE, OPT_DRY, OPT_BATCH,
+       OPT_INFLIGHT, OPT_RATE, OPT_FORCE, OPT_QUOTA, OPT_COMPACT_EVERY, OPT_COMPACT, OPT_PREFIX, OPT_PAGE,
+       OPT_METRICS, OPT_ALLOW_EMPTY };
 
-#define MAX_NODES 32
 #define MAX_LISTED 1000
 
 static const char REWRITE_HELP[] =
@@ -36,43 +39,58 @@ static const char REWRITE_HELP[] =
 	"  --node-config [NAME=]FILE  each control-plane node's config: all must write with\n"
 	"                          the same key and read it, or nothing is written\n"
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins (to read KMS values)\n"
+	KMSFLAGS_HELP
 	"  --resources LIST        comma-separated (default: those the config names, else secrets)\n"
 	"  --all                   every key under the etcd prefix\n"
-	"  --dry-run               do everything but write: what would change, projected growth\n"
+	"  --dry-run               do everything but write: what would change, projected growth;\n"
+	"                          exit 3 when the quota guard would refuse the real run\n"
 	"  --batch N               puts per Txn, 1..128 (default 128)\n"
 	"  --inflight N            Txns in flight, 1..64 (default 8)\n"
 	"  --max-rate N            at most N puts per second (pace a live cluster)\n"
 	"  --force                 rewrite values already under the write key too\n"
-	"  --quota-bytes N         etcd's --quota-backend-bytes (default 2147483648; K/M/G suffixes)\n"
-	"  --compact-every N       compact behind the run every N puts (to stay under the quota)\n"
+	"  --quota-bytes N         etcd's --quota-backend-bytes (K/M/G suffixes); etcd 3.4 does not\n"
+	"                          report it, so without this flag its default, 2 GiB, is assumed\n"
+	"  --compact-every N       compact behind the run every N puts (to stay under the quota: the\n"
+	"                          growth of two intervals must fit)\n"
 	"  --compact               compact at the final revision when done (purges old revisions\n"
 	"                          from the keyspace; run etcdctl defrag on each member afterwards)\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --page-size N           keys per etcd page (default 5000)\n"
+	"  --allow-empty           a resource (or --all prefix) with no key at all is fine\n"
+	"                          (default: it is named on stderr and the exit status is 1)\n"
+	"  --metrics-file PATH     also write the run's counts as Prometheus metrics to PATH,\n"
+	"                          replaced atomically (node_exporter's textfile collector)\n"
 	"  -o, --output FORMAT     table (default) or json\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
 	"\nexit status: 0 every readable value is at the write key; 1 some values unreadable\n"
-	"             (left untouched) or the run was interrupted; 2 usage or config error, or\n"
+	"             or too large for etcd once encrypted (left untouched), the run was\n"
+	"             interrupted, or a scanned prefix held no key (without --allow-empty); 2 usage or config error, or\n"
 	"             node configs disagree; 3 etcd failure, alarm raised, or quota would be exceeded\n";
 
 struct rewrite_cmd {
 	struct etcdflags ef;
-	const char *config_path, *keyring_path, *resources_arg, *prefix;
-	const char *node_arg[MAX_NODES];
+	const char *config_path, *keyring_path, *resources_arg, *prefix, *metrics_path;
+	const char *node_arg[CMD_MAX_NODES];
 	size_t n_nodes;
-	int all, dry_run, force, json, compact_end;
+	int all, dry_run, force, json, compact_end, allow_empty;
 	int batch, inflight;
 	double max_rate;
 	int64_t quota, page_size;
 	uint64_t compact_every;
 	struct encconf *conf;
-	struct encconf *nodes[MAX_NODES];
-	char *node_names[MAX_NODES];
+	struct encconf *nodes[CMD_MAX_NODES];
+	char *node_names[CMD_MAX_NODES];
 	struct kms_ring *ring;
+	struct kmsflags kf;
 	struct progress prog;
+	int quota_given;
+	struct rw_quota q; /* the quota guard's inputs, filled by preflight */
+	int dry_refused;   /* a dry run found the real run would be refused */
+	char dry_refusal[600];
 	uint64_t expected; /* values the estimate says will change (0: not estimated) */
 	uint64_t total;    /* keys the run will scan */
 	json_t *bad; /* listed unreadable values */
+	json_t *big; /* listed values etcd refused as too large */
 };
 
 static int parse_size(const char *s, int64_t *out)
@@ -99,17 +117,6 @@ static int parse_size(const char *s, int64_t *out)
 	return 0;
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (*s == '\0' || *end || v < lo || v > hi)
-		return ERR_USAGE;
-	*out = v;
-	return 0;
-}
-
 static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 {
 	long v;
@@ -117,45 +124,46 @@ static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 	switch (c) {
 	case OPT_CONFIG: a->config_path = arg; return 0;
 	case OPT_KEYRING: a->keyring_path = arg; return 0;
+	case OPT_KMS_ENDPOINT:
+		return kmsflags_add(&a->kf, arg) < 0 ? cmd_usage_error("rewrite", "%s", err_msg()) : 0;
 	case OPT_RESOURCES: a->resources_arg = arg; return 0;
 	case OPT_ALL: a->all = 1; return 0;
 	case OPT_NODE:
-		if (a->n_nodes == MAX_NODES)
-			return cmd_usage_error("rewrite", "at most %d --node-config", MAX_NODES);
+		if (a->n_nodes == CMD_MAX_NODES)
+			return cmd_usage_error("rewrite", "at most %d --node-config", CMD_MAX_NODES);
 		a->node_arg[a->n_nodes++] = arg;
 		return 0;
 	case OPT_DRY: a->dry_run = 1; return 0;
 	case OPT_FORCE: a->force = 1; return 0;
 	case OPT_COMPACT: a->compact_end = 1; return 0;
 	case OPT_PREFIX: a->prefix = arg; return 0;
+	case OPT_METRICS: a->metrics_path = arg; return 0;
+	case OPT_ALLOW_EMPTY: a->allow_empty = 1; return 0;
 	case OPT_BATCH:
-		if (parse_int(arg, 1, RW_MAX_BATCH, &v) < 0)
+		if (num_parse_long(&v, arg, 1, RW_MAX_BATCH) < 0)
 			return cmd_usage_error("rewrite", "--batch: '%s' is not a number from 1 to %d", arg, RW_MAX_BATCH);
 		a->batch = (int)v;
 		return 0;
 	case OPT_INFLIGHT:
-		if (parse_int(arg, 1, 64, &v) < 0)
-			return cmd_usage_error("rewrite", "--inflight: '%s' is not a number from 1 to 64", arg);
+		if (num_parse_long(&v, arg, 1, RW_MAX_INFLIGHT) < 0)
+			return cmd_usage_error("rewrite", "--inflight: '%s' is not a number from 1 to %d", arg, RW_MAX_INFLIGHT);
 		a->inflight = (int)v;
 		return 0;
 	case OPT_PAGE:
-		if (parse_int(arg, 1, 100000, &v) < 0)
-			return cmd_usage_error("rewrite", "--page-size: '%s' is not a number from 1 to 100000", arg);
-		a->page_size = v;
-		return 0;
+		return cmd_page_size(&a->page_size, "rewrite", arg);
 	case OPT_COMPACT_EVERY:
-		if (parse_int(arg, 1, 1000000000, &v) < 0)
+		if (num_parse_long(&v, arg, 1, RW_MAX_COMPACT_EVERY) < 0)
 			return cmd_usage_error("rewrite", "--compact-every: '%s' is not a positive number", arg);
 		a->compact_every = (uint64_t)v;
 		return 0;
 	case OPT_RATE:
-		a->max_rate = strtod(arg, NULL);
-		if (a->max_rate <= 0)
+		if (num_parse_double(&a->max_rate, arg, 0, RW_MAX_RATE) < 0)
 			return cmd_usage_error("rewrite", "--max-rate: '%s' is not a positive number", arg);
 		return 0;
 	case OPT_QUOTA:
 		if (parse_size(arg, &a->quota) < 0)
 			return cmd_usage_error("rewrite", "--quota-bytes: '%s' is not a size (e.g. 8589934592 or 8G)", arg);
+		a->quota_given = 1;
 		return 0;
 	case 'o':
 		if ((a->json = cmd_output_format(arg)) < 0)
@@ -171,6 +179,7 @@ static int parse_args(struct rewrite_cmd *a, int argc, char **argv)
 		ETCDFLAGS_LONGOPTS,
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "kms-endpoint", required_argument, NULL, OPT_KMS_ENDPOINT },
 		{ "resources", required_argument, NULL, OPT_RESOURCES },
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "node-config", required_argument, NULL, OPT_NODE },
@@ -184,6 +193,8 @@ static int parse_args(struct rewrite_cmd *a, int argc, char **argv)
 		{ "compact", no_argument, NULL, OPT_COMPACT },
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
+		{ "metrics-file", required_argument, NULL, OPT_METRICS },
+		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -254,6 +265,21 @@ static void on_bad(void *arg, const struct rw_unreadable *u)
 	json_array_append_new(a->bad, o);
 }
 
+static void on_too_large(void *arg, const struct rw_too_large *t)
+{
+	struct rewrite_cmd *a = arg;
+	json_t *o;
+
+	if (json_array_size(a->big) >= MAX_LISTED)
+		return;
+	o = json_object();
+	json_object_set_new(o, "etcd_key", json_stringn((const char *)t->key, t->key_len));
+	json_object_set_new(o, "reason", json_string("too_large"));
+	json_object_set_new(o, "value_bytes", json_integer((json_int_t)t->value_len));
+	json_object_set_new(o, "detail", json_string(t->detail));
+	json_array_append_new(a->big, o);
+}
+
 static void on_progress(void *arg, const struct rw_stats *st)
 {
 	struct rewrite_cmd *a = arg;
@@ -265,37 +291,41 @@ static void on_progress(void *arg, const struct rw_stats *st)
 			(unsigned long long)st->rewritten, rate, rate > 0 ? (double)left / rate : 0.0);
 }
 
-/* Alarms, then the quota estimate (not for a dry run, which reports it). */
-/* Alarms, then the quota estimate (not for a dry run, which reports it).
- * Each member has its own database and quota: the largest one decides. */
+/* Alarms, then the quota guard: from the used size alone when that bound
+ * fits, else after a scan that estimates the growth. A dry run is checked
+ * after its own scan instead (dry_run_quota). */
 static int preflight(struct rewrite_cmd *a, struct etcd_client *cl, const struct rw_opts *o, json_t *rep)
 {
 	struct etcd_db_sizes db;
-	int64_t growth = 0;
 	int rc;
 
+	/* each member enforces the quota on its own file: the largest decides */
 	if ((rc = rw_check_alarms(cl)) < 0 || (rc = etcd_db_sizes(cl, &db)) < 0 || (rc = rw_count(cl, o, &a->total)) < 0)
 		return rc;
+	a->q = (struct rw_quota){ .quota = a->quota, .quota_given = a->quota_given, .db_size = db.max_db_size,
+				  .db_size_in_use = db.max_db_size_in_use, .keys = a->total, .growth = -1 };
 	json_object_set_new(rep, "db_size", json_integer(db.max_db_size));
 	json_object_set_new(rep, "quota_bytes", json_integer(a->quota));
-	if (a->dry_run)
-		return 0;
-	/* every value rewritten at most once: growth is bounded by the live
-	 * data, itself at most the database's used size; scan only when that
-	 * bound does not already fit */
-	growth = rw_growth_of(0, (size_t)db.max_db_size_in_use);
-	if (db.max_db_size + growth <= a->quota)
-		return 0;
-	progress_update(&a->prog, "rewrite: estimating what will change");
-	if ((rc = rw_estimate(cl, o, &a->expected, &growth)) < 0)
+	json_object_set_new(rep, "quota_assumed", json_boolean(!a->quota_given));
+	if (a->dry_run || (rc = rw_quota_check(o, &a->q)) <= 0)
 		return rc;
+	progress_update(&a->prog, "rewrite: estimating what will change");
+	if ((rc = rw_estimate(cl, o, &a->q.values, &a->q.growth)) < 0)
+		return rc;
+	a->expected = a->q.values;
 	json_object_set_new(rep, "expected", json_integer((json_int_t)a->expected));
-	if (db.max_db_size + growth > a->quota && a->compact_every == 0)
-		return err_set(ERR_REFUSED, "rewriting %llu values would grow etcd's database (largest: %s) from %lld to about "
-			       "%lld bytes, over the quota of %lld: compact and defragment first, or use --compact-every N",
-			       (unsigned long long)a->expected, db.max_endpoint, (long long)db.max_db_size,
-			       (long long)(db.max_db_size + growth), (long long)a->quota);
-	return 0;
+	return rw_quota_check(o, &a->q);
+}
+
+/* The dry run's own scan measured the growth: would the real run pass? */
+static void dry_run_quota(struct rewrite_cmd *a, const struct rw_opts *o, const struct rw_stats *st, json_t *rep)
+{
+	a->q.growth = st->growth_estimate;
+	a->q.values = st->rewritten;
+	a->dry_refused = rw_quota_check(o, &a->q) < 0;
+	if (a->dry_refused)
+		snprintf(a->dry_refusal, sizeof(a->dry_refusal), "%s", err_msg());
+	json_object_set_new(rep, "quota_refusal", a->dry_refused ? json_string(a->dry_refusal) : json_null());
 }
 
 static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct rw_stats *st, int rc, double secs)
@@ -303,6 +333,7 @@ static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct r
 	json_object_set_new(rep, "schema", json_string("etcdcrypt.rewrite/v1"));
 	json_object_set_new(rep, "dry_run", json_boolean(a->dry_run));
 	json_object_set_new(rep, "config", json_string(a->config_path));
+	json_object_set_new(rep, "kms_plugins", kmsflags_report(&a->kf));
 	json_object_set_new(rep, "revision_start", json_integer(st->revision_start));
 	json_object_set_new(rep, "revision_end", json_integer(st->revision_end));
 	json_object_set_new(rep, "scanned", json_integer((json_int_t)st->scanned));
@@ -310,6 +341,14 @@ static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct r
 	json_object_set_new(rep, "already_current", json_integer((json_int_t)st->current));
 	json_object_set_new(rep, "unreadable", json_integer((json_int_t)st->unreadable));
 	json_object_set_new(rep, "unreadable_keys", json_incref(a->bad));
+	json_object_set_new(rep, "not_rewritable", json_integer((json_int_t)st->too_large));
+	json_object_set_new(rep, "not_rewritable_keys", json_incref(a->big));
+	json_object_set_new(rep, "in_doubt", json_integer((json_int_t)st->in_doubt));
+	json_object_set_new(rep, "empty_prefixes", cmd_empty_json(&st->empty));
+	json_object_set_new(rep, "txn_conflicts", json_integer((json_int_t)st->conflicts));
+	json_object_set_new(rep, "keys_reread", json_integer((json_int_t)st->rehandled));
+	json_object_set_new(rep, "batch_rereads", json_integer((json_int_t)st->rereads));
+	/* the names before txn_conflicts / keys_reread, kept for scripts */
 	json_object_set_new(rep, "conflicts", json_integer((json_int_t)st->conflicts));
 	json_object_set_new(rep, "conflict_keys_rehandled", json_integer((json_int_t)st->rehandled));
 	json_object_set_new(rep, "vanished", json_integer((json_int_t)st->vanished));
@@ -323,6 +362,7 @@ static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct r
 	json_object_set_new(rep, "stopped", rc == 0 ? json_null() : json_string(err_name(rc)));
 	json_object_set_new(rep, "old_revisions_with_previous_encryption",
 			    json_integer(a->dry_run ? 0 : (json_int_t)st->rewritten));
+	json_object_set_new(rep, "old_revisions_in_doubt", json_integer(a->dry_run ? 0 : (json_int_t)st->in_doubt));
 }
 
 static void print_table(const json_t *rep, const struct rewrite_cmd *a, const struct rw_stats *st)
@@ -337,20 +377,33 @@ static void print_table(const json_t *rep, const struct rewrite_cmd *a, const st
 	printf("  %-17s %llu\n", a->dry_run ? "would rewrite" : "rewritten", (unsigned long long)st->rewritten);
 	printf("  already current   %llu\n", (unsigned long long)st->current);
 	printf("  unreadable        %llu (left untouched)\n", (unsigned long long)st->unreadable);
-	printf("  conflicts         %llu Txns, %llu keys read again and handled\n", (unsigned long long)st->conflicts,
-	       (unsigned long long)st->rehandled);
+	if (st->too_large)
+		printf("  not rewritable    %llu (too large for etcd once encrypted; left as they are)\n",
+		       (unsigned long long)st->too_large);
+	if (st->in_doubt)
+		printf("  in doubt          %llu (their Txns failed and may still have been applied: up to %llu more "
+		       "rewritten; a rerun settles them)\n", (unsigned long long)st->in_doubt,
+		       (unsigned long long)st->in_doubt);
+	printf("  conflicts         %llu Txns, %llu batch re-reads, %llu changed keys handled again\n",
+	       (unsigned long long)st->conflicts, (unsigned long long)st->rereads, (unsigned long long)st->rehandled);
 	if (st->vanished)
 		printf("  deleted meanwhile %llu\n", (unsigned long long)st->vanished);
 	printf("  database growth   ~%.1f MB (each rewrite adds a revision)\n", (double)st->growth_estimate / 1e6);
+	kmsflags_print(&a->kf, stdout);
 	json_array_foreach(json_object_get(rep, "unreadable_keys"), i, b)
 		printf("  UNREADABLE %s  %s:%s  %s: %s\n", json_string_value(json_object_get(b, "etcd_key")),
 		       json_string_value(json_object_get(b, "provider")),
 		       json_string_value(json_object_get(b, "key_name")),
 		       json_string_value(json_object_get(b, "reason")), json_string_value(json_object_get(b, "detail")));
-	if (!a->dry_run && st->rewritten > 0 && !a->compact_end)
-		printf("history: %llu older revisions still hold the previous encryption; to purge them run\n"
+	json_array_foreach(json_object_get(rep, "not_rewritable_keys"), i, b)
+		printf("  TOO LARGE %s  %lld bytes once encrypted, over etcd's --max-request-bytes: %s\n", json_string_value(json_object_get(b, "etcd_key")),
+		       (long long)json_integer_value(json_object_get(b, "value_bytes")),
+		       json_string_value(json_object_get(b, "detail")));
+	if (!a->dry_run && st->rewritten + st->in_doubt > 0 && !a->compact_end)
+		printf("history: %s%llu older revisions still hold the previous encryption; to purge them run\n"
 		       "  etcdctl compact %lld   and then   etcdctl defrag   on each member\n",
-		       (unsigned long long)st->rewritten, (long long)st->revision_end);
+		       st->in_doubt ? "up to " : "", (unsigned long long)(st->rewritten + st->in_doubt),
+		       (long long)st->revision_end);
 	else if (a->compact_end && st->rewritten > 0)
 		printf("history: compacted at revision %lld; run etcdctl defrag on each member to return the space\n",
 		       (long long)st->revision_end);
@@ -366,7 +419,7 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 	struct rw_opts o = { .conf = a->conf, .ring = a->ring, .etcd_prefix = a->prefix, .dry_run = a->dry_run,
 			     .force = a->force, .batch_ops = a->batch, .batch_bytes = RW_DEFAULT_BATCH_BYTES,
 			     .inflight = a->inflight, .max_rate = a->max_rate, .page_size = a->page_size,
-			     .compact_every = a->compact_every, .stop = &cmd_stop };
+			     .compact_every = a->compact_every, .stop = &cmd_stop, .on_too_large = on_too_large };
 
 	memset(st, 0, sizeof(*st));
 	if (!all && (rc = cmd_resource_list(&res, &n, &all, a->resources_arg, a->conf)) < 0) {
@@ -383,6 +436,8 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 	etcdflags_opts(&a->ef, &eo);
 	if (rc == 0 && (rc = etcd_open(&cl, &eo)) == 0 && (rc = preflight(a, cl, &o, rep)) == 0) {
 		rc = rw_run(cl, &o, st, on_bad, on_progress, a);
+		if (rc == 0 && a->dry_run)
+			dry_run_quota(a, &o, st, rep);
 		if (rc == 0 && a->compact_end && !a->dry_run && st->revision_end > 0)
 			rc = etcd_compact(cl, st->revision_end, 1);
 	}
@@ -391,20 +446,33 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 	return rc;
 }
 
+/* --metrics-file: the run's counts when it got to scanning (ran), else
+ * success 0. A file that cannot be written makes the status 3. */
+static int write_metrics(const struct rewrite_cmd *a, const struct rw_stats *st, int rc, int ran, int status)
+{
+	int mrc = ran ? metrics_rewrite(a->metrics_path, st, progress_elapsed(&a->prog), a->dry_run, rc == 0)
+		      : metrics_failed(a->metrics_path, "rewrite");
+
+	return mrc < 0 ? cmd_fail(mrc) : status;
+}
+
 int cmd_rewrite(int argc, char **argv)
 {
 	struct rewrite_cmd a = { 0 };
 	struct rw_stats st = { 0 };
 	json_t *rep = json_object();
-	int rc = 0, status;
+	int rc = 0, status, parsed = 0, ran = 0;
 
 	a.bad = json_array();
+	a.big = json_array();
 	progress_init(&a.prog);
 	if ((status = parse_args(&a, argc, argv)) != 0) {
 		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
-	if ((rc = encconf_load(&a.conf, a.config_path)) < 0 || (a.keyring_path && (rc = kmsring_load(&a.ring, a.keyring_path)) < 0) ||
+	parsed = 1;
+	if ((rc = encconf_load(&a.conf, a.config_path)) < 0 ||
+	    (rc = kmsflags_open(&a.kf, &a.ring, a.keyring_path, a.ef.debug)) < 0 ||
 	    (rc = load_nodes(&a)) < 0) {
 		status = cmd_fail(rc);
 		goto out;
@@ -423,6 +491,7 @@ int cmd_rewrite(int argc, char **argv)
 		status = cmd_fail(rc);
 		goto out;
 	}
+	ran = 1;
 	fill_report(rep, &a, &st, rc, progress_elapsed(&a.prog));
 	if (a.json) {
 		json_dumpf(rep, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -436,17 +505,26 @@ int cmd_rewrite(int argc, char **argv)
 	} else if (rc < 0) {
 		status = cmd_fail(rc);
 		fprintf(stderr, "etcdcrypt: stopped cleanly: no value is half written; rerun to finish after fixing that\n");
+	} else if (a.dry_refused) {
+		fprintf(stderr, "etcdcrypt: the real run would be refused: %s\n", a.dry_refusal);
+		status = cmd_exit_status(ERR_REFUSED);
 	} else {
-		status = st.unreadable > 0 ? EXIT_FINDINGS : EXIT_OK;
+		status = st.unreadable > 0 || st.too_large > 0 ? EXIT_FINDINGS : EXIT_OK;
+		if (cmd_empty_status("rewrite", &st.empty, a.allow_empty) != EXIT_OK)
+			status = EXIT_FINDINGS;
 	}
 out:
+	if (parsed && a.metrics_path)
+		status = write_metrics(&a, &st, rc, ran, status);
 	json_decref(rep);
 	json_decref(a.bad);
+	json_decref(a.big);
 	for (size_t i = 0; i < a.n_nodes; i++) {
 		encconf_free(a.nodes[i]);
 		free(a.node_names[i]);
 	}
 	kmsring_free(a.ring);
+	kmsflags_release(&a.kf);
 	encconf_free(a.conf);
 	etcdflags_release(&a.ef);
 	return status;

@@ -2,7 +2,10 @@
 #include "etcdflags.h"
 #include "base/err.h"
 #include "cmd.h"
+#include "base/godur.h"
+#include "base/num.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,41 +51,29 @@ static int set_user(struct etcdflags *f, const char *arg)
 	return 0;
 }
 
-long etcdflags_duration_ms(const char *s)
+int etcdflags_duration_ms(long *out, const char *s)
 {
-	double total = 0;
-	const char *p = s;
+	double ms, secs;
+	int64_t ns;
 
-	if (*p == '\0')
-		return -1;
-	while (*p) {
-		char *end;
-		double v = strtod(p, &end);
-
-		if (end == p || v < 0)
-			return -1;
-		if (strncmp(end, "ms", 2) == 0)
-			total += v, end += 2;
-		else if (*end == 's')
-			total += v * 1000, end++;
-		else if (*end == 'm')
-			total += v * 60000, end++;
-		else if (*end == 'h')
-			total += v * 3600000, end++;
-		else if (*end == '\0' && p == s)
-			total += v * 1000; /* a bare number is seconds */
-		else
-			return -1;
-		p = end;
-	}
-	return total > 0 && total < 1e12 ? (long)total : -1;
+	/* a bare number is seconds (etcdctl wants a unit; scripts pass "5") */
+	if (num_parse_double(&secs, s, 0, 1e9) == 0)
+		ms = secs * 1000;
+	else if (godur_parse_ns(&ns, s) == 0)
+		ms = (double)ns / 1e6;
+	else
+		return ERR_USAGE;
+	if (!(ms >= 1 && ms < 1e12))
+		return ERR_USAGE;
+	*out = (long)ms;
+	return 0;
 }
 
 static int set_duration(long *dst, const char *flag, const char *arg)
 {
-	long ms = etcdflags_duration_ms(arg);
+	long ms = 0;
 
-	if (ms <= 0)
+	if (etcdflags_duration_ms(&ms, arg) < 0)
 		return err_set(ERR_USAGE, "--%s: '%s' is not a duration (e.g. 500ms, 5s, 1m)", flag, arg);
 	*dst = ms;
 	return 0;

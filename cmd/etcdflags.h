@@ -17,10 +17,11 @@
 
 #include <getopt.h>
 
+#include "cmd.h"
 #include "etcd/etcd.h"
 
 enum {
-	OPT_ENDPOINTS = 1000,
+	OPT_ENDPOINTS = CMD_OPT_ETCD,
 	OPT_CACERT,
 	OPT_CERT,
 	OPT_KEY,
@@ -29,8 +30,10 @@ enum {
 	OPT_DIAL_TIMEOUT,
 	OPT_COMMAND_TIMEOUT,
 	OPT_DEBUG,
-	OPT_FIRST_CMD_OPTION = 1100, /* commands number their own long options from here */
+	OPT_KMS_ENDPOINT, /* kmsflags.h */
+	OPT_ETCD_END, /* must stay <= CMD_OPT_FIRST */
 };
+_Static_assert(OPT_ETCD_END <= CMD_OPT_FIRST, "etcd flags collide with a command's options");
 
 #define ETCDFLAGS_LONGOPTS                                                                 \
 	{ "endpoints", required_argument, NULL, OPT_ENDPOINTS },                             \
@@ -78,7 +81,8 @@ int etcdflags_handle(struct etcdflags *f, int opt, const char *arg);
 void etcdflags_opts(const struct etcdflags *f, struct etcd_opts *out);
 void etcdflags_release(struct etcdflags *f);
 
-/* Parses a Go-style duration into milliseconds; -1 when invalid. */
-long etcdflags_duration_ms(const char *s);
+/* A Go duration (base/godur.h) or a bare number of seconds, at least 1 ms,
+ * into whole milliseconds. ERR_USAGE (no message set) when invalid. */
+int etcdflags_duration_ms(long *out, const char *s);
 
 #endif

@@ -10,6 +10,8 @@
  * finish_stdout reports (exit 3), not a silent death by signal. */
 #include "cmd.h"
 #include "base/err.h"
+#include "base/num.h"
+#include "scan/scan.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -83,6 +85,15 @@ static const struct cmd_def COMMANDS[] = {
 	  "CSM-style encryption status: node keys, goal, current, names in etcd" },
 	{ "config", cmd_config, "config enable|disable|generate-key|check ...",
 	  "write CSM-style EncryptionConfigurations, make keys, prove a config safe" },
+	{ "enable", cmd_enable,
+	  "enable (--aescbc|--aesgcm|--secretbox) KEYFILE ... [--node NAME] [--dir DIR] [etcd flags]",
+	  "on this control-plane node: check, install and publish an encrypting config" },
+	{ "disable", cmd_disable, "disable [(--aescbc|--aesgcm|--secretbox) KEYFILE ...] [--node NAME] [etcd flags]",
+	  "on this control-plane node: check, install and publish a plaintext-writing config" },
+	{ "controller", cmd_controller, "controller [--node NAME] [--dir DIR] [--once] [--expect-nodes A,B,C] [etcd flags]",
+	  "per node: publish, watch, and rewrite under an etcd lock once all nodes agree" },
+	{ "restart", cmd_restart, "restart [--timeout S] [etcd flags]",
+	  "ask the running controllers for a rewrite of every secret and follow it" },
 	{ "backup", cmd_backup, "backup verify SNAPSHOT [--config FILE ...]", "check offline that an etcd snapshot restores readable under given configs" },
 	{ "version", cmd_version, "version", "print version information" },
 };
@@ -94,7 +105,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: etcdcrypt <command> [options]\n\n"
 		   "Kubernetes encryption at rest, straight at the etcd level.\n\ncommands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
-		fprintf(f, "  %-10s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+		fprintf(f, "  %-11s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
 	fprintf(f, "\nRun 'etcdcrypt <command> --help' for a command's options.\n\n"
 		   "exit status: 0 ok; 1 findings (unreadable values, key not found);\n"
 		   "             2 usage or configuration error; 3 runtime failure (etcd, I/O)\n");
@@ -137,6 +148,24 @@ int cmd_usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+const struct cmd_def *cmd_find(const struct cmd_def *table, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(name, table[i].name) == 0)
+			return &table[i];
+	return NULL;
+}
+
+int cmd_page_size(int64_t *out, const char *cmd, const char *arg)
+{
+	long v;
+
+	if (num_parse_long(&v, arg, 1, SCAN_MAX_PAGE) < 0)
+		return cmd_usage_error(cmd, "--page-size: '%s' is not a number from 1 to %d", arg, SCAN_MAX_PAGE);
+	*out = v;
+	return 0;
+}
+
 int cmd_output_format(const char *arg)
 {
 	if (strcmp(arg, "table") == 0)
@@ -148,7 +177,11 @@ int cmd_output_format(const char *arg)
 
 int cmd_version(int argc, char **argv)
 {
-	(void)argv;
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs("usage: etcdcrypt version\n\nPrints etcdcrypt's version (also: etcdcrypt --version).\n\n"
+		      "exit status: 0\n", stdout);
+		return EXIT_OK;
+	}
 	if (argc > 1)
 		return cmd_usage_error("version", "takes no arguments");
 	printf("etcdcrypt %s\n", ETCDCRYPT_VERSION);
@@ -168,6 +201,8 @@ static int finish_stdout(int status)
 
 int main(int argc, char **argv)
 {
+	const struct cmd_def *c;
+
 	install_signals();
 	if (argc < 2) {
 		usage(stderr);
@@ -179,9 +214,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "--version") == 0)
 		return finish_stdout(cmd_version(1, argv));
-	for (size_t i = 0; i < N_COMMANDS; i++)
-		if (strcmp(argv[1], COMMANDS[i].name) == 0)
-			return finish_stdout(COMMANDS[i].fn(argc - 1, argv + 1));
+	if ((c = cmd_find(COMMANDS, N_COMMANDS, argv[1])) != NULL)
+		return finish_stdout(c->fn(argc - 1, argv + 1));
 	fprintf(stderr, "etcdcrypt: '%s' is not a command; run 'etcdcrypt --help'\n", argv[1]);
 	return EXIT_USAGE;
 }

@@ -122,20 +122,32 @@ static void print_unreadable(const json_t *res, int with_revision)
 	}
 }
 
+/* "; oldest at revision N", or "" when there is none (never "revision 0"). */
+static const char *oldest_text(char buf[48], long long n, long long rev)
+{
+	buf[0] = '\0';
+	if (n > 0 && rev > 0)
+		snprintf(buf, 48, "; oldest at revision %lld", rev);
+	return buf;
+}
+
 static void print_history(const json_t *h)
 {
+	char o1[48], o2[48];
+
 	if (h == NULL)
 		return;
 	/* a compaction keeps its own revision readable */
 	printf("\nHISTORY (revisions %lld..%lld retained)\n",
 	       ival(h, "compact_revision") > 0 ? ival(h, "compact_revision") : 1, ival(h, "upto_revision"));
-	printf("  %lld puts, %lld deletes replayed\n", ival(h, "revisions"), ival(h, "deletes"));
-	printf("  plaintext revisions: %lld (%lld historical, in %lld keys; oldest at revision %lld)\n",
+	printf("  %lld puts, %lld deletes retained\n", ival(h, "revisions"), ival(h, "deletes"));
+	printf("  plaintext revisions: %lld (%lld historical, in %lld keys%s)\n",
 	       ival(h, "plaintext_revisions_total"), ival(h, "plaintext_revisions_historical"),
-	       ival(h, "keys_with_historical_plaintext"), ival(h, "oldest_historical_plaintext_revision"));
-	printf("  revisions under keys the config cannot read: %lld (%lld historical; oldest at revision %lld)\n",
+	       ival(h, "keys_with_historical_plaintext"),
+	       oldest_text(o1, ival(h, "plaintext_revisions_historical"), ival(h, "oldest_historical_plaintext_revision")));
+	printf("  revisions under keys the config cannot read: %lld (%lld historical%s)\n",
 	       ival(h, "retired_revisions_total"), ival(h, "retired_revisions_historical"),
-	       ival(h, "oldest_historical_retired_revision"));
+	       oldest_text(o2, ival(h, "retired_revisions_historical"), ival(h, "oldest_historical_retired_revision")));
 	if (json_is_true(json_object_get(h, "purge_needed")))
 		printf("  to purge them: etcdctl compact %lld, then etcdctl defrag on each member\n",
 		       ival(h, "upto_revision"));

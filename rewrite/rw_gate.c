@@ -99,21 +99,54 @@ int rw_check_alarms(struct etcd_client *cl)
 	return 0;
 }
 
+#define EST_CACHE 16
+
+/* Values that would change and their growth. The new length is the
+ * plaintext's plus the write target's overhead, probed once per
+ * transformer with a 16-byte plaintext (AES-CBC's worst padding). */
 struct estimate {
+	int force;
 	uint64_t values;
 	int64_t growth;
+	struct buf probe;
+	struct {
+		const struct xf *xf;
+		size_t overhead;
+	} cache[EST_CACHE];
+	size_t n_cache;
 };
+
+static int target_overhead(struct estimate *e, const struct scan_item *it, size_t *out)
+{
+	static const uint8_t sixteen[16];
+	int rc;
+
+	for (size_t i = 0; i < e->n_cache; i++) {
+		if (e->cache[i].xf == it->xf) {
+			*out = e->cache[i].overhead;
+			return 0;
+		}
+	}
+	if ((rc = xf_write(it->xf, &e->probe, it->kv->key, it->kv->key_len, sixteen, sizeof(sixteen))) < 0)
+		return rc;
+	*out = e->probe.len > sizeof(sixteen) ? e->probe.len - sizeof(sixteen) : 0;
+	if (e->n_cache < EST_CACHE)
+		e->cache[e->n_cache].xf = it->xf, e->cache[e->n_cache++].overhead = *out;
+	return 0;
+}
 
 static int on_estimate(void *arg, const struct scan_item *it)
 {
 	struct estimate *e = arg;
+	size_t overhead;
+	int rc;
 
-	if (!it->res->ok || xf_is_current(it->res))
+	if (!it->res->ok || (xf_is_current(it->res) && !e->force))
 		return 0;
-	/* the new value is about as long as the old one: same plaintext, and
-	 * provider overheads differ by a few dozen bytes */
+	if ((rc = target_overhead(e, it, &overhead)) < 0)
+		return rc;
 	e->values++;
-	e->growth += rw_growth_of(it->kv->key_len, it->kv->value_len + 64);
+	e->growth += rw_growth_of(it->kv->key_len, it->plain->len + overhead);
 	return 0;
 }
 
@@ -122,13 +155,15 @@ int rw_estimate(struct etcd_client *cl, const struct rw_opts *o, uint64_t *out_v
 	struct scan_opts so = { .conf = o->conf, .ring = o->ring, .etcd_prefix = o->etcd_prefix,
 				.resources = o->resources, .n_resources = o->n_resources, .all = o->all,
 				.page_size = o->page_size, .resume = 1 };
-	struct estimate e = { 0, 0 };
+	struct estimate e = { .force = o->force };
 	struct scan *s = NULL;
 	int rc;
 
+	buf_init(&e.probe, 0);
 	if ((rc = scan_new(&s, cl, &so)) == 0)
 		rc = scan_run(s, on_estimate, NULL, &e);
 	scan_free(s);
+	buf_release(&e.probe);
 	*out_values = e.values;
 	*out_growth = e.growth;
 	return rc;
@@ -180,11 +215,14 @@ int rw_check_target(const struct rw_opts *o)
 		if (rc < 0)
 			return rc;
 		xf_target(x, &k, &name);
+		if (k == ENV_KMS1)
+			rc = err_set(ERR_CONFIG, "the config writes %s with KMS v1 plugin '%s': KMS v1 is deprecated and "
+				     "etcdcrypt writes only KMS v2; put a KMS v2 provider first", res[r].resource, name);
+		else if (k == ENV_KMS2)
+			rc = xf_ready(x); /* Status, then the run's one seed (one Encrypt) */
 		xf_free(x);
-		if (k == ENV_KMS1 || k == ENV_KMS2)
-			return err_set(ERR_CONFIG, "the config writes %s with KMS plugin '%s': etcdcrypt cannot write KMS "
-				       "values (it has no plugin client); rewrite through the apiserver instead",
-				       res[r].resource, name);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }

@@ -38,10 +38,16 @@ struct rw {
 	double pace_start;
 	uint64_t paced;
 	uint64_t since_compact;
+	size_t batch_bytes; /* o->batch_bytes, lowered when etcd finds batches too large */
 	int fatal; /* <0: a completed Txn failed for good; stop the scan */
 };
 
+#define RW_RETRIES 5        /* sends of a Txn that failed with a transient error */
+#define RW_CONFLICT_TRIES 5 /* rounds of re-reads for keys that keep changing */
+
 double rw_now(void);
+int rw_sleep(struct rw *w, double seconds); /* ERR_INTERRUPTED when stopped */
+int rw_transient(int rc); /* worth sending again: etcd unreachable, deadline */
 
 /* Decides one value: unreadable (reported), current (counted), or sealed
  * for the target and verified into *out with *need_write set. */
@@ -50,6 +56,27 @@ int rw_decide(struct rw *w, const struct scan_item *it, int after_conflict, int 
 /* Adds a verified put to the current batch, sending it when full. xf is the
  * key's transformer (kept for a conflict). */
 int rw_queue(struct rw *w, const struct etcd_kv *kv, struct xf *xf, const uint8_t *val, size_t val_len);
+
+/* Appends one put (key and value copied into b->data). */
+int rw_batch_add(struct rw_batch *b, const uint8_t *key, size_t key_len, const uint8_t *val, size_t val_len,
+		 int64_t mod_revision, int64_t lease, struct xf *xf);
+
+/* rw_txn.c: sends puts lo..hi of b as one Txn now (retrying transient
+ * errors), and what a finished Txn means: applied (counted), compare failed
+ * (rw_resolve), too large (split in halves), or an error that stops the run
+ * (returned, after rw_in_doubt). depth counts conflict rounds. */
+int rw_txn_sync(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int *ok, int64_t *rev);
+int rw_settle(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int rc, int ok, int64_t rev, int depth);
+
+/* rw_redo.c: a Txn over puts lo..hi failed its compare (or a lease was
+ * gone): read the keys again in one read and send what still needs writing
+ * as one new Txn. */
+int rw_resolve(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int depth);
+
+/* rw_redo.c: a Txn over puts lo..hi ended in error rc and may still have
+ * been applied: read its keys to count it as applied or not, or else as in
+ * doubt. Keeps err_msg(). */
+void rw_in_doubt(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int rc);
 
 /* Sends the partial batch (if send_partial) and waits for every Txn. */
 int rw_drain(struct rw *w, int send_partial);

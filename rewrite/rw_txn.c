@@ -3,9 +3,10 @@
  * A batch is sent when it reaches batch_ops puts or batch_bytes bytes. With
  * `inflight` Txns out, the next send first waits for one to complete. A
  * completed Txn either succeeded (all its puts applied), failed its compare
- * (nothing applied: each key is read again and handled on its own), or
- * failed with an error: transient errors are retried with backoff, NOSPACE
- * and the rest stop the run (nothing of that Txn was applied). */
+ * (nothing applied: its keys are read again, rw_redo.c), was
+ * too large for etcd (split in halves, down to the one value that is, which
+ * is reported and skipped), or failed with an error: transient errors are
+ * retried with backoff, NOSPACE and the rest stop the run. */
 #include "base/err.h"
 #include "rw_int.h"
 
@@ -14,8 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#define RW_RETRIES 5
-#define RW_CONFLICT_TRIES 5
 
 double rw_now(void)
 {
@@ -26,34 +25,43 @@ double rw_now(void)
 }
 
 /* ERR_INTERRUPTED at once when the run is stopped (the client's stop flag) */
-static int sleep_s(struct rw *w, double s)
+int rw_sleep(struct rw *w, double s)
 {
 	return s > 0 ? etcd_sleep(w->cl, (long)(s * 1000)) : 0;
 }
 
-static void ops_of(const struct rw_batch *b, struct etcd_cas_put *ops)
+static void ops_of(const struct rw_batch *b, size_t lo, size_t hi, struct etcd_cas_put *ops)
 {
-	for (size_t i = 0; i < b->n; i++) {
+	for (size_t i = lo; i < hi; i++) {
 		const struct rw_put *p = &b->puts[i];
 
-		ops[i].key = b->data.data + p->key_off;
-		ops[i].key_len = p->key_len;
-		ops[i].value = b->data.data + p->val_off;
-		ops[i].value_len = p->val_len;
-		ops[i].mod_revision = p->mod_revision;
-		ops[i].lease = p->lease;
+		ops[i - lo].key = b->data.data + p->key_off;
+		ops[i - lo].key_len = p->key_len;
+		ops[i - lo].value = b->data.data + p->val_off;
+		ops[i - lo].value_len = p->val_len;
+		ops[i - lo].mod_revision = p->mod_revision;
+		ops[i - lo].lease = p->lease;
 	}
 }
 
-static void after_success(struct rw *w, const struct rw_batch *b, int64_t revision)
+static size_t bytes_of(const struct rw_batch *b, size_t lo, size_t hi)
 {
-	w->st->rewritten += b->n;
+	size_t n = 0;
+
+	for (size_t i = lo; i < hi; i++)
+		n += b->puts[i].key_len + b->puts[i].val_len;
+	return n;
+}
+
+static void after_success(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int64_t revision)
+{
+	w->st->rewritten += hi - lo;
 	w->st->txns++;
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = lo; i < hi; i++)
 		w->st->bytes_written += b->puts[i].val_len;
 	if (revision > w->st->revision_end)
 		w->st->revision_end = revision;
-	w->since_compact += b->n;
+	w->since_compact += hi - lo;
 	if (w->o->compact_every && w->since_compact >= w->o->compact_every) {
 		/* compacting behind ourselves keeps the database under its quota;
 		 * the scan resumes past it at the newest revision */
@@ -65,99 +73,83 @@ static void after_success(struct rw *w, const struct rw_batch *b, int64_t revisi
 	}
 }
 
-/* One key of a failed batch, read again and handled on its own. */
-static int resolve_key(struct rw *w, const struct rw_batch *b, const struct rw_put *p)
-{
-	const uint8_t *key = b->data.data + p->key_off;
-	int64_t expect = p->mod_revision;
-
-	w->st->rehandled++;
-	for (int attempt = 0; attempt < RW_CONFLICT_TRIES; attempt++) {
-		struct etcd_range_req req = { .key = key, .key_len = p->key_len };
-		struct etcd_range_resp r = { 0 };
-		struct etcd_cas_put op;
-		struct xf_result res;
-		struct scan_item it = { 0 };
-		int rc, need, ok = 0;
-
-		if ((rc = etcd_range(w->cl, &r, &req)) < 0)
-			return rc;
-		if (r.n_kvs == 0) {
-			w->st->vanished++;
-			etcd_range_resp_release(&r);
-			return 0;
-		}
-		const struct etcd_kv *kv = &r.kvs[0];
-		if (kv->mod_revision == expect) {
-			/* unchanged: the verified value still applies */
-			op = (struct etcd_cas_put){ key, p->key_len, b->data.data + p->val_off, p->val_len, expect, kv->lease };
-		} else {
-			rc = xf_read(p->xf, &res, &w->plain, kv->key, kv->key_len, kv->value, kv->value_len);
-			it.kv = kv, it.res = &res, it.plain = &w->plain, it.xf = p->xf;
-			if (rc == 0)
-				rc = rw_decide(w, &it, 1, &need, &w->enc_conflict);
-			if (rc < 0 || !need) {
-				etcd_range_resp_release(&r);
-				return rc;
-			}
-			op = (struct etcd_cas_put){ key, p->key_len, w->enc_conflict.data, w->enc_conflict.len, kv->mod_revision,
-						    kv->lease };
-		}
-		expect = kv->mod_revision;
-		rc = etcd_txn_cas(w->cl, &ok, NULL, &op, 1);
-		etcd_range_resp_release(&r);
-		if (rc < 0 && rc != ERR_LEASE_NOTFOUND)
-			return rc;
-		if (rc == 0 && ok) {
-			w->st->rewritten++;
-			w->st->txns++;
-			w->st->bytes_written += op.value_len;
-			return 0;
-		}
-		expect = -1; /* changed again (or its lease expired): read anew */
-	}
-	return err_set(ERR_ETCD, "'%.*s' kept changing during %d attempts; rerun rewrite to finish it",
-		       (int)p->key_len, (const char *)key, RW_CONFLICT_TRIES);
-}
-
-static int resolve_batch(struct rw *w, const struct rw_batch *b)
-{
-	w->st->conflicts++;
-	for (size_t i = 0; i < b->n; i++) {
-		int rc = resolve_key(w, b, &b->puts[i]);
-
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
-static int transient(int rc)
+int rw_transient(int rc)
 {
 	return rc == ERR_UNAVAILABLE;
 }
 
-/* A Txn failed with an error: retry transient ones synchronously. */
-static int retry_batch(struct rw *w, struct rw_batch *b, int rc)
+/* Retries a Txn that failed with a transient error, synchronously with
+ * backoff; repeating is safe (the compares fail if it was applied). */
+static int txn_retry(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int rc, int *ok, int64_t *rev)
 {
 	struct etcd_cas_put ops[RW_MAX_BATCH];
-	int ok = 0;
-	int64_t rev = 0;
 	double wait = 0.5;
 
-	ops_of(b, ops);
-	for (int i = 0; i < RW_RETRIES && transient(rc); i++, wait *= 2) {
-		if ((rc = sleep_s(w, wait)) < 0)
+	ops_of(b, lo, hi, ops);
+	for (int i = 0; i < RW_RETRIES && rw_transient(rc); i++, wait *= 2) {
+		if ((rc = rw_sleep(w, wait)) < 0)
 			break;
 		w->st->retries++;
-		rc = etcd_txn_cas(w->cl, &ok, &rev, ops, b->n);
+		rc = etcd_txn_cas(w->cl, ok, rev, ops, hi - lo);
 	}
-	if (rc == 0 && ok)
-		after_success(w, b, rev);
-	else if (rc == 0)
-		rc = resolve_batch(w, b);
-	else if (rc == ERR_LEASE_NOTFOUND)
-		rc = resolve_batch(w, b); /* a lease expired: handle keys one by one */
+	return rc;
+}
+
+int rw_txn_sync(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int *ok, int64_t *rev)
+{
+	struct etcd_cas_put ops[RW_MAX_BATCH];
+
+	ops_of(b, lo, hi, ops);
+	return txn_retry(w, b, lo, hi, etcd_txn_cas(w->cl, ok, rev, ops, hi - lo), ok, rev);
+}
+
+/* One value etcd will not store even alone: left as it is, reported. */
+static void too_large(struct rw *w, const struct rw_batch *b, size_t i)
+{
+	const struct rw_put *p = &b->puts[i];
+	struct rw_too_large t = { b->data.data + p->key_off, p->key_len, p->val_len, err_msg() };
+
+	w->st->too_large++;
+	if (w->o->on_too_large)
+		w->o->on_too_large(w->arg, &t);
+}
+
+/* etcd refused puts lo..hi as one request too large: halves, down to the
+ * single value that is. When no single value was, etcd's limit is below
+ * these bytes: later batches are cut smaller. */
+static int split(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int depth)
+{
+	size_t mid = lo + (hi - lo) / 2, bytes = bytes_of(b, lo, hi);
+	uint64_t before = w->st->too_large;
+	int rc = 0, ok = 0;
+	int64_t rev = 0;
+
+	if (hi - lo == 1) {
+		too_large(w, b, lo);
+		return 0;
+	}
+	for (int half = 0; half < 2 && rc == 0; half++) {
+		size_t l = half ? mid : lo, h = half ? hi : mid;
+
+		rc = rw_txn_sync(w, b, l, h, &ok, &rev);
+		rc = rw_settle(w, b, l, h, rc, ok, rev, depth);
+	}
+	if (rc == 0 && w->st->too_large == before && bytes / 2 < w->batch_bytes)
+		w->batch_bytes = bytes / 2 > 4096 ? bytes / 2 : 4096;
+	return rc;
+}
+
+int rw_settle(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int rc, int ok, int64_t rev, int depth)
+{
+	if (rc == 0 && ok) {
+		after_success(w, b, lo, hi, rev);
+		return 0;
+	}
+	if (rc == 0 || rc == ERR_LEASE_NOTFOUND) /* a lease expired: its key went with it */
+		return rw_resolve(w, b, lo, hi, depth);
+	if (rc == ERR_TOOLARGE)
+		return split(w, b, lo, hi, depth);
+	rw_in_doubt(w, b, lo, hi, rc);
 	return rc;
 }
 
@@ -170,14 +162,12 @@ static int complete_one(struct rw *w)
 	if ((rc = etcd_async_wait(w->async, &r)) < 0)
 		return rc;
 	b = r.user;
-	if (r.rc < 0) {
-		err_set(r.rc, "%s", r.rc_msg);
-		rc = retry_batch(w, b, r.rc);
-	} else if (r.succeeded) {
-		after_success(w, b, r.revision);
-	} else {
-		rc = resolve_batch(w, b);
+	rc = r.rc;
+	if (rc < 0) {
+		err_set(rc, "%s", r.rc_msg);
+		rc = txn_retry(w, b, 0, b->n, rc, &r.succeeded, &r.revision);
 	}
+	rc = rw_settle(w, b, 0, b->n, rc, r.succeeded, r.revision, 0);
 	b->busy = 0;
 	b->n = 0;
 	buf_reset(&b->data);
@@ -192,7 +182,7 @@ static void pace(struct rw *w, size_t n)
 		return;
 	w->paced += n;
 	/* a stop cuts it short; the next send then says interrupted */
-	(void)sleep_s(w, w->pace_start + (double)w->paced / w->o->max_rate - rw_now());
+	(void)rw_sleep(w, w->pace_start + (double)w->paced / w->o->max_rate - rw_now());
 }
 
 static int send_current(struct rw *w)
@@ -207,7 +197,7 @@ static int send_current(struct rw *w)
 		if ((rc = complete_one(w)) < 0)
 			return rc;
 	pace(w, b->n);
-	ops_of(b, ops);
+	ops_of(b, 0, b->n, ops);
 	if ((rc = etcd_async_txn_cas(w->async, ops, b->n, b)) < 0)
 		return rc;
 	b->busy = 1;
@@ -223,14 +213,34 @@ static struct rw_batch *free_batch(struct rw *w)
 	return NULL;
 }
 
+int rw_batch_add(struct rw_batch *b, const uint8_t *key, size_t key_len, const uint8_t *val, size_t val_len,
+		 int64_t mod_revision, int64_t lease, struct xf *xf)
+{
+	struct rw_put *p = &b->puts[b->n];
+	int rc;
+
+	p->key_off = b->data.len;
+	p->key_len = key_len;
+	if ((rc = buf_append(&b->data, key, key_len)) < 0)
+		return rc;
+	p->val_off = b->data.len;
+	p->val_len = val_len;
+	if ((rc = buf_append(&b->data, val, val_len)) < 0)
+		return rc;
+	p->mod_revision = mod_revision;
+	p->lease = lease;
+	p->xf = xf;
+	b->n++;
+	return 0;
+}
+
 int rw_queue(struct rw *w, const struct etcd_kv *kv, struct xf *xf, const uint8_t *val, size_t val_len)
 {
 	struct rw_batch *b;
-	struct rw_put *p;
 	int rc;
 
 	b = w->cur;
-	if (b && (b->n == (size_t)w->o->batch_ops || b->data.len + kv->key_len + val_len > w->o->batch_bytes) &&
+	if (b && (b->n == (size_t)w->o->batch_ops || b->data.len + kv->key_len + val_len > w->batch_bytes) &&
 	    (rc = send_current(w)) < 0)
 		return rc;
 	if (w->cur == NULL) {
@@ -241,21 +251,7 @@ int rw_queue(struct rw *w, const struct etcd_kv *kv, struct xf *xf, const uint8_
 		b->n = 0;
 		buf_reset(&b->data);
 	}
-	b = w->cur;
-	p = &b->puts[b->n];
-	p->key_off = b->data.len;
-	p->key_len = kv->key_len;
-	if ((rc = buf_append(&b->data, kv->key, kv->key_len)) < 0)
-		return rc;
-	p->val_off = b->data.len;
-	p->val_len = val_len;
-	if ((rc = buf_append(&b->data, val, val_len)) < 0)
-		return rc;
-	p->mod_revision = kv->mod_revision;
-	p->lease = kv->lease;
-	p->xf = xf;
-	b->n++;
-	return 0;
+	return rw_batch_add(w->cur, kv->key, kv->key_len, val, val_len, kv->mod_revision, kv->lease, xf);
 }
 
 int rw_drain(struct rw *w, int send_partial)

@@ -15,6 +15,7 @@ struct scan_target {
 	struct res_id id;
 	char prefix[512];
 	struct xf *xf;
+	uint64_t values; /* keys found under prefix */
 };
 
 struct scan {
@@ -26,6 +27,7 @@ struct scan {
 	struct buf plain;
 	struct buf resume_key; /* last key handled + "\0" */
 	unsigned resumed;
+	uint64_t values; /* keys found, all targets */
 };
 
 static int add_target(struct scan *s, struct scan_target **out, const struct res_id *id)
@@ -95,6 +97,35 @@ int64_t scan_revision(const struct scan *s)
 	return s->revision;
 }
 
+static void empty_add(struct scan_empty *e, const char *prefix, const struct res_id *id)
+{
+	if (e->n < SCAN_EMPTY_MAX) {
+		snprintf(e->prefix[e->n], sizeof(e->prefix[e->n]), "%s", prefix);
+		if (id != NULL)
+			e->res[e->n] = *id;
+		else
+			memset(&e->res[e->n], 0, sizeof(e->res[e->n]));
+	}
+	e->n++;
+}
+
+void scan_empty(const struct scan *s, struct scan_empty *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (s == NULL)
+		return;
+	if (s->o.all) {
+		char all[512];
+
+		if (s->values == 0 && res_all_prefix(all, sizeof(all), s->o.etcd_prefix) == 0)
+			empty_add(out, all, NULL);
+		return;
+	}
+	for (size_t i = 0; i < s->n; i++)
+		if (s->t[i].values == 0)
+			empty_add(out, s->t[i].prefix, &s->t[i].id);
+}
+
 /* --all: the target of the resource a key belongs to, made on first use */
 static int target_of_key(struct scan *s, struct scan_target **out, const struct etcd_kv *kv)
 {
@@ -133,6 +164,8 @@ static int scan_page(struct scan *s, const struct etcd_range_resp *page, struct 
 		it.plain = &s->plain;
 		it.xf = t->xf;
 		it.revision = s->revision;
+		t->values++;
+		s->values++;
 		if ((rc = fn(arg, &it)) < 0)
 			return rc;
 	}
@@ -226,6 +259,10 @@ static int find_bounds(struct scan *s, const uint8_t *start, size_t sl, const ui
 		if (rc < 0)
 			break;
 	}
+	/* an empty prefix still fixes the revision (its header's), which later
+	 * prefixes are read at and the reports print */
+	if (rc == 0 && s->revision == 0)
+		s->revision = etcd_pager_revision(p);
 	etcd_pager_free(p);
 	return rc < 0 ? rc : 0;
 }
@@ -372,6 +409,41 @@ int scan_resources_from_config(struct res_id **out, size_t *n, int *all, const s
 	*out = v;
 	*n = cnt;
 	return 0;
+}
+
+int scan_resources_union(struct res_id **out, size_t *n, int *all, const struct encconf *const *confs,
+			 size_t n_confs)
+{
+	struct res_id *acc = NULL, *one = NULL, *nv;
+	size_t na = 0, n1 = 0;
+	int rc = 0, a1 = 0;
+
+	*all = 0;
+	for (size_t c = 0; c < n_confs && rc == 0; c++) {
+		if ((rc = scan_resources_from_config(&one, &n1, &a1, confs[c])) < 0)
+			break;
+		*all |= a1;
+		for (size_t i = 0; i < n1 && rc == 0; i++) {
+			if (has_res(acc, na, &one[i]))
+				continue;
+			if ((nv = realloc(acc, (na + 1) * sizeof(*nv))) == NULL) {
+				rc = err_set(ERR_NOMEM, "out of memory");
+				break;
+			}
+			acc = nv;
+			acc[na++] = one[i];
+		}
+		free(one);
+		one = NULL;
+	}
+	if (rc < 0) {
+		free(acc);
+		acc = NULL;
+		na = 0;
+	}
+	*out = acc;
+	*n = na;
+	return rc;
 }
 
 struct xf *scan_xf_for_key(struct scan *s, const uint8_t *key, size_t key_len)

@@ -20,6 +20,7 @@
 #include "xform/transform.h"
 
 #define SCAN_DEFAULT_PAGE 5000
+#define SCAN_MAX_PAGE 100000 /* --page-size bound: a page is held in memory */
 
 struct scan_target; /* private */
 
@@ -73,6 +74,20 @@ const char *scan_target_prefix(const struct scan *s, size_t i);
 /* How many times a resumable scan moved to a newer revision. */
 unsigned scan_resumed(const struct scan *s);
 
+/* The targets that held no key at all once scan_run is done: a scan that
+ * finds nothing under a prefix checked nothing there (a typo in --resources
+ * or --etcd-prefix must not read as a clean bill of health). Explicit
+ * targets: each empty one, with its resource; --all: the etcd prefix itself
+ * when nothing at all was under it (res zeroed). The first SCAN_EMPTY_MAX
+ * are listed; n counts all. */
+#define SCAN_EMPTY_MAX 8
+struct scan_empty {
+	size_t n;
+	char prefix[SCAN_EMPTY_MAX][512];
+	struct res_id res[SCAN_EMPTY_MAX];
+};
+void scan_empty(const struct scan *s, struct scan_empty *out); /* s may be NULL: none */
+
 /* The revision the scan read at (0 before the first page). */
 int64_t scan_revision(const struct scan *s);
 
@@ -80,5 +95,11 @@ int64_t scan_revision(const struct scan *s);
  * resource of every rule; *all is set when a rule holds a wildcard. Caller
  * frees *out. No config: just secrets. */
 int scan_resources_from_config(struct res_id **out, size_t *n, int *all, const struct encconf *conf);
+
+/* The union of scan_resources_from_config over n_confs configs (each
+ * resource once, in first-seen order); *all when any holds a wildcard.
+ * Caller frees *out. */
+int scan_resources_union(struct res_id **out, size_t *n, int *all, const struct encconf *const *confs,
+			 size_t n_confs);
 
 #endif

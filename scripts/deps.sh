@@ -6,7 +6,10 @@ set -euo pipefail
 
 PKGS=(build-essential pkg-config libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
       libssl-dev openssl libyaml-dev libsodium-dev check libsubunit-dev libjansson-dev
-      etcd-server etcd-client python3 valgrind procps time)
+      etcd-server etcd-client python3 python3-cryptography python3-nacl python3-grpcio valgrind procps time
+      # make dist links these statically (their .a files), make deb/doc and their tests
+      g++ libabsl-dev libre2-dev libc-ares-dev zlib1g-dev binutils
+      man-db groff-base systemd python3-yaml python3-prometheus-client)
 
 missing=()
 for p in "${PKGS[@]}"; do

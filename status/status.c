@@ -153,10 +153,9 @@ void status_release(struct status *st)
 	memset(st, 0, sizeof(*st));
 }
 
-int status_add_node(struct status *st, const char *label, const char *path, const struct encconf *conf)
+static int new_node(struct status *st, struct status_node **out, const char *label, const char *path)
 {
 	struct status_node *n;
-	int rc;
 
 	if (st->n_nodes >= STATUS_MAX_NODES)
 		return err_set(ERR_USAGE, "more than %d nodes", STATUS_MAX_NODES);
@@ -168,10 +167,40 @@ int status_add_node(struct status *st, const char *label, const char *path, cons
 	n->label = strdup(label);
 	n->path = strdup(path);
 	st->n_nodes++; /* from here status_release frees it */
+	*out = n;
 	if (n->label == NULL || n->path == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
-	if ((rc = status_conf_names(&n->names, &n->n_names, conf)) < 0)
+	return 0;
+}
+
+int status_add_node(struct status *st, const char *label, const char *path, const struct encconf *conf)
+{
+	struct status_node *n;
+	int rc;
+
+	if ((rc = new_node(st, &n, label, path)) < 0)
 		return rc;
+	return status_conf_names(&n->names, &n->n_names, conf);
+}
+
+int status_add_node_names(struct status *st, const char *label, const char *path, const struct status_name *names,
+			  size_t count)
+{
+	struct status_node *n;
+	int rc;
+
+	if ((rc = new_node(st, &n, label, path)) < 0)
+		return rc;
+	for (size_t i = 0; i < count; i++) {
+		struct status_name *v = realloc(n->names, (n->n_names + 1) * sizeof(*v));
+
+		if (v == NULL)
+			return err_set(ERR_NOMEM, "out of memory");
+		n->names = v;
+		if ((v[n->n_names].name = strdup(names[i].name)) == NULL)
+			return err_set(ERR_NOMEM, "out of memory");
+		v[n->n_names++].kind = names[i].kind;
+	}
 	return 0;
 }
 

@@ -112,6 +112,11 @@ void status_release(struct status *st);
 /* Adds a node with conf's names. label and path are copied. */
 int status_add_node(struct status *st, const char *label, const char *path, const struct encconf *conf);
 
+/* Adds a node with the given names (e.g. from its published record; n may
+ * be 0: a node expected but not known). label, path and names are copied. */
+int status_add_node_names(struct status *st, const char *label, const char *path, const struct status_name *names,
+			  size_t n);
+
 /* Every value will also be read with conf (borrowed: it and ring must
  * outlive st). */
 int status_add_reader(struct status *st, const char *label, const struct encconf *conf, const struct kms_ring *ring);

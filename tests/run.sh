@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# tests/run.sh: runs every test of etcdcrypt against real etcd servers.
-#   bash tests/run.sh UNIT_BINARY...
-# Starts three throwaway etcds on loopback (plain, TLS with client certs,
-# auth), exports their endpoints to the Check suites, runs the suites, then
-# the integration scripts tests/integration/t_*.sh (which may start their
-# own etcds), and stops every etcd it started by PID. VALGRIND=1 runs the
-# suites under valgrind. Ends with one "N passed, N failed" line.
+# tests/run.sh: runs the tests of etcdcrypt in two tiers.
+#   bash tests/run.sh --unit-only UNIT_BINARY...   the unit tier: no etcd
+#   bash tests/run.sh BINARY...                    both tiers
+#   bash tests/run.sh --suites-only BINARY...      the suites, with etcds, no scripts
+# The unit tier runs the given suites with no etcd on the machine: nothing is
+# started and no ETCDCRYPT_TEST_* endpoint is exported (a suite under
+# tests/etcd/ is refused). Both tiers: starts three throwaway etcds on
+# loopback (plain, TLS with client certs, auth), exports their endpoints to
+# the Check suites, runs the suites, then the integration scripts
+# tests/integration/t_*.sh (which start their own etcds), and stops every
+# etcd it started by PID. VALGRIND=1 runs the suites under valgrind (no
+# scripts). Ends with one "N passed, N failed" line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source tests/lib/etcd.sh
@@ -31,23 +36,40 @@ record() { # NAME STATUS
 }
 
 UNIT_ONLY=0
+SCRIPTS=1
 if [ "${1:-}" = "--unit-only" ]; then
 	UNIT_ONLY=1
+	SCRIPTS=0
+	shift
+elif [ "${1:-}" = "--suites-only" ]; then
+	SCRIPTS=0
 	shift
 fi
 
-etcd_start unit plain || exit 3
-etcd_start unittls tls || exit 3
-ETCD_EXTRA_FLAGS="--auth-token-ttl 2" etcd_start unitauth auth || exit 3
-export ETCDCRYPT_TEST_ENDPOINT=$ETCD_UNIT_ENDPOINT
-export ETCDCRYPT_TEST_TLS_ENDPOINT=$ETCD_UNITTLS_ENDPOINT
-export ETCDCRYPT_TEST_TLS_CERTS=$ETCD_UNITTLS_CERTS
-export ETCDCRYPT_TEST_AUTH_ENDPOINT=$ETCD_UNITAUTH_ENDPOINT
+if [ "$UNIT_ONLY" = 1 ]; then
+	unset ETCDCRYPT_TEST_ENDPOINT ETCDCRYPT_TEST_TLS_ENDPOINT ETCDCRYPT_TEST_TLS_CERTS ETCDCRYPT_TEST_AUTH_ENDPOINT
+	for bin in "$@"; do
+		case "$bin" in
+		*/tests/etcd/*) echo "tests/run.sh: $bin needs etcd: not a unit suite" >&2; exit 2 ;;
+		esac
+	done
+else
+	etcd_start unit plain || exit 3
+	etcd_start unittls tls || exit 3
+	ETCD_EXTRA_FLAGS="--auth-token-ttl 2" etcd_start unitauth auth || exit 3
+	export ETCDCRYPT_TEST_ENDPOINT=$ETCD_UNIT_ENDPOINT
+	export ETCDCRYPT_TEST_TLS_ENDPOINT=$ETCD_UNITTLS_ENDPOINT
+	export ETCDCRYPT_TEST_TLS_CERTS=$ETCD_UNITTLS_CERTS
+	export ETCDCRYPT_TEST_AUTH_ENDPOINT=$ETCD_UNITAUTH_ENDPOINT
+fi
 : "${ETCDCRYPT_FIXTURES:=$PWD/fixtures}"
 export ETCDCRYPT_FIXTURES
 
 for bin in "$@"; do
-	name=$(basename "$bin")
+	case "$bin" in
+	*/tests/etcd/*) name="etcd/$(basename "$bin")" ;;
+	*) name=$(basename "$bin") ;;
+	esac
 	echo "=== $name"
 	if [ "${VALGRIND:-0}" = 1 ]; then
 		CK_FORK=no CK_DEFAULT_TIMEOUT=600 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
@@ -59,7 +81,7 @@ for bin in "$@"; do
 	record "$name" "$rc"
 done
 
-if [ "${VALGRIND:-0}" != 1 ] && [ "$UNIT_ONLY" = 0 ]; then
+if [ "${VALGRIND:-0}" != 1 ] && [ "$SCRIPTS" = 1 ]; then
 	for t in tests/integration/t_*.sh; do
 		[ -e "$t" ] || continue
 		echo "=== $(basename "$t")"

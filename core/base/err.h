@@ -29,10 +29,11 @@ enum err_code {
 	ERR_TLS = -13,        /* bad certificate / key files */
 	ERR_INTERNAL = -14,   /* a bug: invariant broken */
 	ERR_INTERRUPTED = -15, /* stopped by a signal (SIGINT/SIGTERM) */
-	ERR_REFUSED = -16,    /* a safety check refused to start (alarms, quota) */
+	ERR_REFUSED = -16,    /* a safety check refused to start (alarms, quota, KMS plugin) */
 	ERR_NODE_MISMATCH = -17, /* a node's config disagrees with the config given (write key, key material) */
 	ERR_LEASE_NOTFOUND = -18, /* etcd: the lease a write names no longer exists (it expired) */
-	ERR_NOQUORUM = -19,   /* etcd members answer but none has a leader (majority lost) */
+	ERR_TOOLARGE = -19,   /* etcd refused a request over its --max-request-bytes */
+	ERR_NOQUORUM = -20,   /* etcd members answer but none has a leader (majority lost) */
 };
 
 /* Records a printf-style message and returns code (for `return err_set(...)`). */

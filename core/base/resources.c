@@ -47,6 +47,12 @@ static const struct {
 	{ "prioritylevelconfigurations", "flowcontrol.apiserver.k8s.io" },
 };
 
+/* core-group resources stored under their plural name */
+static const char *const CORE[] = {
+	"pods", "secrets", "configmaps", "namespaces", "serviceaccounts", "persistentvolumes",
+	"persistentvolumeclaims", "events", "limitranges", "resourcequotas", "podtemplates",
+};
+
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 int res_parse(struct res_id *out, const char *spec)
@@ -161,6 +167,67 @@ int res_from_key(struct res_id *out, const char *etcd_prefix, const uint8_t *key
 	for (size_t i = 0; i < COUNT(GROUP_OF); i++)
 		if (strcmp(GROUP_OF[i].resource, out->resource) == 0)
 			snprintf(out->group, sizeof(out->group), "%s", GROUP_OF[i].group);
+	return 0;
+}
+
+/* Levenshtein distance, capped: anything over 3 is 3 (names < RES_NAME_MAX). */
+static unsigned edits(const char *a, const char *b)
+{
+	unsigned row[RES_NAME_MAX + 1], la = (unsigned)strlen(a), lb = (unsigned)strlen(b);
+
+	if (la > RES_NAME_MAX || lb > RES_NAME_MAX || (la > lb ? la - lb : lb - la) > 2)
+		return 3;
+	for (unsigned j = 0; j <= lb; j++)
+		row[j] = j;
+	for (unsigned i = 1; i <= la; i++) {
+		unsigned diag = row[0];
+
+		row[0] = i;
+		for (unsigned j = 1; j <= lb; j++) {
+			unsigned up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb] > 3 ? 3 : row[lb];
+}
+
+/* Candidate (group, resource): keeps it in *best when closer than so far. */
+static void consider(const struct res_id *r, const char *group, const char *resource, unsigned *best,
+		     const char **bg, const char **br)
+{
+	/* a group left out ("deployments") costs one edit */
+	unsigned d = edits(r->resource, resource) + (r->group[0] == '\0' && group[0] != '\0' ? 1 : edits(r->group, group));
+
+	if (d < *best) {
+		*best = d;
+		*bg = group;
+		*br = resource;
+	}
+}
+
+int res_suggest(char *out, size_t cap, const struct res_id *r)
+{
+	unsigned best = 3;
+	const char *bg = NULL, *br = NULL;
+
+	for (size_t i = 0; i < COUNT(CORE); i++)
+		consider(r, "", CORE[i], &best, &bg, &br);
+	for (size_t i = 0; i < COUNT(SPECIAL); i++)
+		consider(r, SPECIAL[i].group, SPECIAL[i].resource, &best, &bg, &br);
+	for (size_t i = 0; i < COUNT(GROUP_OF); i++)
+		consider(r, GROUP_OF[i].group, GROUP_OF[i].resource, &best, &bg, &br);
+	if (br == NULL || best == 0)
+		return ERR_NOTFOUND;
+	if (bg[0] != '\0')
+		snprintf(out, cap, "%s.%s", br, bg);
+	else
+		snprintf(out, cap, "%s", br);
 	return 0;
 }
 

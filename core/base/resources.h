@@ -3,7 +3,7 @@
  * kube-apiserver stores built-in resources under
  * <etcd-prefix>/<resourcePrefix>/[<namespace>/]<name>, where resourcePrefix
  * is the plural resource name without its group, except for a few compiled-in
- * special cases (FORMATS.md 4.9):
+ * special cases (docs/formats.md §6):
  *
  *   replicationcontrollers -> controllers     endpoints -> services/endpoints
  *   nodes -> minions                          services  -> services/specs
@@ -45,6 +45,13 @@ int res_all_prefix(char *out, size_t cap, const char *etcd_prefix);
  * key is not under etcd_prefix. Keys of
  * unknown built-in prefixes map to ("", first segment). */
 int res_from_key(struct res_id *out, const char *etcd_prefix, const uint8_t *key, size_t n);
+
+/* For a resource that is not a well-known built-in one: the closest
+ * well-known name ("secrets" for "secret", "configmaps" for "configmap",
+ * "deployments.apps" for "deployment.apps"), at most 2 edits away, written
+ * into out; 0 when there is one, ERR_NOTFOUND (no message) when r is
+ * well-known itself or nothing is close (a CRD, say). */
+int res_suggest(char *out, size_t cap, const struct res_id *r);
 
 /* "secrets" or "deployments.apps" into out. */
 void res_name(char *out, size_t cap, const struct res_id *r);

@@ -3,7 +3,7 @@
  * It does not write, lock, repair, or read the freelist, and it never scans
  * pages linearly (freed pages keep stale contents): it only walks from the
  * root. Integers are little-endian (the writer's native order on every
- * platform etcd ships for except s390x). Format version 2 (FORMATS.md 1):
+ * platform etcd ships for except s390x). Format version 2 (docs/formats.md §1):
  *
  * Page header, at the start of every page (page n at n * page_size):
  *   offset  size  field
@@ -35,6 +35,7 @@
  *   value offset 16; element offsets are relative to that image. */
 #include "bolt.h"
 #include "base/err.h"
+#include "base/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -129,7 +130,7 @@ static int page_size_ok(uint32_t ps)
 	return ps >= MIN_PAGE && ps <= MAX_PAGE && (ps & (ps - 1)) == 0;
 }
 
-/* Finds the page size and both metas (FORMATS.md 1.2, 1.4). */
+/* Finds the page size and both metas (docs/formats.md §1). */
 static int read_metas(struct bolt *b, struct meta *m0, struct meta *m1, int *v0, int *v1)
 {
 	*v0 = meta_at(b, 0, m0) && page_size_ok(m0->page_size);
@@ -204,40 +205,38 @@ int bolt_open_mem(struct bolt **out, const uint8_t *p, size_t n)
 	return 0;
 }
 
-int bolt_open(struct bolt **out, const char *path)
+int bolt_open_fd(struct bolt **out, int fd, const char *name)
 {
 	struct stat st;
 	void *map = MAP_FAILED;
-	int fd, rc = 0;
+	int rc = 0;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_set(ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0) {
-		rc = err_set(ERR_IO, "cannot stat '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = err_set(ERR_IO, "'%s' is not a regular file", path);
-		goto out;
-	}
-	if (st.st_size < (off_t)META_END) {
-		rc = err_set(ERR_CORRUPT, "'%s' is %lld bytes: too short for a bbolt database", path,
-			     (long long)st.st_size);
-		goto out;
-	}
+	if (fstat(fd, &st) < 0)
+		return err_set(ERR_IO, "cannot stat '%s': %s", name, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return err_set(ERR_IO, "'%s' is not a regular file", name);
+	if (st.st_size < (off_t)META_END)
+		return err_set(ERR_CORRUPT, "%lld bytes: too short for a bbolt database", (long long)st.st_size);
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED) {
-		rc = err_set(ERR_IO, "cannot map '%s': %s", path, strerror(errno));
-		goto out;
-	}
+	if (map == MAP_FAILED)
+		return err_set(ERR_IO, "cannot map '%s': %s", name, strerror(errno));
 	if ((rc = bolt_open_mem(out, map, (size_t)st.st_size)) < 0) {
 		munmap(map, (size_t)st.st_size);
-		goto out;
+		return rc;
 	}
 	(*out)->mapped = 1;
-out:
+	return 0;
+}
+
+int bolt_open(struct bolt **out, const char *path)
+{
+	int fd, rc;
+
+	*out = NULL;
+	if ((rc = file_open_regular(&fd, path, "snapshot", ERR_IO)) < 0)
+		return rc;
+	rc = bolt_open_fd(out, fd, path);
 	close(fd);
 	return rc;
 }

@@ -2,8 +2,8 @@
  *
  * The file is mmapped, never read into memory; every key and value handed
  * out points into the mapping and lives as long as the struct bolt. It reads
- * the on-disk format version 2 as laid out at the top of bolt.c (FORMATS.md
- * section 1): meta pages chosen by checksum and txid, branch and leaf pages,
+ * the on-disk format version 2 as laid out at the top of bolt.c (docs/formats.md
+ * §1): meta pages chosen by checksum and txid, branch and leaf pages,
  * overflow runs, inline and nested buckets. Every offset is checked against
  * the page run and the mapped size; a damaged file gives ERR_CORRUPT with
  * one line naming the page id and the byte offset, never a crash and never
@@ -46,8 +46,14 @@ struct bolt_info {
 /* Maps path read-only (the whole file) and reads its meta pages. ERR_IO when
  * the file cannot be opened or mapped, ERR_CORRUPT when it is not a usable
  * bbolt file (both metas invalid, big-endian, too short, truncated below
- * hwm * page_size: the message names the offset where the file ends). */
+ * hwm * page_size: the message names the offset where the file ends).
+ * ERR_IO messages name path; ERR_CORRUPT ones do not (callers put the file
+ * in front, as for bolt_open_mem). */
 int bolt_open(struct bolt **out, const char *path);
+
+/* Same over an open file (read from offset 0; the mapping outlives fd, which
+ * the caller still owns and may close). name is for the ERR_IO messages. */
+int bolt_open_fd(struct bolt **out, int fd, const char *name);
 
 /* Same over bytes the caller keeps alive and unchanged until bolt_close. */
 int bolt_open_mem(struct bolt **out, const uint8_t *p, size_t n);

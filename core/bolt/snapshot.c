@@ -1,7 +1,7 @@
 /* snapshot: etcd snapshot files over core/bolt; see snapshot.h.
  *
  * It does not restore, rewrite membership or read the lease/auth buckets
- * beyond counting them. Layouts (FORMATS.md 2):
+ * beyond counting them. Layouts (docs/formats.md §2):
  *
  * File:
  *   [0, db_bytes)        bbolt database (hwm * page_size bytes)
@@ -23,10 +23,10 @@
  * keys as above (main = the compaction revision). */
 #include "snapshot.h"
 #include "base/err.h"
+#include "xform/digest.h"
 #include "base/pbwire.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +144,22 @@ int snap_open(struct snap **out, const char *path)
 	return finish_open(out, s);
 }
 
+int snap_open_fd(struct snap **out, int fd, const char *name)
+{
+	struct snap *s = calloc(1, sizeof(*s));
+	int rc;
+
+	*out = NULL;
+	if (s == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	s->statm_fd = -1;
+	if ((rc = bolt_open_fd(&s->b, fd, name)) < 0) {
+		free(s);
+		return rc;
+	}
+	return finish_open(out, s);
+}
+
 int snap_open_mem(struct snap **out, const uint8_t *p, size_t n)
 {
 	struct snap *s = calloc(1, sizeof(*s));
@@ -182,37 +198,28 @@ const struct snap_info *snap_get_info(const struct snap *s)
 int snap_check_trailer(struct snap *s, snap_progress_fn progress, void *arg)
 {
 	struct snap_info *in = &s->info;
-	EVP_MD_CTX *ctx;
-	unsigned int mdlen = 0;
-	int rc = 0;
+	struct digest *d = NULL;
+	int rc;
 
 	if (!in->has_trailer)
 		return 0;
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		return err_set(ERR_NOMEM, "out of memory");
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		rc = err_set(ERR_INTERNAL, "cannot start SHA-256");
-		goto out;
-	}
+	if ((rc = digest_sha256_new(&d)) < 0)
+		return rc;
 	for (uint64_t off = 0; off < in->db_bytes; off += HASH_CHUNK) {
 		size_t n = in->db_bytes - off < HASH_CHUNK ? (size_t)(in->db_bytes - off) : HASH_CHUNK;
 
-		if (EVP_DigestUpdate(ctx, s->map + off, n) != 1) {
-			rc = err_set(ERR_INTERNAL, "SHA-256 failed");
+		if ((rc = digest_update(d, s->map + off, n)) < 0)
 			goto out;
-		}
 		bolt_drop_resident(s->b, off, n);
 		if (progress)
 			progress(arg, "hashing", off + n, in->db_bytes);
 	}
-	if (EVP_DigestFinal_ex(ctx, in->actual, &mdlen) != 1 || mdlen != SNAP_TRAILER) {
-		rc = err_set(ERR_INTERNAL, "SHA-256 failed");
+	if ((rc = digest_final(d, in->actual)) < 0)
 		goto out;
-	}
 	in->trailer_checked = 1;
 	in->trailer_matches = memcmp(in->actual, in->expected, SNAP_TRAILER) == 0;
 out:
-	EVP_MD_CTX_free(ctx);
+	digest_free(d);
 	return rc;
 }
 
@@ -580,4 +587,68 @@ int snap_foreach_key(struct snap *s, const uint8_t *prefix, size_t prefix_len, e
 	}
 	free(idx);
 	return rc;
+}
+
+/* ---- visiting revisions ------------------------------------------------- */
+
+/* The index entry of key, or NULL. */
+static const struct snap_ent *ent_find(const struct snap *s, const uint8_t *key, size_t len)
+{
+	uint32_t h = key_hash(key, len);
+
+	if (s->tcap == 0)
+		return NULL;
+	for (size_t j = h & (s->tcap - 1); s->table[j] != 0; j = (j + 1) & (s->tcap - 1)) {
+		const struct snap_ent *e = &s->ents[s->table[j] - 1];
+
+		if (e->hash == h && e->key_len == len && memcmp(e->key, key, len) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+struct rev_walk {
+	struct snap *s;
+	snap_rev_fn fn;
+	void *arg;
+};
+
+static int on_rev_entry(void *arg, const uint8_t *k, size_t kn, const uint8_t *v, size_t vn, uint32_t flags)
+{
+	struct rev_walk *w = arg;
+	const struct snap_ent *e;
+	struct snap_rev r;
+	struct kvpb kv;
+
+	/* snap_index walked and checked these same bytes already */
+	if ((flags & BOLT_FLAG_BUCKET) || (kn != 17 && kn != 18) || kv_decode(&kv, v, vn) < 0)
+		return err_set(ERR_CORRUPT, "key bucket: entry at offset %llu changed since it was indexed",
+			       (unsigned long long)map_off(w->s, k));
+	note_touched(w->s, vn + 64);
+	memset(&r, 0, sizeof(r));
+	r.key = kv.key;
+	r.key_len = kv.key_len;
+	r.main = (int64_t)be64(k);
+	r.tombstone = kn == 18 && k[17] == 't';
+	if (!r.tombstone) {
+		r.value = kv.value;
+		r.value_len = kv.value_len;
+	}
+	e = ent_find(w->s, kv.key, kv.key_len);
+	r.newest = e != NULL && e->kv == v && !(e->flags & F_NEWEST_TOMB);
+	return w->fn(w->arg, &r);
+}
+
+int snap_foreach_revision(struct snap *s, snap_rev_fn fn, void *arg)
+{
+	struct bolt_bucket root, kb;
+	struct rev_walk w = { s, fn, arg };
+	int rc;
+
+	if (!s->indexed)
+		return err_set(ERR_INTERNAL, "snap_foreach_revision before snap_index");
+	bolt_root(s->b, &root);
+	if ((rc = bolt_bucket(s->b, &root, "key", &kb)) < 0)
+		return rc;
+	return bolt_foreach(s->b, &kb, on_rev_entry, &w);
 }

@@ -3,8 +3,8 @@
  * An `etcdctl snapshot save` file is a bbolt database followed by the
  * SHA-256 of those bytes (32 bytes; etcd detects it by size % 512 == 32). A
  * raw member `db` file has no trailer and is a whole number of pages. This
- * module checks the trailer (SHA-256 with OpenSSL EVP: the one outside
- * library used here, for speed), then walks etcd's `key` bucket (revision
+ * module checks the trailer (SHA-256 through xform/digest.h, which owns
+ * OpenSSL), then walks etcd's `key` bucket (revision
  * keys -> mvccpb.KeyValue, layouts at the top of snapshot.c) and finds the
  * newest revision of every user key, plus per-key history summaries.
  *
@@ -75,6 +75,8 @@ typedef void (*snap_progress_fn)(void *arg, const char *phase, uint64_t done, ui
 /* Maps path and reads the bbolt metas. ERR_IO (open/map), ERR_CORRUPT (not
  * bbolt, truncated: the message names the offset where the file ends). */
 int snap_open(struct snap **out, const char *path);
+/* Same over an open file (see bolt_open_fd; fd stays the caller's). */
+int snap_open_fd(struct snap **out, int fd, const char *name);
 /* Same over caller-owned bytes (kept unchanged until snap_free). */
 int snap_open_mem(struct snap **out, const uint8_t *p, size_t n);
 void snap_free(struct snap *s); /* NULL-safe */
@@ -104,5 +106,24 @@ enum snap_order {
  * and deleted, in the given order. */
 int snap_foreach_key(struct snap *s, const uint8_t *prefix, size_t prefix_len, enum snap_order order, snap_key_fn fn,
 		     void *arg);
+
+/* One entry of the key bucket: a put or a tombstone (pointers into the
+ * mapping, borrowed for the call). */
+struct snap_rev {
+	const uint8_t *key;
+	size_t key_len;
+	const uint8_t *value; /* a put's value (may be empty); NULL for a tombstone */
+	size_t value_len;
+	int64_t main;         /* the revision that wrote it */
+	int tombstone;
+	int newest;           /* the live value of its key (a put, not deleted since) */
+};
+
+typedef int (*snap_rev_fn)(void *arg, const struct snap_rev *r);
+
+/* Visits every entry of the key bucket in revision order, e.g. to judge
+ * every retained value and not only the live one. Needs snap_index first.
+ * Return <0 from fn to stop. */
+int snap_foreach_revision(struct snap *s, snap_rev_fn fn, void *arg);
 
 #endif

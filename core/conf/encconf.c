@@ -7,6 +7,7 @@
  * builds no ciphers. */
 #include "encconf_int.h"
 #include "base/err.h"
+#include "base/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -116,8 +117,8 @@ int encconf_load(struct encconf **out, const char *path)
 	int fd, rc;
 
 	*out = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return err_set(ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+	if ((rc = file_open_regular(&fd, path, "config", ERR_CONFIG)) < 0)
+		return rc;
 	rc = read_capped(fd, path, &buf, &len);
 	close(fd);
 	if (rc < 0)

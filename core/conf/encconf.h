@@ -1,5 +1,5 @@
 /* encconf: a Kubernetes EncryptionConfiguration, parsed with libyaml and
- * validated as kube-apiserver validates it (FORMATS.md section 4).
+ * validated as kube-apiserver validates it (docs/formats.md §4).
  *
  * Accepts apiserver.config.k8s.io/v1 EncryptionConfiguration and the legacy
  * v1 EncryptionConfig, in YAML or JSON (JSON is YAML). Decoding is strict:

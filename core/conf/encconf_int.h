@@ -27,8 +27,8 @@
 int encconf_yaml_decode(struct encconf *c, const char *text, size_t len);
 
 
-/* A Go duration string ("3s", "500ms", "1m30s", "-1.5h", "0") in ms, rounded
- * away from zero when not whole. Returns 0 or -1 when time.ParseDuration
+/* A Go duration string (base/godur.h) in ms, rounded away from zero when
+ * not whole. Returns 0, or ERR_CORRUPT (no message) when time.ParseDuration
  * would fail. */
 int encconf_duration_ms(long *out, const char *s);
 

@@ -1,92 +1,32 @@
 /* encconf_rules: the value rules of an EncryptionConfiguration that need no
- * YAML: strict base64, Go durations, resource-name and overlap rules, KMS
+ * YAML: strict base64, Go durations (base/godur), resource-name and overlap rules, KMS
  * endpoint schemes and cross-entry masking. Texts follow kube-apiserver's
- * validation_encryption.go and config.go (FORMATS.md 4.3, 4.4).
+ * validation_encryption.go and config.go (docs/formats.md §4).
  *
  * It does not know where a value came from: encconf_yaml.c adds the file
  * position and field path. */
 #include "encconf_int.h"
 #include "base/err.h"
+#include "base/godur.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- Go durations (time.ParseDuration) ------------------------------------ */
-
-#define NS_MAX 9223372036854775807ull
-
-static uint64_t dur_unit(const char *u, size_t n)
-{
-	static const struct {
-		const char *name;
-		uint64_t ns;
-	} units[] = {
-		{ "ns", 1ull }, { "us", 1000ull }, { "\xc2\xb5s", 1000ull }, { "\xce\xbcs", 1000ull },
-		{ "ms", 1000000ull }, { "s", 1000000000ull }, { "m", 60000000000ull },
-		{ "h", 3600000000000ull },
-	};
-
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (strlen(units[i].name) == n && memcmp(units[i].name, u, n) == 0)
-			return units[i].ns;
-	return 0;
-}
-
-/* One "<number><unit>" component; adds its nanoseconds to *total. */
-static int dur_component(const char **sp, uint64_t *total)
-{
-	const char *s = *sp, *u;
-	uint64_t v = 0, f = 0, scale = 1, unit, add;
-	int digits = 0;
-
-	for (; *s >= '0' && *s <= '9'; s++, digits++) {
-		if (v > (NS_MAX - 9) / 10)
-			return ERR_CONFIG;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	if (*s == '.') {
-		for (s++; *s >= '0' && *s <= '9'; s++, digits++) {
-			if (scale > NS_MAX / 10)
-				continue; /* further digits are below 1ns precision */
-			f = f * 10 + (uint64_t)(*s - '0');
-			scale *= 10;
-		}
-	}
-	if (digits == 0)
-		return ERR_CONFIG;
-	for (u = s; *s != '\0' && *s != '.' && !(*s >= '0' && *s <= '9'); s++)
-		;
-	unit = dur_unit(u, (size_t)(s - u));
-	if (unit == 0 || v > NS_MAX / unit)
-		return ERR_CONFIG;
-	add = v * unit + (uint64_t)((double)f * ((double)unit / (double)scale));
-	if (add > NS_MAX - *total)
-		return ERR_CONFIG;
-	*total += add;
-	*sp = s;
-	return 0;
-}
+/* ---- Go durations ----------------------------------------------------------- */
 
 int encconf_duration_ms(long *out, const char *s)
 {
-	uint64_t ns = 0, ms;
-	int neg = 0;
+	int64_t ns;
+	uint64_t mag, ms;
+	int rc;
 
-	if (*s == '-' || *s == '+')
-		neg = *s++ == '-';
-	if (strcmp(s, "0") == 0) {
-		*out = 0;
-		return 0;
-	}
-	if (*s == '\0')
-		return ERR_CONFIG;
-	while (*s != '\0')
-		if (dur_component(&s, &ns) < 0)
-			return ERR_CONFIG;
-	ms = ns / 1000000u + (ns % 1000000u != 0);
-	*out = neg ? -(long)ms : (long)ms;
+	if ((rc = godur_parse_ns(&ns, s)) < 0)
+		return rc;
+	mag = ns < 0 ? (uint64_t)(-(ns + 1)) + 1 : (uint64_t)ns;
+	ms = mag / 1000000u + (mag % 1000000u != 0);
+	*out = ns < 0 ? -(long)ms : (long)ms;
 	return 0;
 }
 

@@ -1,6 +1,6 @@
 /* encconf_yaml: an EncryptionConfiguration from YAML/JSON text into the
  * structs of encconf.h, decoded and validated as kube-apiserver does
- * (FORMATS.md 4.1-4.4). The only file of etcdcrypt that includes <yaml.h>.
+ * (docs/formats.md §4). The only file of etcdcrypt that includes <yaml.h>.
  *
  * A first pass over the parser's events refuses nesting deeper than
  * ENCCONF_MAX_DEPTH before anything is built: libyaml's scanner rescans its

@@ -44,9 +44,10 @@
  * Errors (see err.h): ERR_UNAVAILABLE (no endpoint reachable, deadline),
  * ERR_NOQUORUM (the members that answered have no leader), ERR_AUTH (bad
  * password, permission denied), ERR_COMPACTED (revision compacted),
- * ERR_NOSPACE (database space exceeded), ERR_TLS (bad PEM file, expired
- * certificate), ERR_USAGE (bad endpoint), ERR_INTERRUPTED (stop flag),
- * ERR_ETCD (anything else). Messages name the endpoint, the gRPC status name
+ * ERR_NOSPACE (database space exceeded), ERR_TOOLARGE (request over etcd's
+ * --max-request-bytes), ERR_TLS (bad PEM file, expired certificate),
+ * ERR_USAGE (bad endpoint), ERR_INTERRUPTED (stop flag), ERR_ETCD
+ * (anything else). Messages name the endpoint, the gRPC status name
  * and etcd's text, e.g.
  *   "etcd 127.0.0.1:2379: OUT_OF_RANGE: etcdserver: mvcc: required revision has been compacted"
  *
@@ -172,6 +173,26 @@ int etcd_delete(struct etcd_client *c, int64_t *out_deleted, const uint8_t *key,
 int etcd_txn_cas(struct etcd_client *c, int *out_succeeded, int64_t *out_revision,
 		 const struct etcd_cas_put *ops, size_t n_ops);
 
+/* ---- many single keys at once (rewrite's re-reads) -----------------------
+ * Up to 128 keys (etcd's --max-txn-ops) read in one read-only Txn of Range
+ * ops: one round trip, one revision, linearizable. kvs[i] answers keys[i];
+ * its key is NULL when keys[i] does not exist. Release with
+ * etcd_many_resp_release (kvs point into the response). */
+struct etcd_key_ref {
+	const uint8_t *key;
+	size_t key_len;
+};
+
+struct etcd_many_resp {
+	int64_t revision;
+	struct etcd_kv *kvs; /* n entries, owned by the response */
+	size_t n;
+	void *priv;
+};
+
+int etcd_get_many(struct etcd_client *c, struct etcd_many_resp *out, const struct etcd_key_ref *keys, size_t n);
+void etcd_many_resp_release(struct etcd_many_resp *r); /* NULL-safe, idempotent */
+
 /* Compact at revision (physical: wait until applied). */
 int etcd_compact(struct etcd_client *c, int64_t revision, int physical);
 
@@ -199,8 +220,34 @@ int etcd_defragment(struct etcd_client *c);
  * (1 << alarm) over all members; 0 when none is raised. */
 int etcd_alarms(struct etcd_client *c, unsigned *out_alarms);
 
-/* Grants a lease (tests, demo). */
+/* ---- snapshot ------------------------------------------------------------
+ * Maintenance.Snapshot of the endpoint in use: etcd streams its whole bbolt
+ * database, then the SHA-256 of those bytes (32 bytes): in order, exactly the
+ * bytes `etcdctl snapshot save` writes. fn gets each piece in order; total is
+ * the database size (without the hash) once the first piece told it. fn
+ * returns <0 to stop with that code. It costs etcd what `etcdctl snapshot
+ * save` costs: one read transaction and the file read once.
+ * Stops within a fraction of a second with ERR_INTERRUPTED once *stop (may
+ * be NULL) is non-zero; a stream silent for the command timeout ends with
+ * ERR_UNAVAILABLE. Before the first piece arrives, an unreachable endpoint
+ * fails over and an expired token is renewed, as for unary calls; after it,
+ * errors are returned (fn's bytes so far are then incomplete). etcd with
+ * auth lets only a user with the root role take a snapshot: others get
+ * ERR_AUTH ("permission denied"). The hash is not checked here. */
+typedef int (*etcd_snapshot_fn)(void *arg, const uint8_t *p, size_t n, uint64_t total);
+int etcd_snapshot(struct etcd_client *c, etcd_snapshot_fn fn, void *arg, const volatile sig_atomic_t *stop);
+
+/* Grants a lease (tests, demo, the controller's lock). */
 int etcd_lease_grant(struct etcd_client *c, int64_t *out_id, int64_t ttl_seconds);
+
+/* Renews a lease once (LeaseKeepAlive, one request on its own stream).
+ * *out_ttl is the TTL left after renewal; 0 means the lease is gone
+ * (expired or revoked): not an error, the caller has lost it. */
+int etcd_lease_keepalive(struct etcd_client *c, int64_t id, int64_t *out_ttl);
+
+/* Revokes a lease: every key attached to it is deleted. A lease that is
+ * already gone is not an error. */
+int etcd_lease_revoke(struct etcd_client *c, int64_t id);
 
 /* Range end that makes [prefix, end) a prefix scan. Writes at most
  * prefix_len bytes to end_out (caller gives prefix_len bytes; a prefix of
@@ -281,11 +328,15 @@ int etcd_watch_open(struct etcd_watch **out, struct etcd_client *c, const uint8_
 /* Waits up to timeout_ms for the next (joined) response. Returns 1 with
  * *out filled, 0 on timeout, <0 on error. */
 int etcd_watch_next(struct etcd_watch *w, struct etcd_watch_batch *out, long timeout_ms);
-/* Asks etcd for a progress notification (WatchProgressRequest): once the
- * watch has caught up, a later etcd_watch_next returns a batch with no events
- * whose header_revision says that every event up to it has been sent. Added
- * for the history replay. */
-int etcd_watch_progress(struct etcd_watch *w);
 void etcd_watch_close(struct etcd_watch *w); /* cancels the stream */
+
+/* gRPC process state shared with the other gRPC user (core/kms): grpc_init
+ * reference counting, with gRPC's log lines routed to stderr only when some
+ * holder asked for debug output. Each ref is paired with one unref. */
+void etcd_grpc_ref(int debug);
+void etcd_grpc_unref(void);
+
+/* "UNAVAILABLE", "DEADLINE_EXCEEDED", ... for a grpc_status_code. */
+const char *etcd_grpc_status_name(int code);
 
 #endif

@@ -1,5 +1,5 @@
 /* etcd_async: many compare-and-swap Txns in flight on one next completion
- * queue (GRPC-C.md section 4: 8-32 in flight doubles 1-put throughput).
+ * queue (docs/grpc-notes.md §2: 8-32 in flight doubles 1-put throughput).
  *
  * Each in-flight Txn has a slot; the slot's address is the call's tag, so a
  * completion maps straight back to its call. A Txn that failed in a way

@@ -22,7 +22,7 @@
 #define ETCD_ROUND_PAUSE_MS 250
 #define ETCD_ROUND_PAUSE_MAX_MS 1000
 
-static const char *status_name(grpc_status_code code)
+const char *etcd_grpc_status_name(int code)
 {
 	static const char *const names[] = {
 		"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
@@ -31,7 +31,7 @@ static const char *status_name(grpc_status_code code)
 		"UNAUTHENTICATED",
 	};
 
-	if ((int)code < 0 || (size_t)code >= sizeof(names) / sizeof(names[0]))
+	if (code < 0 || (size_t)code >= sizeof(names) / sizeof(names[0]))
 		return "UNKNOWN_STATUS";
 	return names[code];
 }
@@ -56,6 +56,11 @@ static int classify(grpc_status_code code, const char *det)
 	 * a put named a lease that expired meanwhile */
 	if (strstr(det, "lease not found"))
 		return ERR_LEASE_NOTFOUND;
+	/* etcd's own --max-request-bytes check, or gRPC's receive limit (that
+	 * plus 512 KiB) for a request larger still */
+	if (strstr(det, "request is too large") ||
+	    (code == GRPC_STATUS_RESOURCE_EXHAUSTED && strstr(det, "larger than max")))
+		return ERR_TOOLARGE;
 	if (code == GRPC_STATUS_UNAVAILABLE || code == GRPC_STATUS_DEADLINE_EXCEEDED)
 		return ERR_UNAVAILABLE;
 	/* a call still in flight on a channel that failover replaced: the
@@ -70,7 +75,7 @@ static int classify(grpc_status_code code, const char *det)
 }
 
 /* gRPC's text for TLS failures is cryptic ("Endpoint read failed"); say what
- * most likely happened (GRPC-C.md section 6). */
+ * most likely happened (docs/grpc-notes.md §4). */
 static const char *hint(const struct etcd_endpoint *ep, grpc_status_code code, const char *det)
 {
 	if (code != GRPC_STATUS_UNAVAILABLE)
@@ -100,7 +105,7 @@ int etcd_map_status(struct etcd_client *c, size_t ep, grpc_status_code code, grp
 			       e->name);
 	if (code != GRPC_STATUS_UNAVAILABLE && code != GRPC_STATUS_DEADLINE_EXCEEDED)
 		e->answered = 1;
-	return err_set(classify(code, det), "etcd %s: %s: %s%s", e->name, status_name(code), hint(e, code, det),
+	return err_set(classify(code, det), "etcd %s: %s: %s%s", e->name, etcd_grpc_status_name(code), hint(e, code, det),
 		       det[0] ? det : "(no details)");
 }
 
@@ -145,6 +150,16 @@ gpr_timespec etcd_deadline(long timeout_ms)
 	if (timeout_ms <= 0)
 		return gpr_inf_future(GPR_CLOCK_REALTIME);
 	return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+}
+
+int etcd_token_md(struct etcd_client *c, grpc_metadata *md)
+{
+	memset(md, 0, sizeof(*md));
+	if (!c->have_token)
+		return 0; /* a token header on an etcd without auth fails the call */
+	md->key = grpc_slice_from_static_string("token");
+	md->value = grpc_slice_ref(c->token);
+	return 1;
 }
 
 size_t etcd_call_md(struct etcd_client *c, grpc_metadata *md, int flags, int *token_md)

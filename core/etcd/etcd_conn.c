@@ -32,7 +32,7 @@ static void grpc_log(gpr_log_func_args *a)
 			a->message);
 }
 
-static void grpc_ref(int debug)
+void etcd_grpc_ref(int debug)
 {
 	pthread_mutex_lock(&grpc_lock);
 	if (debug)
@@ -44,7 +44,7 @@ static void grpc_ref(int debug)
 	pthread_mutex_unlock(&grpc_lock);
 }
 
-static void grpc_unref(void)
+void etcd_grpc_unref(void)
 {
 	pthread_mutex_lock(&grpc_lock);
 	if (--grpc_refs == 0) {
@@ -316,7 +316,7 @@ int etcd_open(struct etcd_client **out, const struct etcd_opts *o)
 	rc = init_client(c, o);
 	if (rc < 0)
 		goto out;
-	grpc_ref(o->debug);
+	etcd_grpc_ref(o->debug);
 	c->grpc_ref = 1;
 	c->cq = grpc_completion_queue_create_for_pluck(NULL);
 	rc = connect_first(c);
@@ -355,7 +355,7 @@ void etcd_close(struct etcd_client *c)
 	if (c->have_token)
 		grpc_slice_unref(c->token);
 	if (c->grpc_ref)
-		grpc_unref();
+		etcd_grpc_unref();
 	for (i = 0; i < c->n_eps; i++) {
 		free(c->eps[i].name);
 		free(c->eps[i].target);

@@ -1,7 +1,7 @@
 /* etcd_int: internals shared by the etcd_*.c files (not for other modules).
  *
- * One struct etcd_call holds everything a single unary call owns (GRPC-C.md
- * section 2, cleanup table): the call, both byte buffers, both metadata
+ * One struct etcd_call holds everything a single unary call owns (docs/grpc-notes.md
+ * §1): the call, both byte buffers, both metadata
  * arrays, the status details, the token metadata and the packed request,
  * which is kept so a call that failed over or met an expired token can be
  * sent again. The blocking calls use the client's pluck queue; the pager and
@@ -146,6 +146,9 @@ int etcd_map_status(struct etcd_client *c, size_t ep, grpc_status_code code, grp
 /* Unpacks one received byte buffer (NULL: error). */
 int etcd_unpack_bb(struct etcd_client *c, size_t ep, const char *method, grpc_byte_buffer *bb,
 		   const ProtobufCMessageDescriptor *d, ProtobufCMessage **out);
+/* Fills md with the token when the client has one; returns 1 if it did
+ * (streams a member serves alone: Snapshot). */
+int etcd_token_md(struct etcd_client *c, grpc_metadata *md);
 /* Fills md (room for 2) with the token when the client has one and
  * "hasleader" unless local; returns the count. *token_md: md[0] holds a
  * token reference (unref it when done). */
@@ -168,8 +171,11 @@ int etcd_range_resp_fill(struct etcd_range_resp *out, ProtobufCMessage *m);
 #define ETCD_M_COMPACT "/etcdserverpb.KV/Compact"
 #define ETCD_M_WATCH "/etcdserverpb.Watch/Watch"
 #define ETCD_M_LEASE_GRANT "/etcdserverpb.Lease/LeaseGrant"
+#define ETCD_M_LEASE_REVOKE "/etcdserverpb.Lease/LeaseRevoke"
+#define ETCD_M_LEASE_KEEPALIVE "/etcdserverpb.Lease/LeaseKeepAlive"
 #define ETCD_M_ALARM "/etcdserverpb.Maintenance/Alarm"
 #define ETCD_M_STATUS "/etcdserverpb.Maintenance/Status"
+#define ETCD_M_SNAPSHOT "/etcdserverpb.Maintenance/Snapshot"
 #define ETCD_M_DEFRAG "/etcdserverpb.Maintenance/Defragment"
 #define ETCD_M_AUTHENTICATE "/etcdserverpb.Auth/Authenticate"
 

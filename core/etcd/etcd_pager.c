@@ -4,7 +4,7 @@
  * Page k+1 is started on the pager's own next completion queue before page k
  * is returned; etcd_pager_next then only waits for a call that has usually
  * already finished. Pages after the first are pinned to the first page's
- * header revision, and start at the last key + "\0" (FORMATS.md 3.3). */
+ * header revision, and start at the last key + "\0" (docs/formats.md §3). */
 #include <stdlib.h>
 #include <string.h>
 

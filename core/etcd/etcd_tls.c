@@ -1,17 +1,19 @@
 /* etcd_tls: loads and checks the PEM files of the etcd connection.
  *
  * gRPC accepts garbage PEM without complaint and then fails every call with
- * "empty address list" (GRPC-C.md section 6), so the files are parsed here
+ * "empty address list" (docs/grpc-notes.md §4), so the files are parsed here
  * with OpenSSL first: each must be readable, hold what it should, the key
  * must belong to the certificate, and the certificate must be within its
  * validity dates. Only the contents are kept (as
  * NUL-terminated strings for grpc_ssl_credentials_create). */
 #include "etcd_tls.h"
+#include "base/file.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
@@ -27,13 +29,17 @@
 
 static int read_file(char **out, const char *what, const char *path)
 {
-	FILE *f = fopen(path, "rb");
+	FILE *f;
 	char *buf = NULL;
 	long len;
-	int rc = 0;
+	int fd, rc;
 
-	if (!f)
+	if ((rc = file_open_regular(&fd, path, what, ERR_TLS)) < 0)
+		return rc;
+	if ((f = fdopen(fd, "rb")) == NULL) {
+		close(fd);
 		return err_set(ERR_TLS, "%s '%s': cannot open: %s", what, path, strerror(errno));
+	}
 	if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
 		rc = err_set(ERR_TLS, "%s '%s': cannot read: %s", what, path, strerror(errno));
 		goto out;

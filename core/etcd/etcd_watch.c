@@ -1,12 +1,11 @@
-/* etcd_watch: one Watch stream (GRPC-C.md section 5).
+/* etcd_watch: one Watch stream (docs/grpc-notes.md §3).
  *
  * The RECV_STATUS batch is started first and completes only when the stream
  * ends; then the create request is sent with fragment = true, so etcd splits
- * a large history replay into pieces of about 2 MB, which are joined here
+ * a large replay into pieces of about 2 MB, which are joined here
  * into one batch. Only one RECV_MESSAGE is ever pending; a timeout leaves it
  * pending for the next call. The unpacked responses of a batch stay alive
- * until the next call, because the events point into them. A progress
- * request is one more WatchRequest on the same stream. Closing cancels
+ * until the next call, because the events point into them. Closing cancels
  * the call (etcd keeps a stream open after a cancel request or a half-close)
  * and drains its completions. */
 #include <stdio.h>
@@ -168,21 +167,6 @@ static int send_create(struct etcd_watch *w, const uint8_t *key, size_t key_len,
 	cr.fragment = 1;
 	req.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST;
 	req.create_request = &cr;
-	return send_request(w, &req);
-}
-
-/* etcd 3.4 answers only once the watcher has caught up (is "synced"), with
- * an event-less response whose header revision says everything up to it was
- * sent: the way to know that a history replay is complete. */
-int etcd_watch_progress(struct etcd_watch *w)
-{
-	Etcdserverpb__WatchRequest req = ETCDSERVERPB__WATCH_REQUEST__INIT;
-	Etcdserverpb__WatchProgressRequest pr = ETCDSERVERPB__WATCH_PROGRESS_REQUEST__INIT;
-
-	if (w->ended)
-		return err_set(w->end_rc, "%s", w->end_msg);
-	req.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_PROGRESS_REQUEST;
-	req.progress_request = &pr;
 	return send_request(w, &req);
 }
 

@@ -2,8 +2,10 @@
  * strings; see csmkey.h. It lives with the providers because naming a key
  * hashes it and generating one needs the CSPRNG (OpenSSL, owned here). */
 #include "csmkey.h"
+#include "digest.h"
 #include "prov.h"
 #include "base/err.h"
+#include "base/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,8 +71,8 @@ int csmkey_read(struct csmconf_key *out, enum encconf_kind kind, const char *pat
 	int fd = 0, rc;
 
 	memset(out, 0, sizeof(*out));
-	if (strcmp(path, "-") != 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return err_set(ERR_IO, "cannot open key file '%s': %s", path, strerror(errno));
+	if (strcmp(path, "-") != 0 && (rc = file_open_regular(&fd, path, "key file", ERR_CONFIG)) < 0)
+		return rc;
 	rc = read_capped(fd, raw, sizeof(raw), &n, name);
 	if (fd != 0)
 		close(fd);
@@ -99,7 +101,7 @@ int csmkey_name(char out[CSMCONF_NAME_MAX], const struct csmconf_key *k)
 		return err_set(ERR_INTERNAL, "key of %zu bytes", k->len);
 	memcpy(line, k->key, k->len);
 	line[k->len] = '\n';
-	rc = prov_sha256_hex(hex, line, k->len + 1);
+	rc = digest_sha256_hex(hex, line, k->len + 1);
 	mem_wipe(line, sizeof(line));
 	if (rc < 0)
 		return rc;

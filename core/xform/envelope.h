@@ -1,6 +1,6 @@
 /* envelope: what kind of stored value is this, judged from its bytes alone.
  *
- * Stored value layouts (FORMATS.md 4.5; prefixes are ASCII):
+ * Stored value layouts (docs/formats.md §5; prefixes are ASCII):
  *
  *   identity   the object itself: "k8s\0"+protobuf, JSON "{...}\n", CBOR, or other
  *   aescbc     "k8s:enc:aescbc:v1:"    <key name> ":" IV(16) ciphertext(+PKCS#7)

@@ -1,12 +1,14 @@
-/* kmsring: local stand-in for KMS plugins; see kmsring.h. */
+/* kmsring: KMS DEKs and seeds from plugins or local KEKs; see kmsring.h. */
 #include "kmsring.h"
 #include "base/b64.h"
 #include "base/err.h"
+#include "base/file.h"
 #include "prov.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct kms_kek {
 	char *plugin;
@@ -14,9 +16,18 @@ struct kms_kek {
 	uint8_t kek[32];
 };
 
+/* per-run state, mutable behind the const rings the transformers hold */
+struct kms_ring_state {
+	struct kms_writer **writers;
+	char **writer_names;
+	size_t n_writers;
+};
+
 struct kms_ring {
 	struct kms_kek *keks;
 	size_t n;
+	struct kms_set *set;
+	struct kms_ring_state *st;
 };
 
 static int add_kek(struct kms_ring *r, const char *path, const char *plugin, const char *id, const char *b64)
@@ -67,28 +78,50 @@ static int load_plugins(struct kms_ring *r, const char *path, json_t *plugins)
 	return 0;
 }
 
-int kmsring_load(struct kms_ring **out, const char *path)
+int kmsring_new(struct kms_ring **out, struct kms_set *set)
 {
-	json_error_t e;
-	json_t *root = json_load_file(path, 0, &e);
-	struct kms_ring *r;
-	int rc;
+	struct kms_ring *r = calloc(1, sizeof(*r));
 
 	*out = NULL;
-	if (root == NULL)
-		return err_set(ERR_CONFIG, "%s:%d:%d: %s", path, e.line, e.column, e.text);
-	r = calloc(1, sizeof(*r));
-	if (r == NULL) {
-		json_decref(root);
+	if (r == NULL || (r->st = calloc(1, sizeof(*r->st))) == NULL) {
+		free(r);
 		return err_set(ERR_NOMEM, "out of memory");
 	}
+	r->set = set;
+	*out = r;
+	return 0;
+}
+
+int kmsring_load_file(struct kms_ring *r, const char *path)
+{
+	json_error_t e;
+	json_t *root;
+	int fd, rc;
+
+	if ((rc = file_open_regular(&fd, path, "KMS keyring", ERR_CONFIG)) < 0)
+		return rc;
+	root = json_loadfd(fd, 0, &e);
+	close(fd);
+	if (root == NULL)
+		return err_set(ERR_CONFIG, "%s:%d:%d: %s", path, e.line, e.column, e.text);
 	json_t *plugins = json_object_get(root, "plugins");
 	if (!json_is_object(plugins))
 		rc = err_set(ERR_CONFIG, "%s: no \"plugins\" object", path);
 	else
 		rc = load_plugins(r, path, plugins);
 	json_decref(root);
-	if (rc < 0) {
+	return rc;
+}
+
+int kmsring_load(struct kms_ring **out, const char *path)
+{
+	struct kms_ring *r;
+	int rc = kmsring_new(&r, NULL);
+
+	*out = NULL;
+	if (rc < 0)
+		return rc;
+	if ((rc = kmsring_load_file(r, path)) < 0) {
 		kmsring_free(r);
 		return rc;
 	}
@@ -106,24 +139,49 @@ void kmsring_free(struct kms_ring *r)
 		free(r->keks[i].key_id);
 	}
 	free(r->keks);
+	for (size_t i = 0; r->st && i < r->st->n_writers; i++) {
+		struct kms_writer *w = r->st->writers[i];
+
+		mem_wipe(w->seed, sizeof(w->seed));
+		buf_release(&w->wrapped);
+		buf_release(&w->annotations);
+		free(w);
+		free(r->st->writer_names[i]);
+	}
+	if (r->st) {
+		free(r->st->writers);
+		free(r->st->writer_names);
+	}
+	free(r->st);
 	free(r);
 }
 
-int kmsring_unwrap(const struct kms_ring *r, struct buf *dek, enum kmsring_status *status, const char *name,
-		   const char *key_id, const uint8_t *wrapped, size_t wrapped_len)
+static void ref_of(struct kms_plugin_ref *ref, const struct encconf_provider *p)
 {
-	int have_plugin = 0;
+	ref->name = p->kms_name;
+	ref->endpoint = p->kms_endpoint;
+	ref->timeout_ms = p->kms_timeout_ms;
+	ref->api = p->kms_api_version == 2 ? 2 : 1;
+}
+
+/* 1 when the keyring holds KEKs of plugin name (the plugin is then never asked) */
+static int ring_has(const struct kms_ring *r, const char *name)
+{
+	for (size_t i = 0; r != NULL && i < r->n; i++)
+		if (strcmp(r->keks[i].plugin, name) == 0)
+			return 1;
+	return 0;
+}
+
+static int unwrap_local(const struct kms_ring *r, struct buf *dek, enum kmsring_status *status, const char *name,
+			const char *key_id, const uint8_t *wrapped, size_t wrapped_len)
+{
 	enum prov_fail why;
 
-	if (key_id == NULL)
-		key_id = "";
-	for (size_t i = 0; r != NULL && i < r->n; i++) {
+	for (size_t i = 0; i < r->n; i++) {
 		const struct kms_kek *k = &r->keks[i];
 
-		if (strcmp(k->plugin, name) != 0)
-			continue;
-		have_plugin = 1;
-		if (strcmp(k->key_id, key_id) != 0)
+		if (strcmp(k->plugin, name) != 0 || strcmp(k->key_id, key_id) != 0)
 			continue;
 		int rc = prov_gcm_open_raw(dek, k->kek, sizeof(k->kek), wrapped, wrapped_len, NULL, 0, &why);
 		if (rc < 0)
@@ -133,6 +191,138 @@ int kmsring_unwrap(const struct kms_ring *r, struct buf *dek, enum kmsring_statu
 			buf_reset(dek);
 		return 0;
 	}
-	*status = have_plugin ? KMSRING_UNKNOWN_KEY_ID : KMSRING_NO_PLUGIN;
+	*status = KMSRING_UNKNOWN_KEY_ID;
 	return 0;
+}
+
+int kmsring_unwrap(const struct kms_ring *r, struct buf *dek, enum kmsring_status *status, char msg[KMS_MSG_MAX],
+		   const struct encconf_provider *p, const struct kms_wrapped *w)
+{
+	struct kms_plugin_ref ref;
+	enum kms_fail fail;
+	int rc;
+
+	msg[0] = '\0';
+	buf_reset(dek);
+	if (ring_has(r, p->kms_name))
+		return unwrap_local(r, dek, status, p->kms_name, w->key_id ? w->key_id : "", w->ct, w->ct_len);
+	if (r == NULL || r->set == NULL) {
+		*status = KMSRING_NO_PLUGIN;
+		return 0;
+	}
+	ref_of(&ref, p);
+	if ((rc = kms_set_decrypt(r->set, &ref, w, dek, &fail, msg)) < 0)
+		return rc;
+	*status = fail == KMS_OK ? KMSRING_OK : fail == KMS_UNKNOWN_KEY_ID ? KMSRING_UNKNOWN_KEY_ID : KMSRING_UNAVAILABLE;
+	return 0;
+}
+
+const char *kmsring_current_key_id(const struct kms_ring *r, const struct encconf_provider *p)
+{
+	static __thread struct kms_status st;
+	struct kms_plugin_ref ref;
+	enum kms_fail fail;
+	char msg[KMS_MSG_MAX];
+
+	if (r == NULL || r->set == NULL || ring_has(r, p->kms_name) || p->kms_api_version != 2)
+		return NULL;
+	ref_of(&ref, p);
+	if (kms_set_status(r->set, &ref, &st, &fail, msg) < 0 || fail != KMS_OK || st.key_id[0] == '\0') {
+		err_clear();
+		return NULL;
+	}
+	return st.key_id;
+}
+
+struct kms_set *kmsring_set(const struct kms_ring *r)
+{
+	return r ? r->set : NULL;
+}
+
+/* Status as the apiserver checks it before it writes with a plugin. */
+static int check_status(struct kms_set *set, const struct kms_plugin_ref *ref, struct kms_status *st)
+{
+	enum kms_fail fail;
+	char msg[KMS_MSG_MAX];
+	int rc = kms_set_status(set, ref, st, &fail, msg);
+
+	if (rc < 0)
+		return rc;
+	if (fail != KMS_OK)
+		return err_set(ERR_REFUSED, "%s", msg);
+	if (strcmp(st->healthz, "ok") != 0)
+		return err_set(ERR_REFUSED, "KMS plugin '%s' is not healthy: Status healthz '%s'", ref->name,
+			       st->healthz);
+	if (strcmp(st->version, "v2") != 0 && strcmp(st->version, "v2beta1") != 0)
+		return err_set(ERR_REFUSED, "KMS plugin '%s' answers Status with version '%s', not v2", ref->name,
+			       st->version);
+	if (st->key_id[0] == '\0')
+		return err_set(ERR_REFUSED, "KMS plugin '%s' answers Status with an empty key ID", ref->name);
+	return 0;
+}
+
+static int new_writer(const struct kms_ring *r, const struct encconf_provider *p, struct kms_writer *w)
+{
+	struct kms_status st;
+	struct kms_plugin_ref ref;
+	enum kms_fail fail;
+	char msg[KMS_MSG_MAX];
+	int rc;
+
+	if (r == NULL || r->set == NULL || ring_has(r, p->kms_name))
+		return err_set(ERR_REFUSED, "cannot write with KMS plugin '%s' without its socket (a keyring "
+			       "only reads)", p->kms_name);
+	ref_of(&ref, p);
+	if ((rc = check_status(r->set, &ref, &st)) < 0 || (rc = prov_random(w->seed, sizeof(w->seed))) < 0)
+		return rc;
+	rc = kms_set_encrypt(r->set, &ref, 1, w->seed, sizeof(w->seed), &w->wrapped, w->key_id, &w->annotations,
+			     &fail, msg);
+	if (rc < 0)
+		return rc;
+	if (fail != KMS_OK)
+		return err_set(ERR_REFUSED, "%s", msg);
+	if (strcmp(w->key_id, st.key_id) != 0)
+		return err_set(ERR_REFUSED, "KMS plugin '%s': Encrypt used key ID '%s' but Status says '%s' "
+			       "(a rotation in progress; try again)", p->kms_name, w->key_id, st.key_id);
+	return 0;
+}
+
+int kmsring_writer(const struct kms_ring *r, const struct encconf_provider *p, const struct kms_writer **out)
+{
+	struct kms_ring_state *s = r ? r->st : NULL;
+	struct kms_writer *w, **ws;
+	char **ns;
+	int rc;
+
+	*out = NULL;
+	for (size_t i = 0; s && i < s->n_writers; i++)
+		if (strcmp(s->writer_names[i], p->kms_name) == 0) {
+			*out = s->writers[i];
+			return 0;
+		}
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	buf_init(&w->wrapped, 0);
+	buf_init(&w->annotations, 0);
+	if ((rc = new_writer(r, p, w)) < 0)
+		goto fail;
+	ws = realloc(s->writers, (s->n_writers + 1) * sizeof(*ws));
+	if (ws)
+		s->writers = ws;
+	ns = realloc(s->writer_names, (s->n_writers + 1) * sizeof(*ns));
+	if (ns)
+		s->writer_names = ns;
+	if (ws == NULL || ns == NULL || (ns[s->n_writers] = strdup(p->kms_name)) == NULL) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	ws[s->n_writers++] = w;
+	*out = w;
+	return 0;
+fail:
+	mem_wipe(w->seed, sizeof(w->seed));
+	buf_release(&w->wrapped);
+	buf_release(&w->annotations);
+	free(w);
+	return rc;
 }

@@ -6,7 +6,7 @@
  * output happened to pass the padding check. It parses runtime.Unknown fully
  * (typeMeta, raw, contentEncoding, contentType) and reads the object's
  * ObjectMeta name and namespace from raw; JSON must parse completely and hold
- * kind and apiVersion. Layout (FORMATS.md 5.2):
+ * kind and apiVersion. Layout (docs/formats.md §7):
  *
  *   offset 0  4 bytes  6B 38 73 00 ("k8s" + encoding style 0)
  *   offset 4  ...      runtime.Unknown { 1 typeMeta {1 apiVersion, 2 kind},

@@ -113,19 +113,3 @@ out:
 	EVP_KDF_free(kdf);
 	return rc;
 }
-
-int prov_sha256_hex(char out[65], const uint8_t *p, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int md_len = 0;
-
-	if (EVP_Digest(p, n, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32)
-		return err_set(ERR_INTERNAL, "SHA-256 failed");
-	for (unsigned int i = 0; i < md_len; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
-	return 0;
-}

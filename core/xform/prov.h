@@ -66,14 +66,15 @@ int prov_random(uint8_t *p, size_t n);
  * ciphertext | tag(16). Same failure classes as open(). */
 int prov_gcm_open_raw(struct buf *out, const uint8_t *key, size_t key_len, const uint8_t *body, size_t n,
 		      const uint8_t *aad, size_t aad_len, enum prov_fail *why);
+/* AES-GCM with a raw key and a random nonce: appends nonce(12) | ciphertext |
+ * tag(16) to *out (KMS v2 writes). */
+int prov_gcm_seal_raw(struct buf *out, const uint8_t *key, size_t key_len, const uint8_t *plain, size_t n,
+		      const uint8_t *aad, size_t aad_len);
 /* AES-CBC (PKCS#7) with a raw key, for KMS v1 data written before 1.25. */
 int prov_cbc_open_raw(struct buf *out, const uint8_t *key, size_t key_len, const uint8_t *body, size_t n,
 		      enum prov_fail *why);
 /* HKDF-Expand (SHA-256, no extract step) of prk with info into out (out_len). */
 int prov_hkdf_expand(uint8_t *out, size_t out_len, const uint8_t *prk, size_t prk_len, const uint8_t *info,
 		     size_t info_len);
-
-/* Lower-case hex SHA-256 of p (n bytes) into out (64 digits and a NUL). */
-int prov_sha256_hex(char out[65], const uint8_t *p, size_t n);
 
 #endif

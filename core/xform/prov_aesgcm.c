@@ -111,3 +111,19 @@ int prov_gcm_open_raw(struct buf *out, const uint8_t *key, size_t key_len, const
 	EVP_CIPHER_CTX_free(d);
 	return rc;
 }
+
+int prov_gcm_seal_raw(struct buf *out, const uint8_t *key, size_t key_len, const uint8_t *plain, size_t n,
+		      const uint8_t *aad, size_t aad_len)
+{
+	const EVP_CIPHER *ci = gcm_cipher(key_len);
+	struct prov_cipher c = { 0 };
+	int rc;
+
+	if (ci == NULL || (c.enc = EVP_CIPHER_CTX_new()) == NULL || EVP_EncryptInit_ex(c.enc, ci, NULL, key, NULL) != 1) {
+		EVP_CIPHER_CTX_free(c.enc);
+		return err_set(ERR_INTERNAL, "cannot set up AES-GCM with a %zu-byte key", key_len);
+	}
+	rc = gcm_seal(&c, out, plain, n, aad, aad_len);
+	EVP_CIPHER_CTX_free(c.enc);
+	return rc;
+}

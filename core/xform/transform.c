@@ -270,8 +270,7 @@ int xf_write(struct xf *x, struct buf *out, const uint8_t *etcd_key, size_t key_
 	case ENCCONF_IDENTITY:
 		return buf_append(out, plain, plain_len);
 	case ENCCONF_KMS:
-		return err_set(ERR_CONFIG, "cannot write with KMS provider '%s': etcdcrypt has no KMS plugin client",
-			       p->conf->kms_name);
+		return xf_write_kms(x, out, etcd_key, key_len, plain, plain_len);
 	default:
 		break;
 	}
@@ -280,6 +279,15 @@ int xf_write(struct xf *x, struct buf *out, const uint8_t *etcd_key, size_t key_
 	    (rc = buf_append(out, name, strlen(name))) < 0 || (rc = buf_append(out, ":", 1)) < 0)
 		return rc;
 	return prov_seal(p->ciphers[0], out, plain, plain_len, etcd_key, key_len);
+}
+
+int xf_ready(struct xf *x)
+{
+	const struct kms_writer *w;
+
+	if (x->provs[0].env != ENV_KMS2)
+		return 0;
+	return kmsring_writer(x->ring, x->provs[0].conf, &w);
 }
 
 void xf_target(const struct xf *x, enum env_kind *kind, const char **key_name)
@@ -297,7 +305,8 @@ void xf_target(const struct xf *x, enum env_kind *kind, const char **key_name)
 
 int xf_is_current(const struct xf_result *res)
 {
-	return res->ok && res->provider_index == 0 && res->key_index == 0;
+	/* stale also covers a first-provider KMS v2 value under an old key ID */
+	return res->ok && res->provider_index == 0 && res->key_index == 0 && !res->stale;
 }
 
 const char *xf_reason_name(enum xf_reason r)

@@ -3,7 +3,7 @@
  * Built from an EncryptionConfiguration and a (group, resource): the provider
  * list that applies (encconf_rule_for), or identity alone when none does.
  *
- * Read (FORMATS.md 4.6/4.7): try providers in config order. identity matches
+ * Read (docs/formats.md §5): try providers in config order. identity matches
  * any value but refuses "k8s:enc:" data. An AES/secretbox provider matches
  * its prefix, then each configured key name followed by ':' (names may hold
  * ':'; the value is never split on ':'). KMS providers match
@@ -20,7 +20,9 @@
  * truncated).
  *
  * Write: the first provider, its first key; AAD = etcd key. identity first
- * writes the plaintext. KMS cannot be a write target (ERR_CONFIG). */
+ * writes the plaintext. A KMS v2 first provider writes through its plugin
+ * (xf_kms.c: Status checked, one seed per run; ERR_REFUSED when the plugin
+ * cannot be used); KMS v1 is never a write target (ERR_CONFIG). */
 #ifndef ETCDCRYPT_TRANSFORM_H
 #define ETCDCRYPT_TRANSFORM_H
 
@@ -80,6 +82,10 @@ int xf_read(struct xf *x, struct xf_result *res, struct buf *plain, const uint8_
  * first). */
 int xf_write(struct xf *x, struct buf *out, const uint8_t *etcd_key, size_t key_len, const uint8_t *plain,
 	     size_t plain_len);
+
+/* Makes the write target ready to write: for KMS v2, the plugin's Status
+ * and the run's seed (ERR_REFUSED with the reason); nothing for the rest. */
+int xf_ready(struct xf *x);
 
 /* The write target: provider kind and key name ("" for identity). */
 void xf_target(const struct xf *x, enum env_kind *kind, const char **key_name);

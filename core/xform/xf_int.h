@@ -56,4 +56,8 @@ int xf_judge(struct xf *x, struct xf_result *res, const struct xf_opener *op, st
 
 int xf_try_kms(struct xf *x, struct xf_result *res, size_t i, struct buf *plain, const struct xf_ctx *cx);
 
+/* Appends a KMS v2 value for the first provider (a KMS one) to *out. */
+int xf_write_kms(struct xf *x, struct buf *out, const uint8_t *etcd_key, size_t key_len, const uint8_t *plain,
+		 size_t plain_len);
+
 #endif

@@ -1,4 +1,4 @@
-/* xf_kms: reading KMS v1 and v2 envelopes (FORMATS.md 4.5).
+/* xf_kms: reading KMS v1 and v2 envelopes (docs/formats.md §5).
  *
  *   v1 body: len(2, big-endian) | wrapped DEK (len) | data
  *            data = nonce(12) | AES-256-GCM ct | tag(16), AAD = etcd key
@@ -9,7 +9,20 @@
  *                   key = HKDF-Expand-SHA256(seed, info, 32)
  *            type 0 (AES_GCM_KEY): data = nonce(12) | ct | tag(16), key = DEK
  *
- * The DEK/seed is unwrapped through kmsring (no plugin socket is spoken). */
+ * The DEK/seed is unwrapped through kmsring: the plugin over its socket
+ * (cached per distinct wrapped DEK/seed), or a local keyring.
+ *
+ * Stale (the apiserver's rule): a KMS v2 value read by the first provider is
+ * stale when its key ID differs from the plugin's current one (Status) or it
+ * is not of the HKDF seed type the apiserver writes since 1.29 (and
+ * etcdcrypt writes); without a Status (keyring only, plugin down) only the
+ * provider position counts, as for every other provider.
+ *
+ * Write (KMS v2 only; v1 is deprecated upstream): the run's one seed
+ * (kmsring_writer), info = 32 random bytes, key = HKDF-Expand(seed, info),
+ * data = info | nonce(12) | AES-256-GCM ct | tag, AAD = etcd key; the
+ * EncryptedObject carries the key ID, wrapped seed and annotations of the
+ * writer's Encrypt call and type 1. */
 #include "base/err.h"
 #include "base/pbwire.h"
 #include "xf_int.h"
@@ -23,9 +36,11 @@
 struct kms2_obj {
 	const uint8_t *data;
 	size_t data_len;
-	char key_id[ENV_NAME_MAX];
+	char key_id[KMS_KEY_ID_MAX + 1];
 	const uint8_t *dek;
 	size_t dek_len;
+	const uint8_t *ann; /* field-4 records: first record's tag to last record's end */
+	size_t ann_len;
 	uint64_t type;
 };
 
@@ -37,7 +52,12 @@ static int parse_kms2(struct kms2_obj *o, const uint8_t *p, size_t n)
 
 	memset(o, 0, sizeof(*o));
 	pb_init(&r, p, n);
-	while ((st = pb_next(&r, &f)) == PB_FIELD) {
+	for (const uint8_t *at = r.p; (st = pb_next(&r, &f)) == PB_FIELD; at = r.p) {
+		if (f.num == 4 && f.wire == 2) {
+			if (o->ann == NULL)
+				o->ann = at;
+			o->ann_len = (size_t)(r.p - o->ann);
+		}
 		if (f.num == 1 && f.wire == 2) {
 			o->data = f.data;
 			o->data_len = f.len;
@@ -54,20 +74,22 @@ static int parse_kms2(struct kms2_obj *o, const uint8_t *p, size_t n)
 	return st == PB_END && o->data && o->dek && o->key_id[0] ? 0 : -1;
 }
 
-/* Unwraps via the ring; notes the failure and returns 1 when it failed. */
-static int unwrap(struct xf *x, struct xf_result *res, const struct encconf_provider *p, const char *key_id,
-		  const uint8_t *w, size_t wl, int *failed)
+/* Unwraps via the ring; notes the failure and sets *failed when it failed. */
+static int unwrap(struct xf *x, struct xf_result *res, const struct encconf_provider *p, const struct kms_wrapped *w,
+		  int *failed)
 {
 	enum kmsring_status st;
+	char msg[KMS_MSG_MAX];
 	int rc;
 
 	*failed = 1;
-	if (wl > KMS_WRAPPED_MAX) {
+	if (w->ct_len > KMS_WRAPPED_MAX) {
 		/* a wrapped DEK or seed is tens of bytes: this is not one */
-		xf_note(x, res, RANK_DECRYPT, XF_MALFORMED, "KMS value: wrapped DEK of %zu bytes is not a KMS DEK", wl);
+		xf_note(x, res, RANK_DECRYPT, XF_MALFORMED, "KMS value: wrapped DEK of %zu bytes is not a KMS DEK",
+			w->ct_len);
 		return 0;
 	}
-	rc = kmsring_unwrap(x->ring, &x->dek, &st, p->kms_name, key_id, w, wl);
+	rc = kmsring_unwrap(x->ring, &x->dek, &st, msg, p, w);
 	if (rc < 0)
 		return rc;
 	switch (st) {
@@ -79,9 +101,15 @@ static int unwrap(struct xf *x, struct xf_result *res, const struct encconf_prov
 			"KMS plugin '%s' (%s) cannot be asked to unwrap the DEK and no KMS keyring holds its keys", p->kms_name,
 			p->kms_endpoint ? p->kms_endpoint : "no endpoint");
 		break;
+	case KMSRING_UNAVAILABLE:
+		xf_note(x, res, RANK_DECRYPT, XF_KMS_UNAVAILABLE, "%s", msg);
+		break;
 	case KMSRING_UNKNOWN_KEY_ID:
-		xf_note(x, res, RANK_DECRYPT, XF_KMS_UNKNOWN_KEY_ID, "KMS plugin '%s' does not know key ID '%s'",
-			p->kms_name, key_id ? key_id : "");
+		if (msg[0])
+			xf_note(x, res, RANK_DECRYPT, XF_KMS_UNKNOWN_KEY_ID, "%s", msg);
+		else
+			xf_note(x, res, RANK_DECRYPT, XF_KMS_UNKNOWN_KEY_ID, "KMS plugin '%s' does not know key ID '%s'",
+				p->kms_name, w->key_id ? w->key_id : "");
 		break;
 	case KMSRING_UNWRAP_FAILED:
 		xf_note(x, res, RANK_DECRYPT, XF_WRONG_KEY, "KMS plugin '%s' failed to unwrap the DEK", p->kms_name);
@@ -113,7 +141,9 @@ static int read_kms1(struct xf *x, struct xf_result *res, const struct encconf_p
 		xf_note(x, res, RANK_DECRYPT, XF_MALFORMED, "KMS v1 value: DEK length exceeds the value");
 		return 0;
 	}
-	if ((rc = unwrap(x, res, p, "", b + 2, wl, &failed)) < 0 || failed)
+	struct kms_wrapped w = { .key_id = "", .ct = b + 2, .ct_len = wl };
+
+	if ((rc = unwrap(x, res, p, &w, &failed)) < 0 || failed)
 		return rc;
 	gcm.aead = 1;
 	gcm.raw_key = cbc.raw_key = x->dek.data;
@@ -135,18 +165,21 @@ static int read_kms1(struct xf *x, struct xf_result *res, const struct encconf_p
 }
 
 static int read_kms2(struct xf *x, struct xf_result *res, const struct encconf_provider *p, struct buf *plain,
-		     const struct xf_ctx *cx, const uint8_t *b, size_t n)
+		     const struct xf_ctx *cx, const uint8_t *b, size_t n, struct kms2_obj *o_out)
 {
 	struct xf_opener op = { 0 };
 	uint8_t key[32];
 	struct kms2_obj o;
+	struct kms_wrapped w;
 	int rc, failed;
 
 	if (parse_kms2(&o, b, n) < 0) {
 		xf_note(x, res, RANK_DECRYPT, XF_MALFORMED, "KMS v2 value: EncryptedObject does not parse");
 		return 0;
 	}
-	if ((rc = unwrap(x, res, p, o.key_id, o.dek, o.dek_len, &failed)) < 0 || failed)
+	*o_out = o;
+	w = (struct kms_wrapped){ o.key_id, (int)o.type, o.ann, o.ann_len, o.dek, o.dek_len };
+	if ((rc = unwrap(x, res, p, &w, &failed)) < 0 || failed)
 		return rc;
 	op.raw_key = x->dek.data;
 	op.raw_key_len = x->dek.len;
@@ -168,18 +201,29 @@ static int read_kms2(struct xf *x, struct xf_result *res, const struct encconf_p
 	return rc;
 }
 
+/* The apiserver's staleness rule for a KMS v2 value read by the first provider. */
+static int kms2_stale(const struct xf *x, const struct encconf_provider *p, const struct kms2_obj *o)
+{
+	const char *cur = kmsring_current_key_id(x->ring, p);
+
+	if (cur == NULL)
+		return 0;
+	return strcmp(cur, o->key_id) != 0 || o->type != 1;
+}
+
 int xf_try_kms(struct xf *x, struct xf_result *res, size_t i, struct buf *plain, const struct xf_ctx *cx)
 {
 	const struct xf_prov *xp = &x->provs[i];
 	size_t pl = strlen(xp->prefix);
 	const uint8_t *b = cx->value + pl;
 	size_t n = cx->value_len - pl;
+	struct kms2_obj o = { 0 };
 	int rc;
 
 	if (cx->value_len < pl || memcmp(cx->value, xp->prefix, pl) != 0)
 		return 0;
 	if (xp->env == ENV_KMS2)
-		rc = read_kms2(x, res, xp->conf, plain, cx, b, n);
+		rc = read_kms2(x, res, xp->conf, plain, cx, b, n, &o);
 	else
 		rc = read_kms1(x, res, xp->conf, plain, cx, b, n);
 	if (rc < 0 || !res->ok)
@@ -191,6 +235,68 @@ int xf_try_kms(struct xf *x, struct xf_result *res, size_t i, struct buf *plain,
 	snprintf(res->key_name, sizeof(res->key_name), "%s", xp->conf->kms_name);
 	res->provider_index = (int)i;
 	res->key_index = 0;
-	res->stale = i != 0;
+	res->stale = i != 0 || (xp->env == ENV_KMS2 && kms2_stale(x, xp->conf, &o));
 	return 0;
+}
+
+static int put_varint(struct buf *out, uint64_t v)
+{
+	uint8_t b[10];
+	size_t n = 0;
+
+	do {
+		b[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	return buf_append(out, b, n);
+}
+
+static int put_bytes(struct buf *out, unsigned field, const void *p, size_t n)
+{
+	int rc;
+
+	if ((rc = put_varint(out, (uint64_t)field << 3 | 2)) < 0 || (rc = put_varint(out, n)) < 0)
+		return rc;
+	return buf_append(out, p, n);
+}
+
+/* info | nonce | AES-256-GCM(HKDF-Expand(seed, info)) into x->tmp */
+static int seal_kms2_data(struct xf *x, const struct kms_writer *w, const uint8_t *etcd_key, size_t key_len,
+			  const uint8_t *plain, size_t plain_len)
+{
+	uint8_t info[KMS2_INFO], key[32];
+	int rc;
+
+	buf_reset(&x->tmp);
+	if ((rc = prov_random(info, sizeof(info))) < 0 ||
+	    (rc = prov_hkdf_expand(key, sizeof(key), w->seed, sizeof(w->seed), info, sizeof(info))) < 0 ||
+	    (rc = buf_append(&x->tmp, info, sizeof(info))) < 0)
+		goto out;
+	rc = prov_gcm_seal_raw(&x->tmp, key, sizeof(key), plain, plain_len, etcd_key, key_len);
+out:
+	mem_wipe(key, sizeof(key));
+	return rc;
+}
+
+int xf_write_kms(struct xf *x, struct buf *out, const uint8_t *etcd_key, size_t key_len, const uint8_t *plain,
+		 size_t plain_len)
+{
+	const struct xf_prov *p = &x->provs[0];
+	const struct kms_writer *w;
+	int rc;
+
+	if (p->env != ENV_KMS2)
+		return err_set(ERR_CONFIG, "cannot write with KMS v1 provider '%s': KMS v1 is deprecated; write KMS v2",
+			       p->conf->kms_name);
+	if ((rc = kmsring_writer(x->ring, p->conf, &w)) < 0 ||
+	    (rc = seal_kms2_data(x, w, etcd_key, key_len, plain, plain_len)) < 0)
+		return rc;
+	/* EncryptedObject fields in number order, as Go marshals them */
+	if ((rc = buf_append(out, p->prefix, strlen(p->prefix))) < 0 ||
+	    (rc = put_bytes(out, 1, x->tmp.data, x->tmp.len)) < 0 ||
+	    (rc = put_bytes(out, 2, w->key_id, strlen(w->key_id))) < 0 ||
+	    (rc = put_bytes(out, 3, w->wrapped.data, w->wrapped.len)) < 0 ||
+	    (rc = buf_append(out, w->annotations.data, w->annotations.len)) < 0 || (rc = put_varint(out, 5 << 3)) < 0)
+		return rc;
+	return put_varint(out, 1);
 }

@@ -1,6 +1,7 @@
 /* testutil: see testutil.h. */
 #include "testutil.h"
 #include "base/b64.h"
+#include "base/hex.h"
 
 #include <check.h>
 #include <openssl/sha.h>
@@ -35,8 +36,7 @@ void tu_sha256_hex(char out[65], const uint8_t *p, size_t n)
 	uint8_t md[SHA256_DIGEST_LENGTH];
 
 	SHA256(p, n, md);
-	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
+	hex_encode(out, md, SHA256_DIGEST_LENGTH);
 }
 
 int tu_run(Suite *s)

@@ -80,10 +80,13 @@ awk -v k="$(head -c 32 /dev/urandom | base64)" 'f == 1 && /secret:/ { print "   
 t_exit 2 "node has a key of the same name but another secret: refused" "$BIN" rewrite --endpoints "$S" \
 	--config "$NEWCFG" --node-config "m1=$NEWCFG" --node-config "m3=$ETCD_TMP/samename.yaml" --force
 t_stderr_has "cannot read" "refusal says the node cannot read the new values"
-t_exit 2 "a KMS write target is refused before anything is read" "$BIN" rewrite --endpoints "$S" --config "$FX/configs/kms.yaml"
-t_stderr_has "cannot write KMS" "KMS refusal explains"
+t_exit 3 "a KMS write target whose plugin is not running is refused before anything is read" "$BIN" rewrite --endpoints "$S" --config "$FX/configs/kms.yaml"
+t_stderr_has "refusing to rewrite: KMS plugin 'cloud-kms' at unix:///var/run/kmsplugin/cloud-kms.sock: Status: UNAVAILABLE" "KMS refusal names the plugin and its error"
 t_exit 3 "quota estimate: refused when the growth would cross --quota-bytes" "$BIN" rewrite --endpoints "$S" --config "$NEWCFG" --force --quota-bytes 300K
 t_stderr_has "over the quota" "quota refusal explains"
+for r in 10x -5 0 1e999 abc; do
+	t_exit 2 "--max-rate '$r' is refused before anything is read" "$BIN" rewrite --endpoints "$S" --config "$NEWCFG" --max-rate "$r"
+done
 
 # --- 3. a concurrent writer loses nothing -----------------------------------
 etcd_start rconc plain || exit 1

@@ -141,7 +141,8 @@ t_exit 0 "disabled fully: status exit 0" status
 t_stdout_has "etcd: identity (50)" "all 50 secrets plaintext again"
 
 # ---- errors ---------------------------------------------------------------------------
-t_exit 2 "status without nodes: usage error" "$BIN" status --endpoints "$E"
+t_exit 1 "status without nodes and no published record: exit 1" "$BIN" status --endpoints "$E"
+t_stderr_has "no node has published a record" "says that no node is known"
 t_exit 2 "status with a broken node config: exit 2" "$BIN" status --node "x=$D/k1.key" --endpoints "$E"
 t_exit 3 "status against a dead etcd: exit 3" "$BIN" status --nodes-dir "$D/nodes" --endpoints "127.0.0.1:$(free_port)"
 

@@ -1,6 +1,8 @@
 """Helpers for integration tests: read etcd with etcdctl and decrypt values
-independently of etcdcrypt (openssl's command line for AES-CBC), so tests
-check etcdcrypt's writes with code that is not etcdcrypt's."""
+independently of etcdcrypt (openssl's command line for AES-CBC, Python
+`cryptography` for AES-GCM, PyNaCl for secretbox: Debian's python3-cryptography
+and python3-nacl), so tests check etcdcrypt's writes with code that is not
+etcdcrypt's. Value layouts: docs/formats.md §5."""
 import base64
 import json
 import subprocess
@@ -56,3 +58,51 @@ def aescbc_decrypt(value, keys):
             return None
         return p[:-pad]
     return None
+
+
+def provider_keys(config_path, provider):
+    """{name: key bytes} of every key of one provider type in a config."""
+    return yaml_min.provider_keys(config_path, provider)
+
+
+def _split(value, kind, keys):
+    """(key bytes, body) of a k8s:enc:<kind>:v1:<name>: value, or None."""
+    prefix = b"k8s:enc:" + kind.encode() + b":v1:"
+    if not value.startswith(prefix):
+        return None
+    rest = value[len(prefix):]
+    for name, key in keys.items():
+        n = name.encode() + b":"
+        if rest.startswith(n):
+            return key, rest[len(n):]
+    return None
+
+
+def aesgcm_decrypt(value, keys, etcd_key):
+    """Plaintext of a k8s:enc:aesgcm:v1:<name>: value (nonce 12 | ct | tag 16,
+    AAD = the etcd key), or None when it does not authenticate."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    kb = _split(value, "aesgcm", keys)
+    if kb is None:
+        return None
+    key, body = kb
+    try:
+        return AESGCM(key).decrypt(body[:12], body[12:], etcd_key)
+    except InvalidTag:
+        return None
+
+
+def secretbox_decrypt(value, keys):
+    """Plaintext of a k8s:enc:secretbox:v1:<name>: value (nonce 24 | Poly1305
+    tag | XSalsa20 ciphertext, no AAD), or None."""
+    import nacl.exceptions
+    import nacl.secret
+    kb = _split(value, "secretbox", keys)
+    if kb is None:
+        return None
+    key, body = kb
+    try:
+        return nacl.secret.SecretBox(key).decrypt(body[24:], body[:24])
+    except nacl.exceptions.CryptoError:
+        return None

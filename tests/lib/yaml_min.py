@@ -1,10 +1,15 @@
-"""Reads the aescbc keys of our test EncryptionConfigurations without a YAML
+"""Reads the keys of our test EncryptionConfigurations without a YAML
 library (Debian basics have none): name/secret pairs under an aescbc entry."""
 import base64
 import re
 
 
 def aescbc_keys(path):
+    return provider_keys(path, "aescbc")
+
+
+def provider_keys(path, want):
+    """{name: key bytes} of the keys under every `want` provider entry."""
     keys, provider, name = {}, None, None
     for line in open(path):
         s = line.strip()
@@ -17,6 +22,6 @@ def aescbc_keys(path):
             name = m.group(1)
             continue
         m = re.match(r"^secret: (\S+)$", s)
-        if m and provider == "aescbc" and name:
+        if m and provider == want and name:
             keys[name] = base64.b64decode(m.group(1))
     return keys

@@ -10,6 +10,7 @@
 #include "bolt/bolt.h"
 #include "xform/envelope.h"
 #include "base/err.h"
+#include "base/hex.h"
 #include "bolt/snapshot.h"
 
 #include <check.h>
@@ -207,8 +208,7 @@ START_TEST(test_snapshot_manifest)
 	ck_assert_uint_eq(in->size, (uint64_t)mint(m, "snapshot_size_bytes"));
 	ck_assert_uint_eq(in->db_bytes, (uint64_t)mint(m, "sha256_trailer.bolt_db_bytes"));
 	ck_assert(in->has_trailer && in->trailer_checked && in->trailer_matches);
-	for (int i = 0; i < 32; i++)
-		sprintf(hexd + 2 * i, "%02x", in->expected[i]);
+	hex_encode(hexd, in->expected, 32);
 	ck_assert_str_eq(hexd, json_string_value(json_object_get(json_object_get(m, "sha256_trailer"), "last_32_bytes_hex")));
 	ck_assert_int_eq(in->revision, mint(m, "revision"));
 	ck_assert_int_eq(in->compact_revision, mint(m, "compact_revision"));
@@ -245,6 +245,59 @@ START_TEST(test_snapshot_manifest)
 	ck_assert(json_equal(t.deleted_keys, json_object_get(sec, "deleted_keys")));
 	ck_assert(json_equal(t.recreated_keys, json_object_get(sec, "recreated_keys")));
 	tcb_release(&t);
+	snap_free(s);
+	json_decref(m);
+}
+END_TEST
+
+/* every revision, one by one: the same counts as the per-key index */
+struct rev_count {
+	const char *prefix;
+	uint64_t puts, tombs, newest, plain, plain_hist;
+	int64_t last_main;
+	int ordered;
+};
+
+static int rev_cb(void *arg, const struct snap_rev *r)
+{
+	struct rev_count *c = arg;
+	size_t pl = strlen(c->prefix);
+	int plain;
+
+	if (r->main < c->last_main)
+		c->ordered = 0;
+	c->last_main = r->main;
+	if (r->key_len < pl || memcmp(r->key, c->prefix, pl) != 0)
+		return 0;
+	if (r->tombstone) {
+		c->tombs++;
+		ck_assert(r->value == NULL && !r->newest);
+		return 0;
+	}
+	plain = r->value_len < 8 || memcmp(r->value, "k8s:enc:", 8) != 0;
+	c->puts++;
+	c->newest += r->newest != 0;
+	c->plain += plain;
+	c->plain_hist += plain && !r->newest;
+	return 0;
+}
+
+START_TEST(test_snapshot_revisions)
+{
+	json_t *m = manifest(), *sec = json_object_get(m, "secrets");
+	struct snap *s = NULL;
+	struct rev_count c = { .prefix = json_string_value(json_object_get(sec, "prefix")), .ordered = 1 };
+
+	ck_assert_msg(snap_open(&s, tu_fixture("k8s-vectors/snapshot.db")) == 0, "%s", err_msg());
+	ck_assert_int_eq(snap_foreach_revision(s, rev_cb, &c), ERR_INTERNAL); /* needs the index */
+	ck_assert_int_eq(snap_index(s, NULL, NULL), 0);
+	ck_assert_int_eq(snap_foreach_revision(s, rev_cb, &c), 0);
+	ck_assert(c.ordered);
+	ck_assert_uint_eq(c.puts, (uint64_t)mint(sec, "revisions_total"));
+	ck_assert_uint_eq(c.tombs, (uint64_t)mint(sec, "tombstones_total"));
+	ck_assert_uint_eq(c.newest, (uint64_t)mint(sec, "live_keys"));
+	ck_assert_uint_eq(c.plain, (uint64_t)mint(sec, "plaintext_revisions_total"));
+	ck_assert_uint_eq(c.plain_hist, (uint64_t)mint(sec, "plaintext_revisions_historical"));
 	snap_free(s);
 	json_decref(m);
 }
@@ -459,6 +512,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_bolt_buckets);
 	tcase_add_test(tc, test_bolt_bucket_counts);
 	tcase_add_test(tc, test_snapshot_manifest);
+	tcase_add_test(tc, test_snapshot_revisions);
 	tcase_add_test(tc, test_trailer_byte_flipped);
 	tcase_add_test(tc, test_data_byte_flipped);
 	tcase_add_test(tc, test_truncated);

@@ -4,6 +4,10 @@
 
 #include "base/b64.h"
 #include "base/err.h"
+#include "base/godur.h"
+#include "base/hex.h"
+#include "base/num.h"
+#include "etcd/etcd.h"
 #include "xform/envelope.h"
 #include "base/pbwire.h"
 #include "xform/plain.h"
@@ -164,6 +168,32 @@ START_TEST(test_b64)
 }
 END_TEST
 
+/* A likely typo of a built-in resource gets a suggestion; built-in names
+ * and names far from any (custom resources) get none. */
+START_TEST(test_res_suggest)
+{
+	struct res_id r;
+	char out[300];
+	static const char *const cases[][2] = {
+		{ "secret", "secrets" }, { "configmap", "configmaps" }, { "secrtes", "secrets" },
+		{ "deployments", "deployments.apps" }, { "deployment.apps", "deployments.apps" },
+		{ "ingress.networking.k8s.io", "ingresses.networking.k8s.io" }, { "node", "nodes" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(res_parse(&r, cases[i][0]), 0);
+		ck_assert_msg(res_suggest(out, sizeof(out), &r) == 0, "%s: no suggestion", cases[i][0]);
+		ck_assert_str_eq(out, cases[i][1]);
+	}
+	ck_assert_int_eq(res_parse(&r, "secrets"), 0);
+	ck_assert_int_eq(res_suggest(out, sizeof(out), &r), ERR_NOTFOUND);
+	ck_assert_int_eq(res_parse(&r, "deployments.apps"), 0);
+	ck_assert_int_eq(res_suggest(out, sizeof(out), &r), ERR_NOTFOUND);
+	ck_assert_int_eq(res_parse(&r, "widgets.example.com"), 0);
+	ck_assert_int_eq(res_suggest(out, sizeof(out), &r), ERR_NOTFOUND);
+}
+END_TEST
+
 START_TEST(test_resources)
 {
 	struct res_id r;
@@ -217,6 +247,90 @@ START_TEST(test_resources)
 }
 END_TEST
 
+START_TEST(test_hex)
+{
+	static const uint8_t b[] = { 0x00, 0x0f, 0xa5, 0xff };
+	char out[9];
+
+	hex_encode(out, b, sizeof(b));
+	ck_assert_str_eq(out, "000fa5ff");
+	hex_encode(out, b, 0);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
+/* --max-rate, --batch, --page-size: the whole argument is the number */
+START_TEST(test_num)
+{
+	double d = -1;
+	long l = -1;
+
+	ck_assert_int_eq(num_parse_double(&d, "250", 0, 1e9), 0);
+	ck_assert(d == 250);
+	ck_assert_int_eq(num_parse_double(&d, "0.5", 0, 1e9), 0);
+	ck_assert(d == 0.5);
+	ck_assert_int_eq(num_parse_double(&d, "1e3", 0, 1e9), 0);
+	ck_assert(d == 1000);
+	d = 7;
+	/* garbage, trailing text, negative, zero, overflow, inf/nan/hex, spaces */
+	static const char *bad_d[] = { "", "abc", "10x", "10 ", " 10", "-5", "0", "0.0", "1e999", "1e10",
+				       "inf", "nan", "0x10", "1,5" };
+	for (size_t i = 0; i < sizeof(bad_d) / sizeof(bad_d[0]); i++)
+		ck_assert_msg(num_parse_double(&d, bad_d[i], 0, 1e9) == ERR_USAGE, "'%s' accepted", bad_d[i]);
+	ck_assert(d == 7); /* untouched on failure */
+
+	ck_assert_int_eq(num_parse_long(&l, "128", 1, 128), 0);
+	ck_assert_int_eq(l, 128);
+	static const char *bad_l[] = { "", "0", "129", "-1", "+5", " 5", "5 ", "5x", "1.0", "99999999999999999999" };
+	for (size_t i = 0; i < sizeof(bad_l) / sizeof(bad_l[0]); i++)
+		ck_assert_msg(num_parse_long(&l, bad_l[i], 1, 128) == ERR_USAGE, "'%s' accepted", bad_l[i]);
+	ck_assert_int_eq(l, 128);
+}
+END_TEST
+
+/* Go's time.ParseDuration, as the KMS timeout and etcdctl's flags read it */
+START_TEST(test_godur)
+{
+	int64_t ns = 0;
+
+	ck_assert_int_eq(godur_parse_ns(&ns, "1m30s"), 0);
+	ck_assert_int_eq(ns, 90000000000LL);
+	ck_assert_int_eq(godur_parse_ns(&ns, "1.5s"), 0);
+	ck_assert_int_eq(ns, 1500000000LL);
+	ck_assert_int_eq(godur_parse_ns(&ns, "-2ms"), 0);
+	ck_assert_int_eq(ns, -2000000LL);
+	ck_assert_int_eq(godur_parse_ns(&ns, "10us"), 0);
+	ck_assert_int_eq(ns, 10000LL);
+	ck_assert_int_eq(godur_parse_ns(&ns, "10\xc2\xb5s"), 0); /* micro sign */
+	ck_assert_int_eq(ns, 10000LL);
+	ck_assert_int_eq(godur_parse_ns(&ns, "0"), 0);
+	ck_assert_int_eq(ns, 0);
+	ck_assert_int_eq(godur_parse_ns(&ns, "2562047h47m16.854775807s"), 0); /* the int64 maximum */
+	ck_assert_int_eq(ns, INT64_MAX);
+	static const char *bad[] = { "", "3", "3 s", "s", "1x", "+", "2562047h47m16.854775808s", "9999999999h", "1e3s" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(godur_parse_ns(&ns, bad[i]) == ERR_CORRUPT, "'%s' accepted", bad[i]);
+}
+END_TEST
+
+/* etcd_prefix_end: the range end of a prefix scan (docs/formats.md §3) */
+START_TEST(test_prefix_end)
+{
+	uint8_t end[8];
+	size_t n;
+
+	n = etcd_prefix_end(end, (const uint8_t *)"/a/", 3);
+	ck_assert_uint_eq(n, 3);
+	ck_assert(memcmp(end, "/a0", 3) == 0);
+	n = etcd_prefix_end(end, (const uint8_t *)"a\xff", 2);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(end[0], 'b');
+	n = etcd_prefix_end(end, (const uint8_t *)"\xff\xff", 2);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(end[0], 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("codec");
@@ -228,6 +342,11 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_pbwire);
 	tcase_add_test(tc, test_b64);
 	tcase_add_test(tc, test_resources);
+	tcase_add_test(tc, test_res_suggest);
+	tcase_add_test(tc, test_hex);
+	tcase_add_test(tc, test_prefix_end);
+	tcase_add_test(tc, test_num);
+	tcase_add_test(tc, test_godur);
 	suite_add_tcase(s, tc);
 	return s;
 }

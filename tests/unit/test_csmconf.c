@@ -334,7 +334,7 @@ START_TEST(key_file_missing)
 {
 	struct csmconf_key k;
 
-	ck_assert_int_eq(csmkey_read(&k, ENCCONF_AESCBC, "/nonexistent/etcdcrypt.key"), ERR_IO);
+	ck_assert_int_eq(csmkey_read(&k, ENCCONF_AESCBC, "/nonexistent/etcdcrypt.key"), ERR_CONFIG);
 	ck_assert_ptr_nonnull(strstr(err_msg(), "/nonexistent/etcdcrypt.key"));
 }
 END_TEST

@@ -431,13 +431,20 @@ START_TEST(test_load_errors)
 
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	ck_assert_int_eq(encconf_load(&c, "/nonexistent/enc.yaml"), ERR_IO);
+	/* a missing file, a directory, a FIFO (no writer: must not block) and a
+	 * device are the user's mistake: ERR_CONFIG, exit 2 */
+	ck_assert_int_eq(encconf_load(&c, "/nonexistent/enc.yaml"), ERR_CONFIG);
 	ck_assert_ptr_null(c);
-	ck_assert(strstr(err_msg(), "/nonexistent/enc.yaml") != NULL);
-	ck_assert(strstr(err_msg(), "No such file or directory") != NULL);
-
-	ck_assert_int_eq(encconf_load(&c, "/"), ERR_IO);
-	ck_assert(strstr(err_msg(), "Is a directory") != NULL);
+	ck_assert_str_eq(err_msg(), "cannot open config '/nonexistent/enc.yaml': No such file or directory");
+	ck_assert_int_eq(encconf_load(&c, "/"), ERR_CONFIG);
+	ck_assert_str_eq(err_msg(), "config '/' is a directory, not a regular file");
+	ck_assert_int_eq(encconf_load(&c, "/dev/zero"), ERR_CONFIG);
+	ck_assert_str_eq(err_msg(), "config '/dev/zero' is a character device, not a regular file");
+	unlink(path);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(encconf_load(&c, path), ERR_CONFIG);
+	ck_assert_msg(strstr(err_msg(), "' is a FIFO, not a regular file") != NULL, "got: %s", err_msg());
+	unlink(path);
 
 	write_file(path, "", 0);
 	ck_assert_int_eq(encconf_load(&c, path), ERR_CONFIG);

@@ -239,6 +239,53 @@ START_TEST(test_unlisted_resource_identity)
 }
 END_TEST
 
+/* Duplicate key names inside one provider: kube-apiserver's validation
+ * (validation_encryption.go validateKeys) does not reject them, and its
+ * prefix transformers never stop at a prefix match that fails to decrypt, so
+ * a value under the second same-named key reads (as stale). Mirrored. */
+START_TEST(test_duplicate_key_names)
+{
+#define DUP_HDR "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n" \
+		"  - resources: [secrets]\n    providers:\n      - aescbc:\n          keys:\n"
+	const char *one = DUP_HDR "            - {name: dup, secret: \"w9tL45qy7u2MX+7I9dEnn+Kjpot7A+0GQi+YU4cjuWc=\"}\n";
+	const char *two = DUP_HDR "            - {name: dup, secret: \"W8qjsabLjhuVlxqTYCNKbQ==\"}\n"
+				  "            - {name: dup, secret: \"w9tL45qy7u2MX+7I9dEnn+Kjpot7A+0GQi+YU4cjuWc=\"}\n";
+	const char *obj = "{\"kind\":\"Secret\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"a\",\"namespace\":\"ns\"}}\n";
+	const char *key = "/registry/secrets/ns/a";
+	struct encconf *c1 = NULL, *c2 = NULL;
+	struct xf *x1 = NULL, *x2 = NULL;
+	struct buf enc, back;
+	struct xf_result res;
+
+	ck_assert_int_eq(encconf_parse(&c1, one, strlen(one), "one.yaml"), 0);
+	ck_assert_msg(encconf_parse(&c2, two, strlen(two), "two.yaml") == 0, "duplicate names refused: %s", err_msg());
+	ck_assert_uint_eq(c2->rules[0].providers[0].n_keys, 2);
+	ck_assert_int_eq(xf_new(&x1, c1, "", "secrets", NULL), 0);
+	ck_assert_int_eq(xf_new(&x2, c2, "", "secrets", NULL), 0);
+	buf_init(&enc, 0);
+	buf_init(&back, 0);
+	/* sealed with the 32-byte key, which is the second 'dup' in two.yaml */
+	ck_assert_int_eq(xf_write(x1, &enc, (const uint8_t *)key, strlen(key), (const uint8_t *)obj, strlen(obj)), 0);
+	ck_assert_int_eq(xf_read(x2, &res, &back, (const uint8_t *)key, strlen(key), enc.data, enc.len), 0);
+	ck_assert_msg(res.ok, "not read: %s", res.detail);
+	ck_assert_int_eq(res.key_index, 1);
+	ck_assert_str_eq(res.key_name, "dup");
+	ck_assert(res.stale);
+	ck_assert_uint_eq(back.len, strlen(obj));
+	/* and what two.yaml writes (its first 'dup') reads as current */
+	ck_assert_int_eq(xf_write(x2, &enc, (const uint8_t *)key, strlen(key), (const uint8_t *)obj, strlen(obj)), 0);
+	ck_assert_int_eq(xf_read(x2, &res, &back, (const uint8_t *)key, strlen(key), enc.data, enc.len), 0);
+	ck_assert(res.ok && res.key_index == 0 && !res.stale);
+	buf_release(&enc);
+	buf_release(&back);
+	xf_free(x1);
+	xf_free(x2);
+	encconf_free(c1);
+	encconf_free(c2);
+#undef DUP_HDR
+}
+END_TEST
+
 /* found by fuzz_value: input-made conditions are failure classes, never
  * internal errors or undefined behaviour */
 START_TEST(test_fuzz_regressions)
@@ -300,6 +347,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_gcm_aad_bound);
 	tcase_add_test(tc, test_unlisted_resource_identity);
 	tcase_add_test(tc, test_fuzz_regressions);
+	tcase_add_test(tc, test_duplicate_key_names);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,10 +1,11 @@
 /* test_etcd: the etcd client against real etcd servers (no mocks).
  *
+ * The integration tier (tests/etcd/: make check, not make check-unit):
  * tests/run.sh starts three etcds and exports ETCDCRYPT_TEST_ENDPOINT (plain),
  * ETCDCRYPT_TEST_TLS_ENDPOINT + ETCDCRYPT_TEST_TLS_CERTS (client certs) and
  * ETCDCRYPT_TEST_AUTH_ENDPOINT (root/rootpw, app/apppw on /registry/). A
  * missing variable fails the test. gRPC is only ever initialised inside the
- * tests, which Check runs in forked children (GRPC-C.md section 10). Keys live
+ * tests, which Check runs in forked children (docs/grpc-notes.md §5). Keys live
  * under a prefix unique to this run, so reruns do not collide. */
 #include <arpa/inet.h>
 #include <check.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "bolt/snapshot.h"
 #include "etcd/etcd.h"
 
 static char run_prefix[64]; /* "/etcdcrypt-test/<pid>-<time>" */
@@ -137,25 +139,6 @@ static double now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
-
-/* ---- pure functions ---------------------------------------------------- */
-
-START_TEST(test_prefix_end)
-{
-	uint8_t end[8];
-	size_t n;
-
-	n = etcd_prefix_end(end, (const uint8_t *)"/a/", 3);
-	ck_assert_uint_eq(n, 3);
-	ck_assert(memcmp(end, "/a0", 3) == 0);
-	n = etcd_prefix_end(end, (const uint8_t *)"a\xff", 2);
-	ck_assert_uint_eq(n, 1);
-	ck_assert_int_eq(end[0], 'b');
-	n = etcd_prefix_end(end, (const uint8_t *)"\xff\xff", 2);
-	ck_assert_uint_eq(n, 1);
-	ck_assert_int_eq(end[0], 0);
-}
-END_TEST
 
 /* ---- KV ------------------------------------------------------------------ */
 
@@ -1016,33 +999,6 @@ START_TEST(test_watch_replay)
 }
 END_TEST
 
-START_TEST(test_watch_progress)
-{
-	struct etcd_client *c = open_plain();
-	struct etcd_watch *w;
-	struct etcd_watch_batch b;
-	char key[128], pfx[128];
-	int64_t rev;
-	int rc;
-
-	mkkey(key, sizeof(key), "wprogress", "k");
-	mkkey(pfx, sizeof(pfx), "wprogress", "");
-	rev = put_str(c, key, "v");
-	w = watch_prefix(c, pfx, rev + 1); /* nothing to replay */
-	ck_assert_int_eq(etcd_watch_next(w, &b, 100), 0);
-	rc = etcd_watch_progress(w);
-	ck_assert_msg(rc == 0, "%s", err_msg());
-	rc = etcd_watch_next(w, &b, 10000);
-	ck_assert_msg(rc == 1, "rc %d: %s", rc, err_msg());
-	ck_assert_uint_eq(b.n_events, 0);
-	ck_assert_int_eq(b.created, 0);
-	ck_assert_int_eq(b.canceled, 0);
-	ck_assert_int_ge(b.header_revision, rev);
-	etcd_watch_close(w);
-	etcd_close(c);
-}
-END_TEST
-
 START_TEST(test_watch_large_joined)
 {
 	struct etcd_client *c = open_plain();
@@ -1083,13 +1039,96 @@ START_TEST(test_watch_large_joined)
 }
 END_TEST
 
+/* ---- snapshot stream ------------------------------------------------------ */
+
+struct snapbuf {
+	uint8_t *p;
+	size_t n, cap;
+	uint64_t total;
+	int fail; /* return this from the first call */
+};
+
+static int snap_sink(void *arg, const uint8_t *p, size_t n, uint64_t total)
+{
+	struct snapbuf *b = arg;
+
+	if (b->fail)
+		return err_set(b->fail, "sink refused");
+	if (b->n + n > b->cap) {
+		b->cap = (b->n + n) * 2;
+		b->p = realloc(b->p, b->cap);
+		ck_assert_ptr_nonnull(b->p);
+	}
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+	b->total = total;
+	return 0;
+}
+
+START_TEST(test_snapshot_stream)
+{
+	struct etcd_client *c = open_plain();
+	struct snapbuf b = { 0 }, b2 = { 0 };
+	const struct snap_info *in;
+	volatile sig_atomic_t stop = 1;
+	struct snap *s = NULL;
+	char key[128];
+	int64_t rev;
+	int rc;
+
+	mkkey(key, sizeof(key), "snapshot", "k");
+	rev = put_str(c, key, "v");
+	rc = etcd_snapshot(c, snap_sink, &b, NULL);
+	ck_assert_msg(rc == 0, "%s", err_msg());
+	/* the database, then its SHA-256: an etcdctl snapshot file */
+	ck_assert_uint_gt(b.total, 0);
+	ck_assert_uint_eq(b.n, b.total + 32);
+	ck_assert_msg(snap_open_mem(&s, b.p, b.n) == 0, "%s", err_msg());
+	ck_assert_int_eq(snap_check_trailer(s, NULL, NULL), 0);
+	ck_assert_int_eq(snap_index(s, NULL, NULL), 0);
+	in = snap_get_info(s);
+	ck_assert(in->has_trailer && in->trailer_matches);
+	ck_assert_int_ge(in->revision, rev);
+	snap_free(s);
+	/* a stop flag already set: interrupted, nothing delivered */
+	ck_assert_int_eq(etcd_snapshot(c, snap_sink, &b2, &stop), ERR_INTERRUPTED);
+	ck_assert_uint_eq(b2.n, 0);
+	/* the sink's error ends the stream with its code */
+	b2.fail = ERR_IO;
+	ck_assert_int_eq(etcd_snapshot(c, snap_sink, &b2, NULL), ERR_IO);
+	free(b.p);
+	free(b2.p);
+	etcd_close(c);
+}
+END_TEST
+
+START_TEST(test_snapshot_needs_root)
+{
+	struct etcd_client *c = NULL;
+	struct snapbuf b = { 0 };
+	int rc = open_auth(&c, "app", "apppw");
+
+	ck_assert_msg(rc == 0, "%s", err_msg());
+	ck_assert_int_eq(etcd_snapshot(c, snap_sink, &b, NULL), ERR_AUTH);
+	ck_assert_msg(strstr(err_msg(), "permission denied") != NULL, "%s", err_msg());
+	ck_assert_uint_eq(b.n, 0);
+	etcd_close(c);
+	rc = open_auth(&c, "root", "rootpw");
+	ck_assert_msg(rc == 0, "%s", err_msg());
+	rc = etcd_snapshot(c, snap_sink, &b, NULL);
+	ck_assert_msg(rc == 0, "%s", err_msg());
+	ck_assert_uint_eq(b.n, b.total + 32);
+	free(b.p);
+	etcd_close(c);
+}
+END_TEST
+
 static Suite *etcd_suite(void)
 {
 	Suite *s = suite_create("etcd");
 	TCase *t = tcase_create("etcd");
 
 	tcase_set_timeout(t, 120);
-	tcase_add_test(t, test_prefix_end);
 	tcase_add_test(t, test_put_range_prefix);
 	tcase_add_test(t, test_pager_fixed_revision);
 	tcase_add_test(t, test_txn_cas);
@@ -1116,8 +1155,9 @@ static Suite *etcd_suite(void)
 	tcase_add_test(t, test_async);
 	tcase_add_test(t, test_watch_compacted);
 	tcase_add_test(t, test_watch_replay);
-	tcase_add_test(t, test_watch_progress);
 	tcase_add_test(t, test_watch_large_joined);
+	tcase_add_test(t, test_snapshot_stream);
+	tcase_add_test(t, test_snapshot_needs_root);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# t_node: the node system (docs/node-system.md) on one real etcd with three
+# simulated control-plane nodes (three config dirs, a restart command that
+# records its calls), walking the CSM procedure with enable/disable,
+# status from the published records and `controller --once` on all three
+# nodes at once; no config file is ever copied between the dirs. Then a
+# controller SIGKILLed mid-rewrite (another finishes after its lease
+# expires) with a concurrent writer, and `restart`. Rewritten values are
+# checked with openssl's command line, and etcd is scanned for key material.
+set -u
+cd "$(dirname "$0")/../.."
+source tests/lib/etcd.sh
+source tests/lib/tap.sh
+BIN=${ETCDCRYPT_BIN:-build/etcdcrypt}
+export PYTHONPATH=$PWD/tests/lib
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done; etcd_stop_all; rm -rf "$ETCD_TMP" "$T_OUT" "$T_ERR"' EXIT
+
+etcd_start node plain || exit 1
+E=$ETCD_NODE_ENDPOINT
+D=$ETCD_TMP/nodes
+mkdir -p "$D"
+NODES=(ncn-m001 ncn-m002 ncn-m003)
+EXPECT=ncn-m001,ncn-m002,ncn-m003
+RST=$D/restarts
+
+# 60 secrets stored as plaintext JSON, as the apiserver stores them unencrypted
+python3 - "$E" <<'PY'
+import subprocess, sys
+ep = sys.argv[1]
+ops = "".join(f'put /registry/secrets/ns{j%3}/s{j:03d} "{{\\"kind\\":\\"Secret\\",\\"apiVersion\\":\\"v1\\",\\"metadata\\":{{\\"name\\":\\"s{j:03d}\\",\\"namespace\\":\\"ns{j%3}\\"}},\\"data\\":{{\\"k\\":\\"dmFsdWUt{j:03d}\\"}}}}"\n' for j in range(60))
+subprocess.run(["etcdctl", "--endpoints", ep, "txn"], input="\n" + ops + "\n\n", check=True, capture_output=True, text=True)
+PY
+
+KEY1=etcdcrypt-node-test-key-1-32byte
+KEY2=etcdcrypt-node-test-key-2-32byte
+printf '%s\n' "$KEY1" > "$D/k1.key"
+printf '%s\n' "$KEY2" > "$D/k2.key"
+NAME1="aescbc-$(echo "$KEY1" | sha256sum | awk '{print $1}')"
+NAME2="aescbc-$(echo "$KEY2" | sha256sum | awk '{print $1}')"
+
+# on node $1: etcdcrypt $2 ... with this node's dir and the recording restart
+on() {
+	local n=$1 verb=$2
+	shift 2
+	"$BIN" "$verb" "$@" --node "$n" --dir "$D/$n" --restart-cmd "echo \$ETCDCRYPT_NODE \$ETCDCRYPT_CONFIG >> $RST" \
+		--endpoints "$E"
+}
+status() { "$BIN" status --endpoints "$E" --expect-nodes "$EXPECT" "$@"; }
+# secret versions: key -> version
+versions() {
+	etcdctl --endpoints "$E" get --prefix /registry/secrets/ -w json |
+		python3 -c 'import json,sys,base64; d=json.load(sys.stdin); print(json.dumps({base64.b64decode(k["key"]).decode(): k["version"] for k in d.get("kvs", [])}))'
+}
+# every secret decrypts with openssl under KEYFILE (aescbc) to a Secret object
+openssl_check() { # KEYNAME KEYFILE [expect-prefix-of-all]
+	python3 - "$E" "$1" "$2" <<'PY'
+import json, sys, base64, k8sdata
+ep, name, keyfile = sys.argv[1:4]
+key = open(keyfile, "rb").read().rstrip(b"\n")
+d = k8sdata.dump(ep, "/registry/secrets/")
+bad = 0
+for k, v in d.items():
+    p = k8sdata.aescbc_decrypt(v["value"], {name: key})
+    if p is None or not p.startswith(b'{"kind":"Secret"'):
+        bad += 1
+        print("not readable under the key:", k, v["value"][:40])
+print(len(d), "secrets,", bad, "bad")
+sys.exit(1 if bad or not d else 0)
+PY
+}
+
+# ---- 0. fresh install: every node identity ------------------------------------------
+for n in "${NODES[@]}"; do
+	t_exit 0 "0. $n: disable (identity)" on "$n" disable
+done
+t_stdout_has "ncn-m003 configuration updated ensure all control plane nodes run this same command" "CSM's line"
+t_eq "$(wc -l < "$RST")" 3 "the restart command ran once per node"
+t_exit 0 "0. all identity: status exit 0" status
+t_stdout_has "goal: identity" "goal identity"
+t_stdout_has "changed: " "changed: line"
+t_stdout_has "etcd: identity (60)" "60 plaintext secrets"
+
+# ---- 1. enable on one node -----------------------------------------------------------
+t_exit 0 "1. enable on ncn-m001" on ncn-m001 enable --aescbc "$D/k1.key"
+t_stdout_has "ncn-m001 configuration updated ensure all control plane nodes run this same command" "CSM's line"
+t_stdout_has "checked: every one of 60 values" "proved by decryption first"
+t_eq "$(stat -c %a "$D/ncn-m001/current.yaml")" 600 "current.yaml is 0600"
+t_eq "$(ls "$D/ncn-m001" | grep -c '^current.yaml.20')" 1 "the previous config is kept with a time stamp"
+if grep -q "$NAME1" "$D/ncn-m001/current.yaml" && ! grep -q "$NAME1" "$D/ncn-m002/current.yaml"; then
+	t_pass "only ncn-m001's file holds the key"; else t_fail "only ncn-m001's file holds the key"; fi
+t_eq "$(tail -1 "$RST")" "ncn-m001 $D/ncn-m001/current.yaml" "restart command got the node and the file"
+t_exit 1 "1. status: goal unknown, exit 1" status
+t_stdout_has "goal: unknown (ncn-m001 writes $NAME1; ncn-m002, ncn-m003 write identity)" "goal unknown names the nodes"
+t_stdout_has "ncn-m001: $NAME1 identity" "ncn-m001's names from its record"
+
+# ---- 2. enable on all -----------------------------------------------------------------
+t_exit 0 "2. enable on ncn-m002" on ncn-m002 enable --aescbc "$D/k1.key"
+t_exit 0 "2. enable on ncn-m003" on ncn-m003 enable --aescbc "$D/k1.key"
+t_exit 1 "2. all enabled: status exit 1 (rewrite needed)" status
+t_stdout_has "goal: $NAME1" "goal is the key"
+t_stdout_has "current: identity" "current still identity"
+"$BIN" status --endpoints "$E" --expect-nodes "$EXPECT,ncn-m004" >"$T_OUT" 2>&1
+if grep -qF "ncn-m004: missing (no record)" "$T_OUT" && grep -qF "goal: unknown" "$T_OUT"; then
+	t_pass "--expect-nodes: a node without a record is shown missing, goal unknown"
+else t_fail "--expect-nodes: missing node"; fi
+
+# ---- 3. three controllers at once: exactly one rewrite --------------------------------
+versions > "$D/v0.json"
+for n in "${NODES[@]}"; do
+	"$BIN" controller --once --node "$n" --dir "$D/$n" --lock-ttl 3 --expect-nodes "$EXPECT" --endpoints "$E" \
+		> "$D/ctl-$n.log" 2>&1 &
+	PIDS+=($!)
+done
+RCS=""
+for p in "${PIDS[@]}"; do wait "$p"; RCS="$RCS $?"; done
+PIDS=()
+t_eq "$RCS" " 0 0 0" "3. controller --once on the three nodes: all exit 0"
+t_eq "$(cat "$D"/ctl-*.log | grep -c 'rewrite done: .* 60 rewritten')" 1 "exactly one controller rewrote the 60 secrets"
+versions > "$D/v1.json"
+R=$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); print(sorted(set(b[k]-a[k] for k in a)), len(a))' "$D/v0.json" "$D/v1.json")
+t_eq "$R" "[1] 60" "every secret's etcd version went up by exactly one"
+if openssl_check "$NAME1" "$D/k1.key" > "$T_OUT" 2>&1; then t_pass "every secret decrypts with openssl under key 1"
+else t_fail "openssl reads every secret under key 1"; fi
+t_exit 0 "3. status exit 0 (consistent)" status
+t_stdout_has "current: $NAME1" "current is the key"
+t_stdout_has "rewrite: done on ncn-m00" "status shows the last rewrite"
+
+# ---- 4. full disable refused, nothing changed ------------------------------------------
+SUM=$(sha256sum "$D/ncn-m001/current.yaml")
+NFILES=$(ls "$D/ncn-m001" | wc -l)
+REC=$(etcdctl --endpoints "$E" get /etcdcrypt/nodes/ncn-m001 --print-value-only)
+NR=$(wc -l < "$RST")
+t_exit 1 "4. full disable while secrets are encrypted: refused, exit 1" on ncn-m001 disable
+t_stdout_has "REFUSED" "refusal"
+t_stdout_has "$NAME1" "the refusal names the key still needed"
+t_eq "$(sha256sum "$D/ncn-m001/current.yaml")" "$SUM" "current.yaml untouched"
+t_eq "$(ls "$D/ncn-m001" | wc -l)" "$NFILES" "no file added"
+t_eq "$(etcdctl --endpoints "$E" get /etcdcrypt/nodes/ncn-m001 --print-value-only)" "$REC" "record untouched"
+t_eq "$(wc -l < "$RST")" "$NR" "no restart"
+
+# ---- 5. disable keeping the key, rewrite, then disable fully -------------------------------
+for n in "${NODES[@]}"; do t_exit 0 "5. $n: disable keeping the key" on "$n" disable --aescbc "$D/k1.key"; done
+t_exit 1 "5. status: goal identity, rewrite needed" status
+t_stdout_has "goal: identity" "goal identity"
+for n in "${NODES[@]}"; do
+	"$BIN" controller --once --node "$n" --dir "$D/$n" --lock-ttl 3 --endpoints "$E" > "$D/ctl2-$n.log" 2>&1 &
+	PIDS+=($!)
+done
+RCS=""
+for p in "${PIDS[@]}"; do wait "$p"; RCS="$RCS $?"; done
+PIDS=()
+t_eq "$RCS" " 0 0 0" "5. controllers: back to identity, all exit 0"
+t_exit 0 "5. status exit 0, current identity" status
+t_stdout_has "current: identity" "current identity"
+for n in "${NODES[@]}"; do t_exit 0 "6. $n: full disable, now safe" on "$n" disable; done
+t_exit 0 "6. identity everywhere: status exit 0" status
+t_stdout_has "ncn-m002: identity" "node identity"
+
+# ---- 7. rollback ----------------------------------------------------------------------------
+t_exit 0 "7. --rollback puts back the previous file (key kept)" on ncn-m003 disable --rollback
+if grep -q "$NAME1" "$D/ncn-m003/current.yaml"; then t_pass "rolled-back file has the key again"; else t_fail "rollback"; fi
+t_exit 0 "7. and back to identity" on ncn-m003 disable
+
+# ---- 9. a controller SIGKILLed mid-rewrite; another finishes; a writer loses nothing ----------
+# 600 more secrets so the paced rewrite takes a few seconds
+python3 - "$E" <<'PY'
+import subprocess, sys
+ep = sys.argv[1]
+for b in range(6):
+    ops = "".join(f'put /registry/secrets/bulk/b{j:04d} "{{\\"kind\\":\\"Secret\\",\\"apiVersion\\":\\"v1\\",\\"metadata\\":{{\\"name\\":\\"b{j:04d}\\",\\"namespace\\":\\"bulk\\"}}}}"\n' for j in range(b * 100, b * 100 + 100))
+    subprocess.run(["etcdctl", "--endpoints", ep, "txn"], input="\n" + ops + "\n\n", check=True, capture_output=True, text=True)
+PY
+for n in "${NODES[@]}"; do on "$n" enable --aescbc "$D/k2.key" --aescbc "$D/k1.key" >/dev/null 2>&1; done
+t_exit 1 "9. key 2 on every node: rewrite needed" status
+t_stdout_has "goal: $NAME2" "goal is key 2"
+"$BIN" controller --node ncn-m001 --dir "$D/ncn-m001" --lock-ttl 3 --max-rate 150 --page-size 50 --endpoints "$E" \
+	> "$D/ctl-kill.log" 2>&1 &
+VICTIM=$!
+PIDS+=($VICTIM)
+for _ in $(seq 1 100); do
+	etcdctl --endpoints "$E" get /etcdcrypt/rewrite --print-value-only 2>/dev/null | grep -q "\"state\":\"running\",\"write\":{\"provider\":\"aescbc\",\"name\":\"$NAME2\"" && break
+	sleep 0.1
+done
+sleep 1.5 # some of the 660 writes are done (150/s), most are not
+kill -9 "$VICTIM"
+wait "$VICTIM" 2>/dev/null
+PIDS=()
+if etcdctl --endpoints "$E" get /etcdcrypt/rewrite --print-value-only | grep -q '"state":"running","write"'; then
+	t_pass "9. ncn-m001 was killed (SIGKILL) in the middle of its rewrite"
+else t_fail "9. kill mid-rewrite" "$(etcdctl --endpoints "$E" get /etcdcrypt/rewrite --print-value-only)"; fi
+# a writer updates secrets while ncn-m002's controller finishes the job
+( for g in $(seq 1 40); do
+	for j in 0 1 2 3 4; do
+		etcdctl --endpoints "$E" put "/registry/secrets/bulk/b$(printf %04d $((j * 100 + 50)))" \
+			"{\"kind\":\"Secret\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"w$j\"},\"data\":{\"gen\":\"$g\"}}" >/dev/null
+	done
+done ) &
+WRITER=$!
+t_exit 0 "9. ncn-m002's controller takes the lock after the lease expired and finishes" \
+	"$BIN" controller --once --node ncn-m002 --dir "$D/ncn-m002" --lock-ttl 3 --max-rate 2000 --endpoints "$E"
+t_stdout_has "waiting for the rewrite lock (held by ncn-m001)" "ncn-m002 waited for the dead controller's lock"
+t_stdout_has "holding the rewrite lock" "ncn-m002 held the lock"
+wait "$WRITER"
+t_eq "$(etcdctl --endpoints "$E" get /etcdcrypt/rewrite --print-value-only | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["node"], d["state"], d["unreadable"])')" \
+	"ncn-m002 done 0" "the rewrite record: done by ncn-m002, nothing unreadable"
+python3 - "$E" "$NAME2" "$D/k2.key" <<'PY' > "$T_OUT" 2>&1
+import json, sys, k8sdata
+ep, name, keyfile = sys.argv[1:4]
+key = open(keyfile, "rb").read().rstrip(b"\n")
+d = k8sdata.dump(ep, "/registry/secrets/")
+bad = []
+for k, v in d.items():
+    p = k8sdata.aescbc_decrypt(v["value"], {name: key}) if v["value"].startswith(b"k8s:enc:") else v["value"]
+    if p is None or not p.startswith(b'{"kind":"Secret"'):
+        bad.append(k)
+        continue
+    if k.startswith("/registry/secrets/bulk/b") and int(k[-4:]) in (50, 150, 250, 350, 450):
+        if json.loads(p).get("data", {}).get("gen") != "40":
+            bad.append(k + " lost the writer's last update: " + p.decode())
+print(len(d), "secrets; problems:", bad)
+sys.exit(1 if bad or len(d) != 660 else 0)
+PY
+if [ $? -eq 0 ]; then t_pass "9. all 660 secrets readable (openssl for the encrypted ones); the writer's last update survived on every key it wrote"
+else t_fail "9. after the kill"; fi
+
+# ---- 10. restart: a forced rewrite by the running controllers -------------------------------
+"$BIN" controller --node ncn-m003 --dir "$D/ncn-m003" --lock-ttl 3 --endpoints "$E" > "$D/ctl-long.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do grep -q "rewrite done" "$D/ctl-long.log" && break; sleep 0.1; done
+versions > "$D/v2.json"
+t_exit 0 "10. restart: the running controller rewrites every secret" "$BIN" restart --timeout 60 --endpoints "$E"
+t_stdout_has "rewrite done by ncn-m003" "restart followed the rewrite to its end"
+versions > "$D/v3.json"
+t_eq "$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); print(sorted(set(b[k]-a[k] for k in a)))' "$D/v2.json" "$D/v3.json")" \
+	"[1]" "10. every secret rewritten once more"
+t_exit 0 "10. status exit 0" status
+t_stdout_has "current: $NAME2" "current is key 2"
+
+# ---- 11. the long-running controller survives an etcd restart and reacts to later changes ----
+etcd_kill9 node
+sleep 1
+etcd_restart node || exit 1
+for n in "${NODES[@]}"; do on "$n" disable --aescbc "$D/k2.key" >/dev/null 2>&1; done
+for _ in $(seq 1 150); do status >/dev/null 2>&1 && break; sleep 0.2; done
+t_exit 0 "11. after etcd restarted, the running controller rewrote to identity by itself" status
+t_stdout_has "current: identity" "current identity"
+t_stdout_has "rewrite: done on ncn-m003 to identity" "done by the long-running controller"
+
+# ---- 12. the default restart on a node without crictl: a clear error --------------------------
+mkdir -p "$D/bin"
+for t in sh echo; do ln -sf "$(command -v $t)" "$D/bin/$t"; done
+PATH=$D/bin t_exit 3 "12. default restart without crictl: exit 3" "$BIN" disable --node ncn-m001 --dir "$D/ncn-m001" --endpoints "$E"
+t_stderr_has "crictl not found" "says crictl is missing"
+t_stderr_has "installed and published" "says the config is in place nonetheless"
+
+# ---- 8. no key material in etcd outside the secrets --------------------------------------
+python3 - "$E" "$KEY1" "$KEY2" <<'PY' > "$T_OUT" 2>&1
+import sys, base64, k8sdata
+ep, keys = sys.argv[1], [k.encode() for k in sys.argv[2:]]
+d = k8sdata.dump(ep, "/")
+needles = []
+for k in keys:
+    needles += [k, base64.b64encode(k), k.hex().encode(), base64.b64encode(k + b"\n")]
+bad = [(key, n) for key, v in d.items() if not key.startswith("/registry/secrets/")
+       for n in needles if n in v["value"] or n in key.encode()]
+print(len(d), "keys scanned,", len([k for k in d if k.startswith("/etcdcrypt/")]), "under /etcdcrypt/")
+print("found:", bad)
+sys.exit(1 if bad or not any(k.startswith("/etcdcrypt/nodes/") for k in d) else 0)
+PY
+if [ $? -eq 0 ]; then t_pass "8. no key, base64 or hex of a key anywhere in etcd outside the secrets"; else t_fail "8. key material in etcd"; fi
+
+t_done
