@@ -1,6 +1,6 @@
 # etcdcrypt: one non-recursive GNU Makefile.
 #   make            build/etcdcrypt
-#   make check-unit the unit tier: every unit suite, no etcd
+#   make check-unit the unit tier: every unit suite and the layering check, no etcd
 #   make check      both tiers: unit, then integration (starts its own etcds on loopback)
 #   make demo       throwaway etcd, sample secrets, the main workflow
 #   make bench      side-by-side benchmarks (slow)
@@ -128,9 +128,11 @@ export ETCDCRYPT_BIN := $(CURDIR)/$(BUILD)/etcdcrypt
 export ETCDCRYPT_BUILD := $(CURDIR)/$(BUILD)
 
 check: tests
+	bash tests/unit/layering.sh
 	bash tests/run.sh $(UNIT_BINS) $(ETCD_BINS)
 
 check-unit: $(UNIT_BINS)
+	bash tests/unit/layering.sh
 	bash tests/run.sh --unit-only $(UNIT_BINS)
 
 valgrind: tests

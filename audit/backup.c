@@ -4,10 +4,7 @@
  * (cmd/cmd_backup.c renders the report). */
 #include "backup.h"
 #include "base/err.h"
-#include "base/hex.h"
-#include "report.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,7 +278,7 @@ int backup_restorable(const struct backup *bk, size_t i)
 	return bad == 0;
 }
 
-static int all_restorable(const struct backup *bk)
+int backup_all_restorable(const struct backup *bk)
 {
 	for (size_t i = 0; i < bk->o.n_confs; i++)
 		if (!backup_restorable(bk, i))
@@ -295,27 +292,44 @@ int backup_ok(const struct backup *bk)
 
 	if ((in->has_trailer && !(in->trailer_checked && in->trailer_matches)) || in->extra_bytes > 0)
 		return 0;
-	return all_restorable(bk);
+	return backup_all_restorable(bk);
 }
 
-/* ---- report ------------------------------------------------------------- */
+size_t backup_n_results(const struct backup *bk)
+{
+	return bk->nx;
+}
 
-/* "provider:key_name" labels of a tally, with counts (for keys_needed). */
-struct label {
-	char name[ENV_NAME_MAX + 16];
-	uint64_t count, readable;
-};
+size_t backup_n_configs(const struct backup *bk)
+{
+	return bk->o.n_confs;
+}
+
+const char *backup_config_path(const struct backup *bk, size_t i)
+{
+	return bk->o.n_confs ? bk->o.conf_paths[i] : NULL;
+}
+
+const struct snap_info *backup_snap_info(const struct backup *bk)
+{
+	return snap_get_info(bk->s);
+}
+
+/* ---- key names needed ----------------------------------------------------- */
 
 static int label_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct label *)a)->name, ((const struct label *)b)->name);
+	return strcmp(((const struct backup_label *)a)->name, ((const struct backup_label *)b)->name);
 }
 
-static struct label *labels_of(const struct tally *t, size_t *n)
+int backup_labels(struct backup_label **out, size_t *n, const struct backup *bk, size_t ti)
 {
-	struct label *v = NULL, *nv;
+	const struct tally *t = &bk->tally[ti];
+	struct backup_label *v = NULL, *nv;
 	size_t cnt = 0, j;
 
+	*out = NULL;
+	*n = 0;
 	for (size_t r = 0; r < t->n; r++) {
 		for (size_t i = 0; i < t->res[r].n_rows; i++) {
 			const struct tally_row *row = &t->res[r].rows[i];
@@ -323,12 +337,14 @@ static struct label *labels_of(const struct tally *t, size_t *n)
 
 			if (row->kind == ENV_IDENTITY)
 				continue;
-			snprintf(name, sizeof(name), "%s:%s", report_provider(row->kind), row->key_name);
+			snprintf(name, sizeof(name), "%s:%s", env_kind_name(row->kind), row->key_name);
 			for (j = 0; j < cnt && strcmp(v[j].name, name) != 0; j++)
 				;
 			if (j == cnt) {
-				if ((nv = realloc(v, (cnt + 1) * sizeof(*nv))) == NULL)
-					break;
+				if ((nv = realloc(v, (cnt + 1) * sizeof(*nv))) == NULL) {
+					free(v);
+					return err_set(ERR_NOMEM, "out of memory");
+				}
 				v = nv;
 				memset(&v[cnt], 0, sizeof(v[cnt]));
 				memcpy(v[cnt].name, name, sizeof(name));
@@ -340,197 +356,8 @@ static struct label *labels_of(const struct tally *t, size_t *n)
 	}
 	if (cnt > 1)
 		qsort(v, cnt, sizeof(*v), label_cmp);
+	*out = v;
 	*n = cnt;
-	return v;
+	return 0;
 }
 
-static void keys_lists(const struct tally *t, json_t *o, char *missing, size_t cap)
-{
-	size_t n = 0, used = 0;
-	struct label *v = labels_of(t, &n);
-	json_t *need = json_array(), *miss = json_array();
-
-	missing[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		json_array_append_new(need, json_string(v[i].name));
-		if (t->have_config && v[i].readable == 0) {
-			json_array_append_new(miss, json_string(v[i].name));
-			if (used < cap) {
-				int w = snprintf(missing + used, cap - used, "%s%s", used ? ", " : "", v[i].name);
-				used += w > 0 ? (size_t)w : 0;
-			}
-		}
-	}
-	free(v);
-	json_object_set_new(o, "keys_needed", need);
-	json_object_set_new(o, "keys_missing", t->have_config ? miss : (json_decref(miss), json_null()));
-}
-
-static json_t *config_obj(const struct backup *bk, size_t i, double seconds)
-{
-	const struct tally *t = &bk->tally[i];
-	struct report_meta m = { .revision = snap_get_info(bk->s)->revision,
-				 .config = bk->o.n_confs ? bk->o.conf_paths[i] : NULL,
-				 .seconds = seconds };
-	json_t *rep = report_build(t, &m, NULL), *o = json_object();
-	uint64_t bad = 0, total = tally_total(t, &bad);
-	char missing[1024], v[1536];
-
-	json_object_set_new(o, "config", m.config ? json_string(m.config) : json_null());
-	json_object_set(o, "summary", json_object_get(rep, "summary"));
-	json_object_set(o, "resources", json_object_get(rep, "resources"));
-	json_decref(rep);
-	json_object_set_new(o, "restorable", t->have_config ? json_boolean(bad == 0) : json_null());
-	keys_lists(t, o, missing, sizeof(missing));
-	if (!t->have_config)
-		snprintf(v, sizeof(v), "classified %llu values (no --config: readability not checked)",
-			 (unsigned long long)total);
-	else if (bad == 0)
-		snprintf(v, sizeof(v), "restorable with %s: all %llu values readable", m.config,
-			 (unsigned long long)total);
-	else
-		snprintf(v, sizeof(v), "NOT restorable with %s: %llu of %llu values unreadable%s%s%s", m.config,
-			 (unsigned long long)bad, (unsigned long long)total, missing[0] ? " (keys missing: " : "",
-			 missing, missing[0] ? ")" : "");
-	json_object_set_new(o, "verdict", json_string(v));
-	return o;
-}
-
-static json_t *str_list(char **v, size_t n)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_string(v[i]));
-	return a;
-}
-
-static json_t *history_obj(const struct backup *bk)
-{
-	const struct backup_history *h = &bk->h;
-	const struct snap_info *in = snap_get_info(bk->s);
-	json_t *o = json_object();
-
-	json_object_set_new(o, "compact_revision", json_integer(in->compact_revision));
-	json_object_set_new(o, "upto_revision", json_integer(in->revision));
-	json_object_set_new(o, "revisions", json_integer((json_int_t)h->sum.revisions));
-	json_object_set_new(o, "deletes", json_integer((json_int_t)h->sum.deletes));
-	json_object_set_new(o, "plaintext_revisions_total", json_integer((json_int_t)h->sum.plaintext_total));
-	json_object_set_new(o, "plaintext_revisions_historical",
-			    json_integer((json_int_t)h->sum.plaintext_historical));
-	json_object_set_new(o, "keys_with_historical_plaintext",
-			    json_integer((json_int_t)h->sum.keys_with_historical_plaintext));
-	json_object_set_new(o, "keys_with_historical_plaintext_list", str_list(h->plain_keys, h->n_plain_keys));
-	json_object_set_new(o, "oldest_historical_plaintext_revision", json_integer(h->sum.oldest_plaintext_revision));
-	json_object_set_new(o, "deleted_keys_count", json_integer((json_int_t)h->deleted_keys));
-	json_object_set_new(o, "deleted_keys", str_list(h->deleted, h->n_deleted));
-	json_object_set_new(o, "recreated_keys_count", json_integer((json_int_t)h->recreated_keys));
-	json_object_set_new(o, "recreated_keys", str_list(h->recreated, h->n_recreated));
-	json_object_set_new(o, "purge_needed", json_boolean(h->sum.plaintext_historical > 0));
-	return o;
-}
-
-static json_t *trailer_obj(const struct snap_info *in)
-{
-	json_t *o = json_object();
-	char h[65];
-
-	json_object_set_new(o, "present", json_boolean(in->has_trailer));
-	if (!in->has_trailer) {
-		json_object_set_new(o, "matches", json_null());
-		json_object_set_new(o, "expected_hex", json_null());
-		json_object_set_new(o, "actual_hex", json_null());
-		return o;
-	}
-	json_object_set_new(o, "matches", json_boolean(in->trailer_checked && in->trailer_matches));
-	hex_encode(h, in->expected, 32);
-	json_object_set_new(o, "expected_hex", json_string(h));
-	hex_encode(h, in->actual, 32);
-	json_object_set_new(o, "actual_hex", in->trailer_checked ? json_string(h) : json_null());
-	return o;
-}
-
-static json_t *bolt_obj(const struct snap_info *in)
-{
-	json_t *o = json_object(), *b = json_object();
-
-	json_object_set_new(o, "page_size", json_integer(in->bolt.page_size));
-	json_object_set_new(o, "pages", json_integer((json_int_t)in->bolt.hwm));
-	json_object_set_new(o, "txid", json_integer((json_int_t)in->bolt.txid));
-	json_object_set_new(o, "meta_page", json_integer(in->bolt.meta_page));
-	for (size_t i = 0; i < in->n_buckets; i++)
-		json_object_set_new(b, in->buckets[i].name, json_integer((json_int_t)in->buckets[i].entries));
-	json_object_set_new(o, "buckets", b);
-	return o;
-}
-
-/* Appends to a fixed string, cutting what does not fit. */
-static void append(char *s, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void append(char *s, size_t cap, const char *fmt, ...)
-{
-	size_t l = strlen(s);
-	va_list ap;
-
-	if (l + 1 >= cap)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(s + l, cap - l, fmt, ap);
-	va_end(ap);
-}
-
-static json_t *overall_verdict(const struct backup *bk)
-{
-	const struct snap_info *in = snap_get_info(bk->s);
-	char s[1024] = "";
-	size_t bad = 0;
-
-	if (in->has_trailer && !in->trailer_matches)
-		append(s, sizeof(s), "SHA-256 trailer does not match: the file was changed or damaged; ");
-	else
-		append(s, sizeof(s), in->has_trailer ? "hash OK; " : "no trailer (raw db, hash not checked); ");
-	if (in->extra_bytes > 0)
-		append(s, sizeof(s), "%llu bytes after the last whole page: truncated or damaged; ",
-		       (unsigned long long)in->extra_bytes);
-	for (size_t i = 0; i < bk->o.n_confs; i++)
-		if (!backup_restorable(bk, i))
-			append(s, sizeof(s), "%s%s", bad++ ? ", " : "NOT restorable under ", bk->o.conf_paths[i]);
-	if (bad > 0)
-		append(s, sizeof(s), " (%zu of %zu configs)", bad, bk->o.n_confs);
-	else if (bk->o.n_confs > 0)
-		append(s, sizeof(s), "restorable: every value readable under %s",
-		       bk->o.n_confs > 1 ? "every config" : "the config");
-	else
-		append(s, sizeof(s), "no --config: values classified, readability not checked");
-	return json_string(s);
-}
-
-json_t *backup_report(const struct backup *bk, const char *file, int history, double seconds)
-{
-	const struct snap_info *in = snap_get_info(bk->s);
-	json_t *o = json_object(), *cs = json_array();
-
-	json_object_set_new(o, "schema", json_string("etcdcrypt.backup/v1"));
-	json_object_set_new(o, "file", json_string(file));
-	json_object_set_new(o, "size", json_integer((json_int_t)in->size));
-	json_object_set_new(o, "format", json_string(in->has_trailer ? "snapshot" : "db"));
-	json_object_set_new(o, "trailer", trailer_obj(in));
-	json_object_set_new(o, "extra_bytes", json_integer((json_int_t)in->extra_bytes));
-	json_object_set_new(o, "bolt", bolt_obj(in));
-	json_object_set_new(o, "revision", json_integer(in->revision));
-	json_object_set_new(o, "compact_revision", json_integer(in->compact_revision));
-	json_object_set_new(o, "scheduled_compact_revision", json_integer(in->scheduled_compact_revision));
-	json_object_set_new(o, "mvcc_entries", json_integer((json_int_t)in->entries));
-	json_object_set_new(o, "keys_total", json_integer((json_int_t)in->keys));
-	json_object_set_new(o, "live_keys", json_integer((json_int_t)in->live_keys));
-	json_object_set_new(o, "seconds", json_real(seconds));
-	for (size_t i = 0; i < bk->nx; i++)
-		json_array_append_new(cs, config_obj(bk, i, seconds));
-	json_object_set_new(o, "configs", cs);
-	if (history)
-		json_object_set_new(o, "history", history_obj(bk));
-	json_object_set_new(o, "restorable", bk->o.n_confs ? json_boolean(all_restorable(bk)) : json_null());
-	json_object_set_new(o, "ok", json_boolean(backup_ok(bk)));
-	json_object_set_new(o, "verdict", overall_verdict(bk));
-	return o;
-}

@@ -9,11 +9,10 @@
  *
  * Memory: the tallies and history lists are bounded (TALLY_MAX_UNREADABLE,
  * BACKUP_MAX_LISTED); values are read from the mapping one at a time. The
- * JSON report (docs/backup-json.md) is built with jansson like audit's. */
+ * results are the structs below; cmd/ renders them (docs/backup-json.md). */
 #ifndef ETCDCRYPT_BACKUP_H
 #define ETCDCRYPT_BACKUP_H
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,11 +71,28 @@ const struct backup_history *backup_get_history(const struct backup *bk);
 /* Restorable under configuration i: every value readable. */
 int backup_restorable(const struct backup *bk, size_t i);
 
-/* The report (new reference). file: the path shown; history: include it. */
-json_t *backup_report(const struct backup *bk, const char *file, int history, double seconds);
+/* Every configuration restorable (1 with none). */
+int backup_all_restorable(const struct backup *bk);
 
 /* Overall: trailer (if any) matches, no stray bytes, every configuration
  * restorable (classify only: the file checks alone). */
 int backup_ok(const struct backup *bk);
+
+/* Results: one tally per configuration, or one classify-only tally. */
+size_t backup_n_results(const struct backup *bk);
+size_t backup_n_configs(const struct backup *bk);           /* 0: classify only */
+const char *backup_config_path(const struct backup *bk, size_t i); /* NULL: classify only */
+const struct snap_info *backup_snap_info(const struct backup *bk);
+
+/* A key name a restore needs: "provider:key_name", how many values use it
+ * and how many of those read under the configuration. */
+struct backup_label {
+	char name[ENV_NAME_MAX + 16];
+	uint64_t count, readable;
+};
+
+/* The key names result i's values use (identity left out), sorted by name.
+ * Caller frees *out. */
+int backup_labels(struct backup_label **out, size_t *n, const struct backup *bk, size_t i);
 
 #endif

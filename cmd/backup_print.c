@@ -1,118 +1,177 @@
-/* backup_print: a backup report as JSON or tables; see backup_print.h.
- * The per-config tables use the same columns as audit's (report_print.c). */
+/* backup_print: a backup verification as tables, and its verdicts; see
+ * backup_print.h. The per-config tables use audit's columns (report_print.h). */
 #include "backup_print.h"
+#include "base/hex.h"
 #include "report_print.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define ival rp_int
-#define sval rp_str
+/* Appends to a fixed string, cutting what does not fit. */
+static void append(char *s, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static void print_file(const json_t *rep)
+static void append(char *s, size_t cap, const char *fmt, ...)
 {
-	const json_t *b = json_object_get(rep, "bolt"), *t = json_object_get(rep, "trailer");
-	const char *k;
-	json_t *v;
-	int first = 1;
+	size_t l = strlen(s);
+	va_list ap;
 
-	printf("%s: %lld bytes, %s: bbolt %lld pages of %lld bytes%s\n", sval(rep, "file"), ival(rep, "size"),
-	       json_is_true(json_object_get(t, "present")) ? "etcd snapshot" : "raw db file", ival(b, "pages"),
-	       ival(b, "page_size"), json_is_true(json_object_get(t, "present")) ? " + SHA-256 trailer" : "");
-	if (!json_is_true(json_object_get(t, "present")))
-		printf("trailer: none (a raw member db, not 'etcdctl snapshot save' output): integrity not checked\n");
-	else if (json_is_true(json_object_get(t, "matches")))
-		printf("trailer: SHA-256 matches (%s)\n", sval(t, "actual_hex"));
-	else
-		printf("trailer: SHA-256 DOES NOT MATCH: file says %s, data hashes to %s\n", sval(t, "expected_hex"),
-		       sval(t, "actual_hex"));
-	if (ival(rep, "extra_bytes") > 0)
-		printf("warning: %lld bytes after the last whole page (truncated or damaged)\n", ival(rep, "extra_bytes"));
-	printf("revision %lld, compacted at %lld, %lld MVCC entries, %lld live keys of %lld\nbuckets:",
-	       ival(rep, "revision"), ival(rep, "compact_revision"), ival(rep, "mvcc_entries"), ival(rep, "live_keys"),
-	       ival(rep, "keys_total"));
-	json_object_foreach(json_object_get(b, "buckets"), k, v) {
-		printf("%s %s %lld", first ? "" : ",", k, (long long)json_integer_value(v));
-		first = 0;
+	if (l + 1 >= cap)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(s + l, cap - l, fmt, ap);
+	va_end(ap);
+}
+
+void backup_config_verdict(char *v, size_t cap, const struct backup *bk, size_t i, const struct backup_label *labels,
+			   size_t n_labels)
+{
+	const struct tally *t = backup_tally(bk, i);
+	const char *path = backup_config_path(bk, i);
+	uint64_t bad = 0, total = tally_total(t, &bad);
+	char missing[1024];
+	size_t used = 0;
+
+	missing[0] = '\0';
+	for (size_t j = 0; t->have_config && j < n_labels; j++) {
+		if (labels[j].readable == 0 && used < sizeof(missing)) {
+			int w = snprintf(missing + used, sizeof(missing) - used, "%s%s", used ? ", " : "", labels[j].name);
+			used += w > 0 ? (size_t)w : 0;
+		}
 	}
+	if (!t->have_config)
+		snprintf(v, cap, "classified %llu values (no --config: readability not checked)", (unsigned long long)total);
+	else if (bad == 0)
+		snprintf(v, cap, "restorable with %s: all %llu values readable", path, (unsigned long long)total);
+	else
+		snprintf(v, cap, "NOT restorable with %s: %llu of %llu values unreadable%s%s%s", path,
+			 (unsigned long long)bad, (unsigned long long)total, missing[0] ? " (keys missing: " : "", missing,
+			 missing[0] ? ")" : "");
+}
+
+void backup_verdict(char *s, size_t cap, const struct backup *bk)
+{
+	const struct snap_info *in = backup_snap_info(bk);
+	size_t bad = 0, n = backup_n_configs(bk);
+
+	s[0] = '\0';
+	if (in->has_trailer && !in->trailer_matches)
+		append(s, cap, "SHA-256 trailer does not match: the file was changed or damaged; ");
+	else
+		append(s, cap, in->has_trailer ? "hash OK; " : "no trailer (raw db, hash not checked); ");
+	if (in->extra_bytes > 0)
+		append(s, cap, "%llu bytes after the last whole page: truncated or damaged; ",
+		       (unsigned long long)in->extra_bytes);
+	for (size_t i = 0; i < n; i++)
+		if (!backup_restorable(bk, i))
+			append(s, cap, "%s%s", bad++ ? ", " : "NOT restorable under ", backup_config_path(bk, i));
+	if (bad > 0)
+		append(s, cap, " (%zu of %zu configs)", bad, n);
+	else if (n > 0)
+		append(s, cap, "restorable: every value readable under %s", n > 1 ? "every config" : "the config");
+	else
+		append(s, cap, "no --config: values classified, readability not checked");
+}
+
+static void print_file(const struct snap_info *in, const char *file)
+{
+	printf("%s: %lld bytes, %s: bbolt %lld pages of %lld bytes%s\n", file, (long long)in->size,
+	       in->has_trailer ? "etcd snapshot" : "raw db file", (long long)in->bolt.hwm, (long long)in->bolt.page_size,
+	       in->has_trailer ? " + SHA-256 trailer" : "");
+	if (!in->has_trailer) {
+		printf("trailer: none (a raw member db, not 'etcdctl snapshot save' output): integrity not checked\n");
+	} else {
+		char want[65], got[65];
+
+		hex_encode(want, in->expected, 32);
+		hex_encode(got, in->actual, 32);
+		if (in->trailer_checked && in->trailer_matches)
+			printf("trailer: SHA-256 matches (%s)\n", got);
+		else
+			printf("trailer: SHA-256 DOES NOT MATCH: file says %s, data hashes to %s\n", want,
+			       in->trailer_checked ? got : "");
+	}
+	if (in->extra_bytes > 0)
+		printf("warning: %lld bytes after the last whole page (truncated or damaged)\n", (long long)in->extra_bytes);
+	printf("revision %lld, compacted at %lld, %lld MVCC entries, %lld live keys of %lld\nbuckets:",
+	       (long long)in->revision, (long long)in->compact_revision, (long long)in->entries,
+	       (long long)in->live_keys, (long long)in->keys);
+	for (size_t i = 0; i < in->n_buckets; i++)
+		printf("%s %s %lld", i ? "," : "", in->buckets[i].name, (long long)in->buckets[i].entries);
 	putchar('\n');
 }
 
-static void print_list(const char *title, const json_t *a)
+static void print_labels(const char *title, const struct backup_label *v, size_t n, int only_missing)
 {
-	size_t i;
-	json_t *v;
+	size_t shown = 0;
 
 	printf("%s", title);
-	if (json_array_size(a) == 0)
+	for (size_t i = 0; i < n; i++)
+		if (!only_missing || v[i].readable == 0)
+			printf("%s %s", shown++ ? "," : "", v[i].name);
+	if (shown == 0)
 		printf(" none");
-	json_array_foreach(a, i, v)
-		printf("%s %s", i ? "," : "", json_string_value(v));
 	putchar('\n');
 }
 
-static void print_config(const json_t *c)
+static void print_config(const struct backup *bk, size_t i)
 {
-	const json_t *res = json_object_get(c, "resources");
-	int have_config = !json_is_null(json_object_get(c, "config"));
+	const struct tally *t = backup_tally(bk, i);
+	const char *path = backup_config_path(bk, i);
+	struct backup_label *labels = NULL;
+	size_t n = 0;
+	char v[1536];
 
-	printf("\n== config %s\n", have_config ? sval(c, "config") : "none (classify only)");
-	rp_print_resources(res, have_config, 1);
-	print_list("keys needed:", json_object_get(c, "keys_needed"));
-	if (have_config)
-		print_list("keys missing:", json_object_get(c, "keys_missing"));
-	printf("verdict: %s\n", sval(c, "verdict"));
+	(void)backup_labels(&labels, &n, bk, i); /* out of memory: listed as none */
+	printf("\n== config %s\n", path ? path : "none (classify only)");
+	rp_print_resources(t, 1);
+	print_labels("keys needed:", labels, n, 0);
+	if (t->have_config)
+		print_labels("keys missing:", labels, n, 1);
+	backup_config_verdict(v, sizeof(v), bk, i, labels, n);
+	printf("verdict: %s\n", v);
+	free(labels);
 }
 
-static void print_keys(const char *title, long long count, const json_t *a)
+static void print_keys(const char *title, uint64_t count, char **v, size_t n)
 {
-	size_t i;
-	json_t *v;
-
-	printf("  %s: %lld\n", title, count);
-	json_array_foreach(a, i, v)
-		printf("    %s\n", json_string_value(v));
-	if ((long long)json_array_size(a) < count)
-		printf("    ... and %lld more (not listed)\n", count - (long long)json_array_size(a));
+	printf("  %s: %llu\n", title, (unsigned long long)count);
+	for (size_t i = 0; i < n; i++)
+		printf("    %s\n", v[i]);
+	if ((uint64_t)n < count)
+		printf("    ... and %llu more (not listed)\n", (unsigned long long)(count - n));
 }
 
-static void print_history(const json_t *h)
+static void print_history(const struct backup *bk)
 {
-	if (h == NULL)
-		return;
-	printf("\nHISTORY (revisions %lld..%lld held in the file)\n", ival(h, "compact_revision") + 1,
-	       ival(h, "upto_revision"));
-	printf("  %lld puts, %lld deletes\n", ival(h, "revisions"), ival(h, "deletes"));
-	printf("  plaintext revisions: %lld (%lld historical, in %lld keys",
-	       ival(h, "plaintext_revisions_total"), ival(h, "plaintext_revisions_historical"),
-	       ival(h, "keys_with_historical_plaintext"));
-	if (ival(h, "plaintext_revisions_historical") > 0 && ival(h, "oldest_historical_plaintext_revision") > 0)
-		printf("; oldest at revision %lld", ival(h, "oldest_historical_plaintext_revision"));
+	const struct backup_history *h = backup_get_history(bk);
+	const struct snap_info *in = backup_snap_info(bk);
+
+	printf("\nHISTORY (revisions %lld..%lld held in the file)\n", (long long)in->compact_revision + 1,
+	       (long long)in->revision);
+	printf("  %llu puts, %llu deletes\n", (unsigned long long)h->sum.revisions, (unsigned long long)h->sum.deletes);
+	printf("  plaintext revisions: %llu (%llu historical, in %llu keys", (unsigned long long)h->sum.plaintext_total,
+	       (unsigned long long)h->sum.plaintext_historical, (unsigned long long)h->sum.keys_with_historical_plaintext);
+	if (h->sum.plaintext_historical > 0 && h->sum.oldest_plaintext_revision > 0)
+		printf("; oldest at revision %lld", (long long)h->sum.oldest_plaintext_revision);
 	printf(")\n");
-	print_keys("deleted keys", ival(h, "deleted_keys_count"), json_object_get(h, "deleted_keys"));
-	print_keys("re-created keys", ival(h, "recreated_keys_count"), json_object_get(h, "recreated_keys"));
-	if (json_is_true(json_object_get(h, "purge_needed")))
+	print_keys("deleted keys", h->deleted_keys, h->deleted, h->n_deleted);
+	print_keys("re-created keys", h->recreated_keys, h->recreated, h->n_recreated);
+	if (h->sum.plaintext_historical > 0)
 		printf("  this backup still holds old plaintext: compact and defragment the cluster, then take a new "
 		       "snapshot and retire this one\n");
 }
 
-static void print_table(json_t *rep)
+void backup_print_table(const struct backup *bk, const char *file, int history)
 {
-	size_t i;
-	json_t *c;
+	char v[1024];
 
-	print_file(rep);
-	json_array_foreach(json_object_get(rep, "configs"), i, c)
-		print_config(c);
-	print_history(json_object_get(rep, "history"));
-	printf("\nverdict: %s\n", sval(rep, "verdict"));
-}
-
-void backup_print_report(json_t *rep, int json, int streamed_keys)
-{
-	if (json)
-		rp_print_json(rep, streamed_keys);
-	else
-		print_table(rep);
+	print_file(backup_snap_info(bk), file);
+	for (size_t i = 0; i < backup_n_results(bk); i++)
+		print_config(bk, i);
+	if (history)
+		print_history(bk);
+	backup_verdict(v, sizeof(v), bk);
+	printf("\nverdict: %s\n", v);
 }

@@ -92,10 +92,6 @@ int cmd_page_size(int64_t *out, const char *cmd, const char *arg);
 /* Parses "table" or "json" for -o. Returns 0/1 (json) or ERR_USAGE. */
 int cmd_output_format(const char *arg);
 
-/* Renders an audit report (audit/report.h) to stdout as JSON or a table.
- * streamed_keys: a "keys" array was already opened on stdout (--list-keys). */
-struct json_t;
-void cmd_print_report(struct json_t *rep, int json, int streamed_keys);
 
 struct scan;
 struct scan_opts;

@@ -9,7 +9,7 @@
 #include "kmsflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
-#include "audit/report.h"
+#include "report_print.h"
 #include "scan/scan.h"
 #include "audit/tally.h"
 #include "metrics.h"
@@ -168,16 +168,17 @@ static void list_key(struct audit *a, const struct scan_item *it)
 		json_t *o = json_object();
 
 		json_object_set_new(o, "etcd_key", json_stringn((const char *)it->kv->key, it->kv->key_len));
-		json_object_set_new(o, "provider", json_string(report_provider(r->kind)));
+		json_object_set_new(o, "provider", json_string(env_kind_name(r->kind)));
 		json_object_set_new(o, "key_name", json_string(r->kind == ENV_IDENTITY ? "" : r->key_name));
 		json_object_set_new(o, "status", json_string(status));
 		json_object_set_new(o, "mod_revision", json_integer(it->kv->mod_revision));
-		printf("%s", a->listed ? ",\n    " : "\n    ");
-		json_dumpf(o, stdout, JSON_COMPACT);
+		/* JSON Lines: one value per line, the report last */
+		json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		putchar('\n');
 		json_decref(o);
 	} else {
 		printf("%-64.*s %-10s %-20s %s\n", (int)it->kv->key_len, (const char *)it->kv->key,
-		       report_provider(r->kind), r->kind == ENV_IDENTITY ? "-" : r->key_name, status);
+		       env_kind_name(r->kind), r->kind == ENV_IDENTITY ? "-" : r->key_name, status);
 	}
 	a->listed++;
 }
@@ -309,9 +310,7 @@ int cmd_audit(int argc, char **argv)
 	etcdflags_opts(&a.ef, &eo);
 	if ((rc = etcd_open(&cl, &eo)) < 0)
 		goto fail;
-	if (a.list_keys && a.json)
-		printf("{\n  \"keys\": [");
-	else if (a.list_keys)
+	if (a.list_keys && !a.json)
 		printf("%-64s %-10s %-20s %s\n", "KEY", "PROVIDER", "KEY NAME", "STATUS");
 	if ((rc = run_scan(&a, cl, &s, &meta.restarted)) < 0 || (a.history && (rc = count_history(&a, s, cl, &hr)) < 0))
 		goto fail;
@@ -321,14 +320,15 @@ int cmd_audit(int argc, char **argv)
 	meta.endpoint = etcd_endpoint(cl);
 	meta.seconds = progress_elapsed(&a.prog);
 	scan_empty(s, &empty);
-	rep = report_build(&a.tally, &meta, a.history ? &hr : NULL);
-	if (rep != NULL) {
+	if (a.json) {
+		rep = report_json(&a.tally, &meta, a.history ? &hr : NULL);
 		json_object_set_new(rep, "empty_prefixes", cmd_empty_json(&empty));
 		json_object_set_new(rep, "kms_plugins", kmsflags_report(&a.kf));
-	}
-	cmd_print_report(rep, a.json, a.list_keys);
-	if (!a.json)
+		rp_print_json(rep, a.list_keys);
+	} else {
+		report_print_table(&a.tally, &meta, a.history ? &hr : NULL);
 		kmsflags_print(&a.kf, stdout);
+	}
 	tally_total(&a.tally, &bad);
 	status = bad > 0 ? EXIT_FINDINGS : EXIT_OK;
 	if (cmd_empty_status("audit", &empty, a.allow_empty) != EXIT_OK)
@@ -338,8 +338,6 @@ int cmd_audit(int argc, char **argv)
 	goto out;
 fail:
 	progress_done(&a.prog);
-	if (a.list_keys && a.json)
-		printf("]}\n");
 	status = cmd_fail(rc);
 	if (a.metrics_path && (rc = metrics_failed(a.metrics_path, "audit")) < 0)
 		cmd_fail(rc);

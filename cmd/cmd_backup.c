@@ -12,6 +12,7 @@
 #include "base/hex.h"
 #include "xform/kmsring.h"
 #include "progress.h"
+#include "report_print.h"
 #include "bolt/snapshot.h"
 #include "scan/scan.h"
 
@@ -209,8 +210,9 @@ static int list_value(void *arg, const struct snap_kv *kv, const struct res_id *
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(st, json_string(status_of(v, &r[i])));
 		json_object_set_new(o, "status", st);
-		printf("%s", v->listed ? ",\n    " : "\n    ");
-		json_dumpf(o, stdout, JSON_COMPACT);
+		/* JSON Lines: one value per line, the report last */
+		json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		putchar('\n');
 		json_decref(o);
 	} else {
 		printf("%-64.*s %9lld %-10s %-20s", (int)kv->key_len, (const char *)kv->key, (long long)kv->mod_revision,
@@ -284,9 +286,7 @@ static int run_verify(struct verify *v, struct snap **sp, struct backup **bkp)
 	progress_done(&v->prog);
 	if ((rc = snap_index(*sp, on_snap_progress, v)) < 0 || (rc = backup_new(bkp, *sp, &o)) < 0)
 		goto out;
-	if (v->list_keys && v->json)
-		printf("{\n  \"keys\": [");
-	else if (v->list_keys)
+	if (v->list_keys && !v->json)
 		printf("%-64s %9s %-10s %-20s %s\n", "KEY", "REVISION", "PROVIDER", "KEY NAME", "STATUS");
 	rc = backup_run(*bkp, list_value, on_values, v);
 out:
@@ -313,15 +313,17 @@ static int cmd_backup_verify(int argc, char **argv)
 	}
 	if ((rc = run_verify(&v, &s, &bk)) < 0) {
 		progress_done(&v.prog);
-		if (v.list_keys && v.json && bk)
-			printf("]}\n");
 		status = file_finding(&v, s, rc);
 		goto out;
 	}
 	progress_done(&v.prog);
 	note_file(&v, snap_get_info(s));
-	rep = backup_report(bk, v.file, v.history, progress_elapsed(&v.prog));
-	backup_print_report(rep, v.json, v.list_keys && v.json);
+	if (v.json) {
+		rep = backup_json(bk, v.file, v.history, progress_elapsed(&v.prog));
+		rp_print_json(rep, v.list_keys);
+	} else {
+		backup_print_table(bk, v.file, v.history);
+	}
 	status = backup_ok(bk) ? EXIT_OK : EXIT_FINDINGS;
 out:
 	json_decref(rep);

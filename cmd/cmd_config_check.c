@@ -16,7 +16,7 @@
 #include "kmsflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
-#include "audit/report.h"
+#include "xform/envelope.h"
 #include "scan/scan.h"
 #include "bolt/snapshot.h"
 #include "status/cfgcheck.h"
@@ -182,7 +182,7 @@ static void print_groups(const struct status_bad *b)
 	for (size_t i = 0; i < b->n_groups; i++) {
 		const struct status_bad_group *g = &b->groups[i];
 
-		printf("  %s key '%s': %llu values (%s%s%s)\n", report_provider(g->kind), g->key_name,
+		printf("  %s key '%s': %llu values (%s%s%s)\n", env_kind_name(g->kind), g->key_name,
 		       (unsigned long long)g->count, xf_reason_name(g->reason), g->detail[0] ? ": " : "", g->detail);
 		for (size_t j = 0; j < g->n_examples; j++)
 			printf("    %s\n", g->examples[j]);

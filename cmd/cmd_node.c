@@ -18,7 +18,7 @@
 #include "node/store.h"
 #include "nodecmd.h"
 #include "progress.h"
-#include "audit/report.h"
+#include "xform/envelope.h"
 #include "status/cfgcheck.h"
 #include "xform/csmkey.h"
 #include "kmsflags.h"
@@ -288,7 +288,7 @@ static void print_refusal(const struct node_cmd *c, const struct cfgcheck_result
 	for (size_t i = 0; i < r->bad.n_groups; i++) {
 		const struct status_bad_group *g = &r->bad.groups[i];
 
-		printf("  needs %s key '%s': %llu values (%s), e.g. %s\n", report_provider(g->kind),
+		printf("  needs %s key '%s': %llu values (%s), e.g. %s\n", env_kind_name(g->kind),
 		       g->key_name[0] ? g->key_name : "-", (unsigned long long)g->count, xf_reason_name(g->reason),
 		       g->n_examples ? g->examples[0] : "");
 	}

@@ -9,7 +9,7 @@
 #include "kmsflags.h"
 #include "xform/kmsring.h"
 #include "progress.h"
-#include "audit/report.h"
+#include "xform/envelope.h"
 #include "scan/scan.h"
 #include "status/status.h"
 #include "node/record.h"
@@ -444,7 +444,7 @@ static void print_table(const struct st_cmd *c, const struct status *st, int64_t
 			continue;
 		printf("unreadable: %s: %llu", st->readers[i].label, (unsigned long long)b->total);
 		if (b->n_groups > 0 && b->groups[0].n_examples > 0)
-			printf(" (e.g. %s: %s %s, %s)", b->groups[0].examples[0], report_provider(b->groups[0].kind),
+			printf(" (e.g. %s: %s %s, %s)", b->groups[0].examples[0], env_kind_name(b->groups[0].kind),
 			       b->groups[0].key_name[0] ? b->groups[0].key_name : "-", xf_reason_name(b->groups[0].reason));
 		printf("\n");
 	}
@@ -472,7 +472,7 @@ static json_t *bad_json(const struct status_reader *r)
 
 		for (size_t j = 0; j < g->n_examples; j++)
 			json_array_append_new(ex, json_string(g->examples[j]));
-		json_array_append_new(groups, json_pack("{s:s,s:s,s:s,s:s,s:I,s:o}", "provider", report_provider(g->kind),
+		json_array_append_new(groups, json_pack("{s:s,s:s,s:s,s:s,s:I,s:o}", "provider", env_kind_name(g->kind),
 							"key_name", g->key_name, "reason", xf_reason_name(g->reason),
 							"detail", g->detail, "count", (json_int_t)g->count,
 							"examples", ex));
@@ -500,7 +500,7 @@ static void print_json(const struct st_cmd *c, const struct status *st, int64_t 
 						       st->nodes[i].path, "names",
 						       names_json(st->nodes[i].names, st->nodes[i].n_names)));
 	for (size_t i = 0; i < st->n_etcd; i++)
-		json_array_append_new(etcd, json_pack("{s:s,s:s,s:I}", "provider", report_provider(st->etcd[i].kind),
+		json_array_append_new(etcd, json_pack("{s:s,s:s,s:I}", "provider", env_kind_name(st->etcd[i].kind),
 						      "name", status_count_name(&st->etcd[i]), "count",
 						      (json_int_t)st->etcd[i].count));
 	for (size_t i = 0; i < st->n_readers; i++)

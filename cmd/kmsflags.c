@@ -19,7 +19,7 @@ int kmsflags_open(struct kmsflags *k, struct kms_ring **ring, const char *keyrin
 		return rc;
 	for (size_t i = 0; i < k->n; i++)
 		if ((rc = kms_set_override(k->set, k->endpoints[i])) < 0)
-			return rc;
+			return rc == ERR_USAGE ? err_wrap(rc, "--kms-endpoint") : rc;
 	if ((rc = kmsring_new(ring, k->set)) < 0)
 		return rc;
 	if (keyring_path && (rc = kmsring_load_file(*ring, keyring_path)) < 0)

@@ -2,7 +2,7 @@
  * metrics.h. Does not read JSON and does not print. */
 #include "metrics.h"
 #include "audit/history.h"
-#include "audit/report.h"
+#include "report_print.h"
 #include "audit/tally.h"
 #include "base/err.h"
 #include "node/rwrec.h"
@@ -222,7 +222,7 @@ static void audit_rows(struct metrics *m, const struct tally *t, enum row_figure
 			uint64_t v = f == ROW_VALUES ? row->count : f == ROW_READABLE ? row->readable
 				   : f == ROW_STALE  ? row->stale : row->count - row->readable;
 
-			metrics_sample(m, (double)v, "resource", r->name, "provider", report_provider(row->kind),
+			metrics_sample(m, (double)v, "resource", r->name, "provider", env_kind_name(row->kind),
 				       "key_name", row_key_name(row), "key_id",
 				       row->kind == ENV_KMS2 ? row->key_id : NULL, NULL);
 		}
@@ -334,7 +334,7 @@ static void status_etcd(struct metrics *m, const struct status *st)
 {
 	metrics_family(m, "etcdcrypt_status_etcd_values", "gauge", "stored secrets by the provider/key name they use");
 	for (size_t i = 0; i < st->n_etcd; i++)
-		metrics_sample(m, (double)st->etcd[i].count, "provider", report_provider(st->etcd[i].kind), "key_name",
+		metrics_sample(m, (double)st->etcd[i].count, "provider", env_kind_name(st->etcd[i].kind), "key_name",
 			       status_count_name(&st->etcd[i]), NULL);
 	metrics_family(m, "etcdcrypt_status_unreadable_values", "gauge", "stored secrets a config cannot read");
 	for (size_t i = 0; i < st->n_readers; i++)

@@ -1,65 +1,35 @@
-/* report_print: renders an audit report (audit/report.h) as JSON or as an
- * aligned table with counts, percentages and a one-line verdict. */
-#include "cmd.h"
+/* report_print: an audit's typed results as aligned tables with counts,
+ * percentages and a one-line verdict; see report_print.h. */
 #include "report_print.h"
 
-#include <jansson.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-long long rp_int(const json_t *o, const char *k)
-{
-	return (long long)json_integer_value(json_object_get(o, k));
-}
-
-const char *rp_str(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	return s ? s : "";
-}
-
-#define ival rp_int
-#define sval rp_str
-
-void rp_print_json(json_t *rep, int streamed_keys)
-{
-	char *s = json_dumps(rep, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-	if (s == NULL)
-		return;
-	/* with --list-keys the "keys" array was streamed first: close it and
-	 * continue the same object */
-	if (streamed_keys)
-		printf("\n  ],\n%s\n", s + 2);
-	else
-		printf("%s\n", s);
-	free(s);
-}
 
 /* column widths: the longest resource and key name, at least the header's */
 struct widths {
 	int res, key;
 };
 
-static void key_label(char *out, size_t cap, const json_t *row)
+/* "key-name", "-" without one; KMS v2 rows add "@key-id" */
+static void key_label(char *out, size_t cap, const struct tally_row *row)
 {
-	snprintf(out, cap, "%s%s%s", sval(row, "key_name")[0] ? sval(row, "key_name") : "-",
-		 json_object_get(row, "key_id") ? "@" : "", sval(row, "key_id"));
+	int kms2 = row->kind == ENV_KMS2;
+
+	snprintf(out, cap, "%s%s%s", row->key_name[0] ? row->key_name : "-", kms2 ? "@" : "", kms2 ? row->key_id : "");
 }
 
-static struct widths measure_widths(const json_t *res)
+static struct widths measure_widths(const struct tally *t)
 {
 	struct widths w = { 8, 8 };
-	size_t i, j;
-	json_t *r, *row;
 	char name[600];
 
-	json_array_foreach(res, i, r) {
-		if ((int)strlen(sval(r, "resource")) > w.res)
-			w.res = (int)strlen(sval(r, "resource"));
-		json_array_foreach(json_object_get(r, "providers"), j, row) {
-			key_label(name, sizeof(name), row);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct tally_res *r = &t->res[i];
+
+		if ((int)strlen(r->name) > w.res)
+			w.res = (int)strlen(r->name);
+		for (size_t j = 0; j < r->n_rows; j++) {
+			key_label(name, sizeof(name), &r->rows[j]);
 			if ((int)strlen(name) > w.key)
 				w.key = (int)strlen(name);
 		}
@@ -67,71 +37,65 @@ static struct widths measure_widths(const json_t *res)
 	return w;
 }
 
-static void print_rows(const json_t *r, int have_config, struct widths w)
+static void print_rows(const struct tally_res *r, int have_config, struct widths w)
 {
-	const json_t *rows = json_object_get(r, "providers");
-	long long total = ival(r, "total");
-	size_t i;
-	json_t *row;
-
-	json_array_foreach(rows, i, row) {
-		long long n = ival(row, "count");
+	for (size_t i = 0; i < r->n_rows; i++) {
+		const struct tally_row *row = &r->rows[i];
 		char name[600];
 
 		key_label(name, sizeof(name), row);
-		printf("%-*s %-10s %-*s %9lld %6.1f%%", w.res, sval(r, "resource"), sval(row, "provider"), w.key, name, n,
-		       total ? 100.0 * (double)n / (double)total : 0.0);
+		printf("%-*s %-10s %-*s %9llu %6.1f%%", w.res, r->name, env_kind_name(row->kind), w.key, name,
+		       (unsigned long long)row->count, r->total ? 100.0 * (double)row->count / (double)r->total : 0.0);
 		if (have_config)
-			printf(" %9lld %9lld", ival(row, "readable"), ival(row, "stale"));
+			printf(" %9llu %9llu", (unsigned long long)row->readable, (unsigned long long)row->stale);
 		putchar('\n');
 	}
 }
 
-static void print_resource_summary(const json_t *r, int have_config)
+static void print_resource_summary(const struct tally_res *r, int have_config)
 {
-	const json_t *pt = json_object_get(r, "plaintext");
-
-	printf("%s: %lld values", sval(r, "resource"), ival(r, "total"));
+	printf("%s: %llu values", r->name, (unsigned long long)r->total);
 	if (have_config)
-		printf(", %lld readable, %lld stale, %lld unreadable", ival(r, "readable"), ival(r, "stale"),
-		       ival(r, "unreadable_count"));
-	printf("; stored as plaintext: %lld protobuf, %lld json, %lld cbor, %lld other\n", ival(pt, "protobuf"),
-	       ival(pt, "json"), ival(pt, "cbor"), ival(pt, "other"));
+		printf(", %llu readable, %llu stale, %llu unreadable", (unsigned long long)r->readable,
+		       (unsigned long long)r->stale, (unsigned long long)r->unreadable);
+	printf("; stored as plaintext: %llu protobuf, %llu json, %llu cbor, %llu other\n",
+	       (unsigned long long)r->encodings[PLAIN_PROTOBUF], (unsigned long long)r->encodings[PLAIN_JSON],
+	       (unsigned long long)r->encodings[PLAIN_CBOR], (unsigned long long)r->encodings[PLAIN_OTHER]);
 }
 
-static void print_unreadable(const json_t *res, int with_revision)
+static void print_unreadable(const struct tally *t, int with_revision)
 {
-	size_t i, j;
-	json_t *r, *b;
 	int header = 0;
 
-	json_array_foreach(res, i, r) {
-		json_array_foreach(json_object_get(r, "unreadable"), j, b) {
+	for (size_t i = 0; i < t->n; i++) {
+		const struct tally_res *r = &t->res[i];
+
+		for (size_t j = 0; j < r->n_bad; j++) {
+			const struct tally_bad *b = &r->bad[j];
+
 			if (!header++)
 				printf("\nUNREADABLE\n");
-			printf("  %s  %s%s%s  %s: %s", sval(b, "etcd_key"), sval(b, "provider"),
-			       sval(b, "key_name")[0] ? ":" : "", sval(b, "key_name"), sval(b, "reason"),
-			       sval(b, "detail"));
+			printf("  %s  %s%s%s  %s: %s", b->etcd_key, env_kind_name(b->kind), b->key_name[0] ? ":" : "",
+			       b->key_name, xf_reason_name(b->reason), b->detail);
 			if (with_revision)
-				printf(" (revision %lld)", ival(b, "mod_revision"));
+				printf(" (revision %lld)", (long long)b->mod_revision);
 			putchar('\n');
 		}
-		if (ival(r, "unreadable_unlisted") > 0)
-			printf("  ... and %lld more in %s (not listed)\n", ival(r, "unreadable_unlisted"),
-			       sval(r, "resource"));
+		if (r->bad_unlisted > 0)
+			printf("  ... and %llu more in %s (not listed)\n", (unsigned long long)r->bad_unlisted, r->name);
 	}
 }
 
 /* "; oldest at revision N", or "" when there is none (never "revision 0"). */
-static const char *oldest_text(char buf[48], long long n, long long rev)
+static const char *oldest_text(char buf[48], uint64_t n, int64_t rev)
 {
 	buf[0] = '\0';
 	if (n > 0 && rev > 0)
-		snprintf(buf, 48, "; oldest at revision %lld", rev);
+		snprintf(buf, 48, "; oldest at revision %lld", (long long)rev);
 	return buf;
 }
 
-static void print_history(const json_t *h)
+static void print_history(const struct history_result *h)
 {
 	char o1[48], o2[48];
 
@@ -139,56 +103,44 @@ static void print_history(const json_t *h)
 		return;
 	/* a compaction keeps its own revision readable */
 	printf("\nHISTORY (revisions %lld..%lld retained)\n",
-	       ival(h, "compact_revision") > 0 ? ival(h, "compact_revision") : 1, ival(h, "upto_revision"));
-	printf("  %lld puts, %lld deletes retained\n", ival(h, "revisions"), ival(h, "deletes"));
-	printf("  plaintext revisions: %lld (%lld historical, in %lld keys%s)\n",
-	       ival(h, "plaintext_revisions_total"), ival(h, "plaintext_revisions_historical"),
-	       ival(h, "keys_with_historical_plaintext"),
-	       oldest_text(o1, ival(h, "plaintext_revisions_historical"), ival(h, "oldest_historical_plaintext_revision")));
-	printf("  revisions under keys the config cannot read: %lld (%lld historical%s)\n",
-	       ival(h, "retired_revisions_total"), ival(h, "retired_revisions_historical"),
-	       oldest_text(o2, ival(h, "retired_revisions_historical"), ival(h, "oldest_historical_retired_revision")));
-	if (json_is_true(json_object_get(h, "purge_needed")))
+	       (long long)(h->compact_revision > 0 ? h->compact_revision : 1), (long long)h->upto_revision);
+	printf("  %llu puts, %llu deletes retained\n", (unsigned long long)h->revisions, (unsigned long long)h->deletes);
+	printf("  plaintext revisions: %llu (%llu historical, in %llu keys%s)\n", (unsigned long long)h->plaintext_total,
+	       (unsigned long long)h->plaintext_historical, (unsigned long long)h->keys_with_historical_plaintext,
+	       oldest_text(o1, h->plaintext_historical, h->oldest_plaintext_revision));
+	printf("  revisions under keys the config cannot read: %llu (%llu historical%s)\n",
+	       (unsigned long long)h->retired_total, (unsigned long long)h->retired_historical,
+	       oldest_text(o2, h->retired_historical, h->oldest_retired_revision));
+	if (h->plaintext_historical > 0 || h->retired_historical > 0)
 		printf("  to purge them: etcdctl compact %lld, then etcdctl defrag on each member\n",
-		       ival(h, "upto_revision"));
+		       (long long)h->upto_revision);
 }
 
-void rp_print_resources(const json_t *res, int have_config, int with_revision)
+void rp_print_resources(const struct tally *t, int with_revision)
 {
-	size_t i;
-	json_t *r;
-
-	struct widths w = measure_widths(res);
+	struct widths w = measure_widths(t);
 
 	printf("%-*s %-10s %-*s %9s %7s", w.res, "RESOURCE", "PROVIDER", w.key, "KEY NAME", "VALUES", "%");
-	if (have_config)
+	if (t->have_config)
 		printf(" %9s %9s", "READABLE", "STALE");
 	putchar('\n');
-	json_array_foreach(res, i, r)
-		print_rows(r, have_config, w);
+	for (size_t i = 0; i < t->n; i++)
+		print_rows(&t->res[i], t->have_config, w);
 	putchar('\n');
-	json_array_foreach(res, i, r)
-		print_resource_summary(r, have_config);
-	print_unreadable(res, with_revision);
+	for (size_t i = 0; i < t->n; i++)
+		print_resource_summary(&t->res[i], t->have_config);
+	print_unreadable(t, with_revision);
 }
 
-static void print_table(json_t *rep)
+void report_print_table(const struct tally *t, const struct report_meta *m, const struct history_result *hist)
 {
-	int have_config = !json_is_null(json_object_get(rep, "config"));
+	char v[512];
 
-	printf("revision %lld at %s, config %s (%.2f s)%s\n\n", ival(rep, "revision"), sval(rep, "endpoint"),
-	       have_config ? sval(rep, "config") : "none (classify only)",
-	       json_real_value(json_object_get(rep, "seconds")),
-	       json_is_true(json_object_get(rep, "restarted")) ? ", restarted after a compaction" : "");
-	rp_print_resources(json_object_get(rep, "resources"), have_config, 0);
-	print_history(json_object_get(rep, "history"));
-	printf("\nverdict: %s\n", sval(rep, "verdict"));
-}
-
-void cmd_print_report(json_t *rep, int json, int streamed_keys)
-{
-	if (json)
-		rp_print_json(rep, streamed_keys);
-	else
-		print_table(rep);
+	printf("revision %lld at %s, config %s (%.2f s)%s\n\n", (long long)m->revision, m->endpoint ? m->endpoint : "",
+	       m->config ? m->config : "none (classify only)", m->seconds,
+	       m->restarted ? ", restarted after a compaction" : "");
+	rp_print_resources(t, 0);
+	print_history(hist);
+	report_verdict(v, sizeof(v), t, m, hist);
+	printf("\nverdict: %s\n", v);
 }

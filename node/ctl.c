@@ -36,6 +36,8 @@ struct ctl {
 	struct node_rwrec rec; /* the rewrite being run */
 	struct node_rwrec prev; /* the record it replaced */
 	int have_prev;
+	int rec_put;     /* a running record of this run was published */
+	int64_t start_ms;
 };
 
 static int64_t now_ms(void)
@@ -170,6 +172,7 @@ static void put_rec(struct ctl *c)
 	if (node_rwrec_put(c->cl, c->o->prefix, &c->rec) < 0)
 		c->o->log(c->o->arg, "cannot publish the rewrite's progress: %s", err_msg());
 	c->last_put_ms = now_ms();
+	c->rec_put = 1;
 	notify(c, NODE_CTL_PROGRESS, 1, &c->rec);
 }
 
@@ -189,7 +192,9 @@ static void on_progress(void *arg, const struct rw_stats *st)
 	struct ctl *c = arg;
 
 	fill_rec(c, st);
-	if (now_ms() - c->last_put_ms >= 1000)
+	/* a run that writes, or has scanned for a second, shows up; a quick
+	 * pass that finds everything current leaves the last result alone */
+	if ((st->rewritten > 0 || now_ms() - c->start_ms >= 1000) && (!c->rec_put || now_ms() - c->last_put_ms >= 1000))
 		put_rec(c);
 }
 
@@ -201,42 +206,38 @@ static void on_bad(void *arg, const struct rw_unreadable *u)
 		  xf_reason_name(u->res->reason));
 }
 
-/* The quota gate of `rewrite`: every value rewritten at most once, so the
- * growth is bounded by the used size; estimate only when that may not fit. */
+/* `rewrite`'s gates before the first write: no KMS target, no alarm, and
+ * the quota guard (estimating the growth only when the bound from the used
+ * size does not fit). */
 static int gates(struct ctl *c, const struct rw_opts *ro)
 {
 	struct etcd_status es;
-	uint64_t values = 0;
-	int64_t growth;
+	struct rw_quota q;
 	int rc;
 
 	if ((rc = rw_check_target(ro)) < 0 || (rc = rw_check_alarms(c->cl)) < 0 || (rc = etcd_status(c->cl, &es)) < 0 ||
 	    (rc = rw_count(c->cl, ro, &c->rec.total)) < 0)
 		return rc;
-	growth = rw_growth_bound(es.db_size_in_use);
-	if (es.db_size + growth <= c->o->quota)
-		return 0;
-	if ((rc = rw_estimate(c->cl, ro, &values, &growth)) < 0)
+	q = (struct rw_quota){ .quota = c->o->quota, .quota_given = 0, .db_size = es.db_size,
+			       .db_size_in_use = es.db_size_in_use, .keys = c->rec.total, .growth = -1 };
+	if ((rc = rw_quota_check(ro, &q)) <= 0)
 		return rc;
-	if (es.db_size + growth > c->o->quota)
-		return err_set(ERR_REFUSED, "rewriting %llu values would grow etcd's database from %lld to about %lld "
-			       "bytes, over the quota of %lld: compact and defragment first",
-			       (unsigned long long)values, (long long)es.db_size, (long long)(es.db_size + growth),
-			       (long long)c->o->quota);
-	return 0;
+	if ((rc = rw_estimate(c->cl, ro, &q.values, &q.growth)) < 0)
+		return rc;
+	return rw_quota_check(ro, &q);
 }
 
-/* The record to leave behind: a run that changed nothing after a finished
- * rewrite to the same key puts that rewrite's record back (it says more). */
+/* The record to leave behind: a quick run that changed nothing after a
+ * finished rewrite to the same key leaves that rewrite's record (it says
+ * more); anything else publishes this run's result. */
 static void put_result(struct ctl *c)
 {
 	const struct node_rwrec *p = &c->prev;
 
-	if (c->have_prev && !c->rec.forced && c->rec.rewritten == 0 && c->rec.unreadable == 0 &&
+	if (!c->rec_put && c->have_prev && !c->rec.forced && c->rec.rewritten == 0 && c->rec.unreadable == 0 &&
 	    c->rec.state == NODE_RW_DONE && p->state == NODE_RW_DONE && strcmp(p->write_name, c->rec.write_name) == 0 &&
 	    strcmp(p->write_provider, c->rec.write_provider) == 0) {
-		if (node_rwrec_put(c->cl, c->o->prefix, p) < 0)
-			c->o->log(c->o->arg, "cannot publish the rewrite's result: %s", err_msg());
+		notify(c, NODE_CTL_PROGRESS, 1, p); /* it stays the published one */
 		return;
 	}
 	put_rec(c);
@@ -269,7 +270,10 @@ static int run_rewrite(struct ctl *c, int force, const char *request)
 	ro.all = all;
 	if ((rc = gates(c, &ro)) == 0) {
 		c->have_prev = node_rwrec_get(c->cl, c->o->prefix, &c->prev) == 0;
-		put_rec(c); /* running */
+		c->rec_put = 0;
+		c->start_ms = now_ms();
+		if (force)
+			put_rec(c); /* running: restart follows it */
 		c->o->log(c->o->arg, "rewriting to %s%s (%llu keys)", w->name, force ? " (forced)" : "",
 			  (unsigned long long)c->rec.total);
 		rc = rw_run(c->cl, &ro, &st, on_bad, on_progress, c);

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <time.h>
 
+#define SCAN_PREFETCH 256 /* values whose KMS v1 DEKs are asked for together */
+
 #define SCAN_RETRIES 5
 #define SCAN_KEYS_PAGE 50000 /* keys-only pages: few, so etcd's per-page index walk stays small */
 
@@ -142,6 +144,23 @@ static int target_of_key(struct scan *s, struct scan_target **out, const struct 
 	return add_target(s, out, &id);
 }
 
+/* KMS v1 values need a plugin call each: ask for the next chunk's DEKs
+ * together, a bounded number in flight, before reading them one by one. */
+static int prefetch(struct scan *s, const struct etcd_range_resp *page, struct scan_target *fixed, size_t from)
+{
+	struct scan_target *t = fixed;
+	int rc = 0;
+
+	for (size_t i = from; i < page->n_kvs && i < from + SCAN_PREFETCH && rc == 0; i++) {
+		const struct etcd_kv *kv = &page->kvs[i];
+
+		if (fixed == NULL && (rc = target_of_key(s, &t, kv)) < 0)
+			return rc;
+		rc = xf_prefetch_add(t->xf, kv->value, kv->value_len);
+	}
+	return rc < 0 || t == NULL ? rc : xf_prefetch_run(t->xf);
+}
+
 static int scan_page(struct scan *s, const struct etcd_range_resp *page, struct scan_target *fixed, scan_fn fn,
 		     void *arg)
 {
@@ -152,6 +171,8 @@ static int scan_page(struct scan *s, const struct etcd_range_resp *page, struct 
 		struct scan_item it;
 		int rc;
 
+		if (i % SCAN_PREFETCH == 0 && (rc = prefetch(s, page, fixed, i)) < 0)
+			return rc;
 		if (t == NULL && (rc = target_of_key(s, &t, kv)) < 0)
 			return rc;
 		rc = xf_read(t->xf, &res, &s->plain, kv->key, kv->key_len, kv->value, kv->value_len);

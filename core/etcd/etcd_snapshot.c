@@ -1,5 +1,5 @@
-/* etcd_snapshot: Maintenance.Snapshot, a server-streaming call (GRPC-C.md
- * sections 2 and 5).
+/* etcd_snapshot: Maintenance.Snapshot, a server-streaming call
+ * (docs/grpc-notes.md §1 and §3).
  *
  * One batch sends the (empty) request and half-closes; another waits for the
  * status, which completes only when the stream is over; then one

@@ -3,7 +3,7 @@
  * A plugin listens on a unix socket (the config's `endpoint: unix:///path`,
  * `unix:///@name` for an abstract socket). Calls use insecure credentials,
  * authority "localhost" and a deadline of the config's `timeout` (default
- * 3 s) each (FORMATS.md section 6):
+ * 3 s) each (docs/formats.md §8):
  *   KMS v2  /v2.KeyManagementService/{Status,Decrypt,Encrypt} (a plugin that
  *           answers UNIMPLEMENTED is asked again under package v2alpha1)
  *   KMS v1  /v1beta1.KeyManagementService/{Version,Decrypt,Encrypt}
@@ -21,8 +21,10 @@
  *    DEADLINE_EXCEEDED) is marked down for the rest of the run: later calls
  *    fail at once with the same message, so a dead or slow plugin costs one
  *    timeout, never one per value.
- *  - Calls are synchronous: one in flight per set (it is used from one
- *    thread; a mutex makes concurrent use safe, not parallel).
+ *  - Calls are synchronous, one at a time, except kms_set_prefetch: KMS v1
+ *    has a DEK per value, so a page's DEKs are asked for ahead with at most
+ *    KMS_PREFETCH_INFLIGHT calls in flight and land in the cache. (A set is
+ *    used from one thread; a mutex makes concurrent use safe, not parallel.)
  * Failures of a plugin are results (enum kms_fail plus the plugin's own
  * message), not errors; functions return <0 only for internal errors. */
 #ifndef ETCDCRYPT_KMS_H
@@ -36,6 +38,7 @@
 #define KMS_KEY_ID_MAX 1024 /* the apiserver's limit on key IDs and wrapped DEKs */
 #define KMS_MSG_MAX 384
 #define KMS_CACHE_SLOTS 4096
+#define KMS_PREFETCH_INFLIGHT 16
 
 /* What a config's kms provider names (all borrowed). */
 struct kms_plugin_ref {
@@ -94,6 +97,11 @@ int kms_set_status(struct kms_set *s, const struct kms_plugin_ref *p, struct kms
 /* Unwraps w into *plain (reset first): from the cache, else one Decrypt. */
 int kms_set_decrypt(struct kms_set *s, const struct kms_plugin_ref *p, const struct kms_wrapped *w,
 		    struct buf *plain, enum kms_fail *fail, char msg[KMS_MSG_MAX]);
+
+/* KMS v1: unwraps every w[0..n) not cached yet into the cache, with up to
+ * KMS_PREFETCH_INFLIGHT Decrypt calls in flight (what kms_set_decrypt then
+ * finds). Does nothing for KMS v2 (one seed serves many values). */
+int kms_set_prefetch(struct kms_set *s, const struct kms_plugin_ref *p, const struct kms_wrapped *w, size_t n);
 
 /* Wraps plain with one Encrypt: *ct and *annotations (raw EncryptedObject
  * field-4 records, for v2) are reset and filled, key_id set (v2). The result

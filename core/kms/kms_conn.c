@@ -26,7 +26,8 @@
 
 #define KMS_TIMEOUT_DEFAULT 3000
 #define KMS_MAX_ANNOTATIONS 64
-#define CQ_GRACE_MS 2000 /* past the call deadline: cancel (gRPC's deadline should already have fired) */
+#define CQ_GRACE_MS 2000
+#define KMS_MAX_INFLIGHT 64 /* past the call deadline: cancel (gRPC's deadline should already have fired) */
 
 static uint64_t now_us(void)
 {
@@ -112,6 +113,13 @@ void kms_conn_close(struct kms_conn *c)
 			;
 		grpc_completion_queue_destroy(c->cq);
 	}
+	if (c->cq_many) {
+		grpc_completion_queue_shutdown(c->cq_many);
+		while (grpc_completion_queue_next(c->cq_many, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+		       GRPC_QUEUE_SHUTDOWN)
+			;
+		grpc_completion_queue_destroy(c->cq_many);
+	}
 	if (c->ch)
 		grpc_channel_destroy(c->ch);
 	free(c->name);
@@ -135,65 +143,101 @@ static void copy_slice(char *dst, size_t cap, grpc_slice s)
 	dst[n] = '\0';
 }
 
-/* One unary call; r->resp (NULL unless OK) is the caller's to destroy. */
-static int unary(struct kms_conn *c, const char *method, const ProtobufCMessage *req, struct call_result *r)
+/* One call in flight: what start_call set up and end_call releases. */
+struct pending {
+	grpc_call *call;
+	grpc_byte_buffer *req;
+	grpc_metadata_array imd, tmd;
+	grpc_slice details;
+	struct call_result r;
+	int started;
+};
+
+/* Starts a unary call on cq with tag pd; on failure pd->r says why (no
+ * event will come). */
+static void start_call(struct kms_conn *c, grpc_completion_queue *cq, const char *method,
+		       const ProtobufCMessage *req, gpr_timespec deadline, struct pending *pd)
 {
 	size_t n = protobuf_c_message_get_packed_size(req);
-	grpc_slice s = grpc_slice_malloc(n), m, details = grpc_empty_slice();
-	grpc_metadata_array imd, tmd;
-	grpc_byte_buffer *bb;
-	gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-					     gpr_time_from_millis(c->timeout_ms, GPR_TIMESPAN));
+	grpc_slice s = grpc_slice_malloc(n), m;
 	grpc_op ops[6];
-	grpc_call *call;
-	grpc_event ev;
-	uint64_t t0 = now_us();
 
-	memset(r, 0, sizeof(*r));
+	memset(pd, 0, sizeof(*pd));
+	pd->details = grpc_empty_slice();
 	protobuf_c_message_pack(req, GRPC_SLICE_START_PTR(s));
-	bb = grpc_raw_byte_buffer_create(&s, 1);
+	pd->req = grpc_raw_byte_buffer_create(&s, 1);
 	grpc_slice_unref(s);
 	m = grpc_slice_from_copied_string(method);
-	call = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq, m, NULL, deadline, NULL);
+	pd->call = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL, deadline, NULL);
 	grpc_slice_unref(m);
-	grpc_metadata_array_init(&imd);
-	grpc_metadata_array_init(&tmd);
+	grpc_metadata_array_init(&pd->imd);
+	grpc_metadata_array_init(&pd->tmd);
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = bb;
+	ops[1].data.send_message.send_message = pd->req;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
 	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &imd;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &pd->imd;
 	ops[4].op = GRPC_OP_RECV_MESSAGE;
-	ops[4].data.recv_message.recv_message = &r->resp;
+	ops[4].data.recv_message.recv_message = &pd->r.resp;
 	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[5].data.recv_status_on_client.trailing_metadata = &tmd;
-	ops[5].data.recv_status_on_client.status = &r->code;
-	ops[5].data.recv_status_on_client.status_details = &details;
-	if (grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK) {
-		r->code = GRPC_STATUS_INTERNAL;
-		snprintf(r->det, sizeof(r->det), "cannot start the call");
-	} else {
-		ev = grpc_completion_queue_pluck(c->cq, call, gpr_time_add(deadline, gpr_time_from_millis(CQ_GRACE_MS,
-									      GPR_TIMESPAN)), NULL);
+	ops[5].data.recv_status_on_client.trailing_metadata = &pd->tmd;
+	ops[5].data.recv_status_on_client.status = &pd->r.code;
+	ops[5].data.recv_status_on_client.status_details = &pd->details;
+	pd->started = grpc_call_start_batch(pd->call, ops, 6, pd, NULL) == GRPC_CALL_OK;
+	if (!pd->started) {
+		pd->r.code = GRPC_STATUS_INTERNAL;
+		snprintf(pd->r.det, sizeof(pd->r.det), "cannot start the call");
+	}
+}
+
+/* After the call's event (or a failed start): fills pd->r, frees the rest;
+ * pd->r.resp (NULL unless OK) is the caller's to destroy. */
+static void end_call(struct pending *pd, int timed_out)
+{
+	if (timed_out)
+		pd->r.code = GRPC_STATUS_DEADLINE_EXCEEDED;
+	if (pd->started && !pd->r.det[0])
+		copy_slice(pd->r.det, sizeof(pd->r.det), pd->details);
+	grpc_byte_buffer_destroy(pd->req);
+	grpc_slice_unref(pd->details);
+	grpc_metadata_array_destroy(&pd->imd);
+	grpc_metadata_array_destroy(&pd->tmd);
+	grpc_call_unref(pd->call);
+	if (pd->r.code != GRPC_STATUS_OK && pd->r.resp) {
+		grpc_byte_buffer_destroy(pd->r.resp);
+		pd->r.resp = NULL;
+	}
+}
+
+static gpr_timespec deadline_in(long ms)
+{
+	return gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(ms, GPR_TIMESPAN));
+}
+
+/* One unary call; r->resp (NULL unless OK) is the caller's to destroy. */
+static int unary(struct kms_conn *c, const char *method, const ProtobufCMessage *req, struct call_result *r)
+{
+	gpr_timespec deadline = deadline_in(c->timeout_ms);
+	struct pending pd;
+	grpc_event ev;
+	uint64_t t0 = now_us();
+	int timed_out = 0;
+
+	start_call(c, c->cq, method, req, deadline, &pd);
+	if (pd.started) {
+		ev = grpc_completion_queue_pluck(c->cq, &pd, gpr_time_add(deadline, gpr_time_from_millis(CQ_GRACE_MS,
+									     GPR_TIMESPAN)), NULL);
 		if (ev.type == GRPC_QUEUE_TIMEOUT) {
-			grpc_call_cancel(call, NULL);
-			grpc_completion_queue_pluck(c->cq, call, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-			r->code = GRPC_STATUS_DEADLINE_EXCEEDED;
+			grpc_call_cancel(pd.call, NULL);
+			grpc_completion_queue_pluck(c->cq, &pd, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+			timed_out = 1;
 		}
-		copy_slice(r->det, sizeof(r->det), details);
 	}
+	end_call(&pd, timed_out);
 	c->st.plugin_us += now_us() - t0;
-	grpc_byte_buffer_destroy(bb);
-	grpc_slice_unref(details);
-	grpc_metadata_array_destroy(&imd);
-	grpc_metadata_array_destroy(&tmd);
-	grpc_call_unref(call);
-	if (r->code != GRPC_STATUS_OK && r->resp) {
-		grpc_byte_buffer_destroy(r->resp);
-		r->resp = NULL;
-	}
+	*r = pd.r;
 	return 0;
 }
 
@@ -496,4 +540,118 @@ int kms_conn_encrypt(struct kms_conn *c, const uint8_t *plain, size_t n, struct 
 	if (c->api == 2)
 		return encrypt_v2(c, plain, n, ct, key_id, annotations, fail, msg);
 	return encrypt_v1(c, plain, n, ct, fail, msg);
+}
+
+/* ---- many KMS v1 Decrypts in flight ---------------------------------------- */
+
+struct many {
+	struct kms_conn *c;
+	struct pending pd[KMS_MAX_INFLIGHT];
+	size_t at[KMS_MAX_INFLIGHT]; /* index into ws of each busy slot */
+	int busy[KMS_MAX_INFLIGHT];
+	size_t inflight;
+	gpr_timespec last_deadline;
+	struct buf plain;
+	kms_done_fn done;
+	void *arg;
+};
+
+/* Maps a finished call and hands its result on. */
+static int deliver(struct many *m, size_t k)
+{
+	ProtobufCMessage *resp = NULL;
+	enum kms_fail fail;
+	char msg[KMS_MSG_MAX] = "";
+	int rc = finish(m->c, "Decrypt", &m->pd[k].r, &v1beta1__decrypt_response__descriptor, &resp, &fail, msg);
+
+	buf_reset(&m->plain);
+	if (rc == 0 && resp)
+		rc = put_plain(&m->plain, &((V1beta1__DecryptResponse *)resp)->plain);
+	if (resp)
+		protobuf_c_message_free_unpacked(resp, NULL);
+	return rc < 0 ? rc : m->done(m->arg, m->at[k], &m->plain, fail, msg);
+}
+
+static int start_one(struct many *m, const struct kms_wrapped *w, size_t at)
+{
+	V1beta1__DecryptRequest req = V1BETA1__DECRYPT_REQUEST__INIT;
+	size_t k = 0;
+
+	while (m->busy[k])
+		k++;
+	req.version = (char *)"v1beta1";
+	req.cipher.data = (uint8_t *)w->ct;
+	req.cipher.len = w->ct_len;
+	m->last_deadline = deadline_in(m->c->timeout_ms);
+	m->c->st.decrypt_calls++;
+	m->at[k] = at;
+	start_call(m->c, m->c->cq_many, "/v1beta1.KeyManagementService/Decrypt", &req.base, m->last_deadline,
+		   &m->pd[k]);
+	if (!m->pd[k].started) {
+		end_call(&m->pd[k], 0);
+		return deliver(m, k);
+	}
+	m->busy[k] = 1;
+	m->inflight++;
+	return 0;
+}
+
+/* Waits for one call; past every deadline (+ grace) cancels them all. */
+static int wait_one(struct many *m)
+{
+	grpc_event ev = grpc_completion_queue_next(
+		m->c->cq_many, gpr_time_add(m->last_deadline, gpr_time_from_millis(CQ_GRACE_MS, GPR_TIMESPAN)), NULL);
+	int timed_out = 0;
+	size_t k;
+
+	if (ev.type == GRPC_QUEUE_TIMEOUT) {
+		for (k = 0; k < KMS_MAX_INFLIGHT; k++)
+			if (m->busy[k])
+				grpc_call_cancel(m->pd[k].call, NULL);
+		ev = grpc_completion_queue_next(m->c->cq_many, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		timed_out = 1;
+	}
+	k = (size_t)((struct pending *)ev.tag - m->pd);
+	end_call(&m->pd[k], timed_out);
+	m->busy[k] = 0;
+	m->inflight--;
+	return deliver(m, k);
+}
+
+int kms_conn_decrypt_many(struct kms_conn *c, const struct kms_wrapped *ws, const size_t *idx, size_t n,
+			  size_t max_inflight, kms_done_fn done, void *arg)
+{
+	struct many *m;
+	uint64_t t0 = now_us();
+	size_t next = 0;
+	int rc = 0;
+
+	if (c->api != 1 || c->down || n == 0)
+		return 0;
+	if (max_inflight > KMS_MAX_INFLIGHT)
+		max_inflight = KMS_MAX_INFLIGHT;
+	if ((m = calloc(1, sizeof(*m))) == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	if (c->cq_many == NULL)
+		c->cq_many = grpc_completion_queue_create_for_next(NULL);
+	m->c = c;
+	m->done = done;
+	m->arg = arg;
+	buf_init(&m->plain, 0);
+	while (rc == 0 && (next < n || m->inflight > 0)) {
+		while (rc == 0 && next < n && m->inflight < max_inflight && !c->down) {
+			rc = start_one(m, &ws[idx[next]], idx[next]);
+			next++;
+		}
+		if (m->inflight > 0)
+			rc = wait_one(m);
+		else if (c->down)
+			break;
+	}
+	while (m->inflight > 0) /* after an error: collect what is still out */
+		wait_one(m);
+	c->st.plugin_us += now_us() - t0;
+	buf_release(&m->plain);
+	free(m);
+	return rc;
 }

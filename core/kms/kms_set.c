@@ -99,7 +99,7 @@ int kms_set_override(struct kms_set *s, const char *spec)
 	struct kms_override *o;
 
 	if (eq == NULL || eq == spec || strncmp(eq + 1, "unix:///", 8) != 0 || eq[9] == '\0')
-		return err_set(ERR_USAGE, "--kms-endpoint '%s': expected NAME=unix:///path", spec);
+		return err_set(ERR_USAGE, "'%s': expected NAME=unix:///path", spec);
 	if ((o = realloc(s->ov, (s->n_ov + 1) * sizeof(*o))) == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
 	s->ov = o;
@@ -274,6 +274,48 @@ int kms_set_decrypt(struct kms_set *s, const struct kms_plugin_ref *p, const str
 	if ((rc = kms_conn_decrypt(c, w, plain, fail, msg)) == 0)
 		rc = cache_put(s, &s->key, h, plain, *fail, msg);
 out:
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+struct prefetch {
+	struct kms_set *s;
+	struct kms_conn *c;
+	const struct kms_wrapped *w;
+};
+
+static int prefetched(void *arg, size_t i, const struct buf *plain, enum kms_fail fail, const char *msg)
+{
+	struct prefetch *pf = arg;
+	int rc = build_key(&pf->s->key, pf->c, &pf->w[i]);
+
+	return rc < 0 ? rc : cache_put(pf->s, &pf->s->key, fnv1a(pf->s->key.data, pf->s->key.len), plain, fail, msg);
+}
+
+int kms_set_prefetch(struct kms_set *s, const struct kms_plugin_ref *p, const struct kms_wrapped *w, size_t n)
+{
+	struct prefetch pf = { s, NULL, w };
+	size_t *idx = NULL, m = 0;
+	int rc;
+
+	if (p->api != 1 || n == 0)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	if ((rc = conn_for(s, p, &pf.c)) < 0 || pf.c->down)
+		goto out;
+	if ((idx = malloc(n * sizeof(*idx))) == NULL) {
+		rc = err_set(ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if ((rc = build_key(&s->key, pf.c, &w[i])) == 0 &&
+		    cache_find(s, &s->key, fnv1a(s->key.data, s->key.len)) == NULL)
+			idx[m++] = i;
+	}
+	if (rc == 0)
+		rc = kms_conn_decrypt_many(pf.c, w, idx, m, KMS_PREFETCH_INFLIGHT, prefetched, &pf);
+out:
+	free(idx);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }

@@ -21,6 +21,9 @@ struct kms_ring_state {
 	struct kms_writer **writers;
 	char **writer_names;
 	size_t n_writers;
+	const struct encconf_provider **pf_prov; /* queued KMS v1 prefetches */
+	struct kms_wrapped *pf_w;
+	size_t pf_n, pf_cap;
 };
 
 struct kms_ring {
@@ -151,6 +154,8 @@ void kmsring_free(struct kms_ring *r)
 	if (r->st) {
 		free(r->st->writers);
 		free(r->st->writer_names);
+		free(r->st->pf_prov);
+		free(r->st->pf_w);
 	}
 	free(r->st);
 	free(r);
@@ -324,5 +329,53 @@ fail:
 	buf_release(&w->wrapped);
 	buf_release(&w->annotations);
 	free(w);
+	return rc;
+}
+
+int kmsring_prefetch_add(const struct kms_ring *r, const struct encconf_provider *p, const struct kms_wrapped *w)
+{
+	struct kms_ring_state *s;
+
+	if (r == NULL || r->set == NULL || p->kms_api_version == 2 || ring_has(r, p->kms_name))
+		return 0;
+	s = r->st;
+	if (s->pf_n == s->pf_cap) {
+		size_t cap = s->pf_cap ? s->pf_cap * 2 : 256;
+		const struct encconf_provider **pp = realloc(s->pf_prov, cap * sizeof(*pp));
+		struct kms_wrapped *ww;
+
+		if (pp == NULL)
+			return err_set(ERR_NOMEM, "out of memory");
+		s->pf_prov = pp;
+		if ((ww = realloc(s->pf_w, cap * sizeof(*ww))) == NULL)
+			return err_set(ERR_NOMEM, "out of memory");
+		s->pf_w = ww;
+		s->pf_cap = cap;
+	}
+	s->pf_prov[s->pf_n] = p;
+	s->pf_w[s->pf_n++] = *w;
+	return 0;
+}
+
+int kmsring_prefetch_run(const struct kms_ring *r)
+{
+	struct kms_ring_state *s = r ? r->st : NULL;
+	int rc = 0;
+
+	if (s == NULL || s->pf_n == 0)
+		return 0;
+	/* one batch per provider; a page rarely holds more than one v1 plugin */
+	for (size_t i = 0; i < s->pf_n && rc == 0;) {
+		const struct encconf_provider *p = s->pf_prov[i];
+		struct kms_plugin_ref ref;
+		size_t j = i;
+
+		while (j < s->pf_n && s->pf_prov[j] == p)
+			j++;
+		ref_of(&ref, p);
+		rc = kms_set_prefetch(r->set, &ref, &s->pf_w[i], j - i);
+		i = j;
+	}
+	s->pf_n = 0;
 	return rc;
 }

@@ -71,6 +71,13 @@ struct kms_writer {
  * version, or its Encrypt key ID differs from Status's. Borrowed. */
 int kmsring_writer(const struct kms_ring *r, const struct encconf_provider *p, const struct kms_writer **out);
 
+/* KMS v1 prefetch: queue wrapped DEKs (w's bytes borrowed until the run),
+ * then ask their plugins for all of them at once, a bounded number of calls
+ * in flight (kms_set_prefetch); later unwraps find them cached. Plugins in
+ * the keyring and KMS v2 are skipped. */
+int kmsring_prefetch_add(const struct kms_ring *r, const struct encconf_provider *p, const struct kms_wrapped *w);
+int kmsring_prefetch_run(const struct kms_ring *r);
+
 /* The set the ring asks (for reports), or NULL. */
 struct kms_set *kmsring_set(const struct kms_ring *r);
 

@@ -60,6 +60,8 @@ struct xf_result {
 	char detail[256];             /* human detail for failures ("" if none) */
 	enum env_kind kind;           /* provider that read it, or that it claims */
 	char key_name[ENV_NAME_MAX];  /* configured key/plugin name, or the guess */
+	int key_name_guessed;         /* 1: no configured key/plugin prefix matched: the
+					 envelope's guess (text up to the first ':') */
 	char kms_key_id[ENV_NAME_MAX];
 	int provider_index;           /* which config provider read it (-1) */
 	int key_index;
@@ -77,6 +79,14 @@ void xf_free(struct xf *x); /* NULL-safe */
  * *plain (reset first). */
 int xf_read(struct xf *x, struct xf_result *res, struct buf *plain, const uint8_t *etcd_key, size_t key_len,
 	    const uint8_t *value, size_t value_len);
+
+/* Optional, for speed with KMS v1 (a plugin call per value): queue the
+ * values about to be read with xf_prefetch_add, then xf_prefetch_run asks
+ * the plugins for all their DEKs with a bounded number of calls in flight
+ * (every transformer sharing x's ring is served). Values must stay valid
+ * until the run. xf_read gives the same results with or without it. */
+int xf_prefetch_add(struct xf *x, const uint8_t *value, size_t value_len);
+int xf_prefetch_run(struct xf *x);
 
 /* Encrypts plain for etcd_key under the write target into *out (reset
  * first). */

@@ -222,6 +222,9 @@ int xf_try_kms(struct xf *x, struct xf_result *res, size_t i, struct buf *plain,
 
 	if (cx->value_len < pl || memcmp(cx->value, xp->prefix, pl) != 0)
 		return 0;
+	/* the configured plugin's prefix matched: its name, decryptable or not */
+	snprintf(res->key_name, sizeof(res->key_name), "%s", xp->conf->kms_name);
+	res->key_name_guessed = 0;
 	if (xp->env == ENV_KMS2)
 		rc = read_kms2(x, res, xp->conf, plain, cx, b, n, &o);
 	else
@@ -233,6 +236,7 @@ int xf_try_kms(struct xf *x, struct xf_result *res, size_t i, struct buf *plain,
 	res->detail[0] = '\0';
 	res->kind = xp->env;
 	snprintf(res->key_name, sizeof(res->key_name), "%s", xp->conf->kms_name);
+	res->key_name_guessed = 0;
 	res->provider_index = (int)i;
 	res->key_index = 0;
 	res->stale = i != 0 || (xp->env == ENV_KMS2 && kms2_stale(x, xp->conf, &o));
@@ -299,4 +303,27 @@ int xf_write_kms(struct xf *x, struct buf *out, const uint8_t *etcd_key, size_t 
 	    (rc = buf_append(out, w->annotations.data, w->annotations.len)) < 0 || (rc = put_varint(out, 5 << 3)) < 0)
 		return rc;
 	return put_varint(out, 1);
+}
+
+int xf_prefetch_add(struct xf *x, const uint8_t *value, size_t value_len)
+{
+	for (size_t i = 0; i < x->n; i++) {
+		const struct xf_prov *xp = &x->provs[i];
+		size_t pl = strlen(xp->prefix), wl;
+		const uint8_t *b = value + pl;
+
+		if (xp->env != ENV_KMS1 || value_len < pl + 2 || memcmp(value, xp->prefix, pl) != 0)
+			continue;
+		wl = ((size_t)b[0] << 8) | b[1];
+		if (wl == 0 || wl > value_len - pl - 2 || wl > KMS_WRAPPED_MAX)
+			return 0; /* malformed: xf_read will say so */
+		struct kms_wrapped w = { .key_id = "", .ct = b + 2, .ct_len = wl };
+		return kmsring_prefetch_add(x->ring, xp->conf, &w);
+	}
+	return 0;
+}
+
+int xf_prefetch_run(struct xf *x)
+{
+	return kmsring_prefetch_run(x->ring);
 }

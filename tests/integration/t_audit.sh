@@ -84,6 +84,9 @@ t_exit 0 "table output" "$BIN" audit --endpoints "$S" --config "$FX/configs/all-
 t_stdout_has "verdict:" "table ends with a verdict"
 t_exit 0 "--list-keys table" "$BIN" audit --endpoints "$S" --resources configmaps --list-keys
 t_stdout_has "/registry/configmaps/" "--list-keys lists each key"
+t_exit 0 "--list-keys json" "$BIN" audit --endpoints "$S" --resources configmaps --list-keys -o json
+t_eq "$(python3 -c 'import json,sys; L=[json.loads(l) for l in open(sys.argv[1])]; r=L[-1]; assert r["schema"] == "etcdcrypt.audit/v1"; k=L[:-1]; assert all(o["etcd_key"].startswith("/registry/configmaps/") for o in k); print(len(k) == r["summary"]["total"] > 0)' "$T_OUT" 2>&1)" True \
+	"--list-keys json: JSON Lines, one line per value, the report last"
 t_exit 2 "bad --resources: exit 2" "$BIN" audit --endpoints "$S" --resources 'Secrets'
 t_exit 2 "--all with --resources: exit 2" "$BIN" audit --endpoints "$S" --all --resources secrets
 t_exit 3 "dead endpoint: exit 3" "$BIN" audit --endpoints "127.0.0.1:$(free_port)"

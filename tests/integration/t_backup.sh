@@ -94,8 +94,9 @@ t_exit 1 "table output" "$BIN" backup verify "$SNAP" --config "$CFG"
 t_stdout_has "trailer: SHA-256 matches" "table: trailer line"
 t_stdout_has "keys needed: " "table: keys needed"
 t_stdout_has "verdict: NOT restorable with $CFG" "table: per-config verdict"
-t_exit 1 "--list-keys json is valid JSON" "$BIN" backup verify "$SNAP" --config "$CFG" --list-keys -o json
-N=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["keys"]))' "$T_OUT" 2>/dev/null)
+t_exit 1 "--list-keys json is valid JSON Lines" "$BIN" backup verify "$SNAP" --config "$CFG" --list-keys -o json
+# JSON Lines: one object per value, the report (schema etcdcrypt.backup/v1) last
+N=$(python3 -c 'import json,sys; L=[json.loads(l) for l in open(sys.argv[1])]; assert L[-1]["schema"] == "etcdcrypt.backup/v1" and all("etcd_key" in o for o in L[:-1]); print(len(L) - 1)' "$T_OUT" 2>/dev/null)
 t_eq "$N" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["secrets"]["live_keys"])' "$FX/snapshot-manifest.json")" "--list-keys lists every live secret"
 
 # a config holding every key of multi-key.yaml and more (plus KMS keyring): same unreadable values

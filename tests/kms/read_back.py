@@ -6,7 +6,7 @@ python3-cryptography, then compares with the expected plaintexts.
   read_back.py --endpoints E --expect PLAIN.json
                (--keks FILE --plugin NAME [--key-id ID] [--seeds N] | --aesgcm NAME=B64KEY)
 
-KMS v2 (FORMATS.md 6.3): "k8s:enc:kms:v2:<plugin>:" + EncryptedObject
+KMS v2 (docs/formats.md §5): "k8s:enc:kms:v2:<plugin>:" + EncryptedObject
 {1 encryptedData, 2 keyID, 3 encryptedDEKSource, 4 annotations, 5 type}; the
 seed is unwrapped with the plugin's KEK (AES-256-GCM nonce|ct|tag, no AAD),
 type 1 only: key = HKDF-Expand-SHA256(seed, info = data[:32], 32),

@@ -5,7 +5,7 @@
 #        on $ETCD_TMP/kms-ID.sock; sets KMS_<ID>_{PID,SOCK,CTL,STATS};
 #        KMS_<ID>_CTL is its control file (JSON, read on every call)
 #   kms_ctl ID JSON       replaces the control file
-#   kms_count ID METHOD   calls of METHOD so far
+#   kms_count ID METHOD   calls of METHOD so far (waits 0.1 s for the stats file)
 #   kms_stop_all          stops every plugin this shell started (by PID)
 # The plugin runs on Debian's /usr/bin/python3 (python3-grpcio).
 KMS_PY=${KMS_PY:-/usr/bin/python3}
@@ -47,6 +47,7 @@ kms_count() { # ID METHOD
 	local up="${1^^}" f
 	up=${up//-/_}
 	eval "f=\$KMS_${up}_STATS"
+	sleep 0.1 # the plugin rewrites its stats file within 10 ms of a call
 	python3 -c 'import json,os,sys; p=sys.argv[1]; print(json.load(open(p)).get(sys.argv[2], 0) if os.path.exists(p) else 0)' "$f" "$2"
 }
 

@@ -1,13 +1,9 @@
-/* report: audit results as JSON; see report.h and docs/audit-json.md. */
-#include "report.h"
+/* report_json: an audit's typed results as JSON (jansson); see
+ * report_print.h and docs/audit-json.md. */
+#include "report_print.h"
 
 #include <stdio.h>
 #include <string.h>
-
-const char *report_provider(enum env_kind k)
-{
-	return env_kind_name(k);
-}
 
 static json_t *count_or_null(int have, uint64_t v)
 {
@@ -22,7 +18,7 @@ static json_t *provider_rows(const struct tally *t, const struct tally_res *r)
 		const struct tally_row *row = &r->rows[i];
 		json_t *o = json_object();
 
-		json_object_set_new(o, "provider", json_string(report_provider(row->kind)));
+		json_object_set_new(o, "provider", json_string(env_kind_name(row->kind)));
 		json_object_set_new(o, "key_name", json_string(row->key_name));
 		if (row->kind == ENV_KMS2)
 			json_object_set_new(o, "key_id", json_string(row->key_id));
@@ -43,7 +39,7 @@ static json_t *unreadable_rows(const struct tally_res *r)
 		json_t *o = json_object();
 
 		json_object_set_new(o, "etcd_key", json_string(b->etcd_key));
-		json_object_set_new(o, "provider", json_string(report_provider(b->kind)));
+		json_object_set_new(o, "provider", json_string(env_kind_name(b->kind)));
 		json_object_set_new(o, "key_name", json_string(b->key_name));
 		json_object_set_new(o, "reason", json_string(xf_reason_name(b->reason)));
 		json_object_set_new(o, "detail", json_string(b->detail));
@@ -100,56 +96,83 @@ static json_t *history_obj(const struct history_result *h)
 	return o;
 }
 
-static json_t *verdict(const struct tally *t, const struct report_meta *m, const struct history_result *h)
+void report_verdict(char *s, size_t cap, const struct tally *t, const struct report_meta *m,
+		    const struct history_result *h)
 {
 	uint64_t bad, total = tally_total(t, &bad), stale = 0;
-	char s[512];
 
 	for (size_t i = 0; i < t->n; i++)
 		stale += t->res[i].stale;
 	if (!t->have_config)
-		snprintf(s, sizeof(s), "classified %llu values (no --config: readability not checked)",
+		snprintf(s, cap, "classified %llu values (no --config: readability not checked)",
 			 (unsigned long long)total);
 	else if (bad > 0)
-		snprintf(s, sizeof(s), "%llu of %llu values cannot be read with %s: do not deploy it or remove keys",
+		snprintf(s, cap, "%llu of %llu values cannot be read with %s: do not deploy it or remove keys",
 			 (unsigned long long)bad, (unsigned long long)total, m->config);
 	else if (stale > 0)
-		snprintf(s, sizeof(s), "all %llu values readable; %llu not under the write key (run rewrite)",
+		snprintf(s, cap, "all %llu values readable; %llu not under the write key (run rewrite)",
 			 (unsigned long long)total, (unsigned long long)stale);
 	else
-		snprintf(s, sizeof(s), "all %llu values readable and under the write key", (unsigned long long)total);
+		snprintf(s, cap, "all %llu values readable and under the write key", (unsigned long long)total);
 	if (h && (h->plaintext_historical || h->retired_historical)) {
 		size_t l = strlen(s);
-		snprintf(s + l, sizeof(s) - l, "; history still holds %llu plaintext and %llu retired-key revisions",
+
+		if (l + 1 >= cap)
+			return;
+		snprintf(s + l, cap - l, "; history still holds %llu plaintext and %llu retired-key revisions",
 			 (unsigned long long)h->plaintext_historical, (unsigned long long)h->retired_historical);
 	}
-	return json_string(s);
 }
 
-json_t *report_build(const struct tally *t, const struct report_meta *m, const struct history_result *hist)
+json_t *report_summary_json(const struct tally *t)
 {
-	json_t *o = json_object(), *res = json_array(), *sum = json_object();
+	json_t *sum = json_object();
 	uint64_t bad, total = tally_total(t, &bad), readable = 0, stale = 0;
 
 	for (size_t i = 0; i < t->n; i++) {
-		json_array_append_new(res, resource_obj(t, &t->res[i]));
 		readable += t->res[i].readable;
 		stale += t->res[i].stale;
 	}
+	json_object_set_new(sum, "total", json_integer((json_int_t)total));
+	json_object_set_new(sum, "readable", count_or_null(t->have_config, readable));
+	json_object_set_new(sum, "stale", count_or_null(t->have_config, stale));
+	json_object_set_new(sum, "unreadable", count_or_null(t->have_config, bad));
+	return sum;
+}
+
+json_t *report_resources_json(const struct tally *t)
+{
+	json_t *res = json_array();
+
+	for (size_t i = 0; i < t->n; i++)
+		json_array_append_new(res, resource_obj(t, &t->res[i]));
+	return res;
+}
+
+json_t *report_json(const struct tally *t, const struct report_meta *m, const struct history_result *hist)
+{
+	json_t *o = json_object();
+	char v[512];
+
 	json_object_set_new(o, "schema", json_string("etcdcrypt.audit/v1"));
 	json_object_set_new(o, "revision", json_integer(m->revision));
 	json_object_set_new(o, "restarted", json_boolean(m->restarted));
 	json_object_set_new(o, "config", m->config ? json_string(m->config) : json_null());
 	json_object_set_new(o, "endpoint", m->endpoint ? json_string(m->endpoint) : json_null());
 	json_object_set_new(o, "seconds", json_real(m->seconds));
-	json_object_set_new(sum, "total", json_integer((json_int_t)total));
-	json_object_set_new(sum, "readable", count_or_null(t->have_config, readable));
-	json_object_set_new(sum, "stale", count_or_null(t->have_config, stale));
-	json_object_set_new(sum, "unreadable", count_or_null(t->have_config, bad));
-	json_object_set_new(o, "summary", sum);
-	json_object_set_new(o, "resources", res);
+	json_object_set_new(o, "summary", report_summary_json(t));
+	json_object_set_new(o, "resources", report_resources_json(t));
 	if (hist)
 		json_object_set_new(o, "history", history_obj(hist));
-	json_object_set_new(o, "verdict", verdict(t, m, hist));
+	report_verdict(v, sizeof(v), t, m, hist);
+	json_object_set_new(o, "verdict", json_string(v));
 	return o;
+}
+
+void rp_print_json(json_t *rep, int json_lines)
+{
+	/* after --list-keys every line is one JSON value (JSON Lines): the
+	 * report is the last line */
+	json_dumpf(rep, stdout, (json_lines ? JSON_COMPACT : JSON_INDENT(2)) | JSON_PRESERVE_ORDER);
+	putchar('\n');
 }
