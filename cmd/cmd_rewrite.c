@@ -14,7 +14,6 @@
 #include "rewrite/rewrite.h"
 
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,14 +106,6 @@ struct rewrite_cmd {
 	size_t n_big;
 	double seconds;     /* the run's, for both views */
 };
-
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
 
 static int parse_size(const char *s, int64_t *out)
 {
@@ -369,16 +360,15 @@ static void on_progress(void *arg, const struct rw_stats *st)
  * after its own scan instead (dry_run_quota). */
 static int preflight(struct rewrite_cmd *a, struct etcd_client *cl, const struct rw_opts *o, json_t *rep)
 {
-	struct etcd_status es;
+	struct etcd_db_sizes db;
 	int rc;
 
-	/* TODO(resil): the largest database over all members once the etcd
-	 * client offers it; the connected member's until then */
-	if ((rc = rw_check_alarms(cl)) < 0 || (rc = etcd_status(cl, &es)) < 0 || (rc = rw_count(cl, o, &a->total)) < 0)
+	/* each member enforces the quota on its own file: the largest decides */
+	if ((rc = rw_check_alarms(cl)) < 0 || (rc = etcd_db_sizes(cl, &db)) < 0 || (rc = rw_count(cl, o, &a->total)) < 0)
 		return rc;
-	a->q = (struct rw_quota){ .quota = a->quota, .quota_given = a->quota_given, .db_size = es.db_size,
-				  .db_size_in_use = es.db_size_in_use, .keys = a->total, .growth = -1 };
-	json_object_set_new(rep, "db_size", json_integer(es.db_size));
+	a->q = (struct rw_quota){ .quota = a->quota, .quota_given = a->quota_given, .db_size = db.max_db_size,
+				  .db_size_in_use = db.max_db_size_in_use, .keys = a->total, .growth = -1 };
+	json_object_set_new(rep, "db_size", json_integer(db.max_db_size));
 	json_object_set_new(rep, "quota_bytes", json_integer(a->quota));
 	json_object_set_new(rep, "quota_assumed", json_boolean(!a->quota_given));
 	if (a->dry_run || (rc = rw_quota_check(o, &a->q)) <= 0)
@@ -492,7 +482,7 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 	struct rw_opts o = { .conf = a->conf, .ring = a->ring, .etcd_prefix = a->prefix, .dry_run = a->dry_run,
 			     .force = a->force, .batch_ops = a->batch, .batch_bytes = RW_DEFAULT_BATCH_BYTES,
 			     .inflight = a->inflight, .max_rate = a->max_rate, .page_size = a->page_size,
-			     .compact_every = a->compact_every, .stop = &stop_flag, .on_too_large = on_too_large };
+			     .compact_every = a->compact_every, .stop = &cmd_stop, .on_too_large = on_too_large };
 
 	memset(st, 0, sizeof(*st));
 	if (!all && (rc = cmd_resource_list(&res, &n, &all, a->resources_arg, a->conf)) < 0) {
@@ -508,11 +498,7 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 				    a->n_nodes);
 	etcdflags_opts(&a->ef, &eo);
 	if (rc == 0 && (rc = etcd_open(&cl, &eo)) == 0 && (rc = preflight(a, cl, &o, rep)) == 0) {
-		signal(SIGINT, on_signal);
-		signal(SIGTERM, on_signal);
 		rc = rw_run(cl, &o, st, on_bad, on_progress, a);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
 		if (rc == 0 && a->dry_run)
 			dry_run_quota(a, &o, st, rep);
 		if (rc == 0 && a->compact_end && !a->dry_run && st->revision_end > 0)
