@@ -1,6 +1,9 @@
 /* envelope: classify stored values by prefix; see envelope.h. */
 #include "envelope.h"
+#include "base/esc.h"
 #include "base/pbwire.h"
+
+#include <stdio.h>
 
 #include <string.h>
 
@@ -36,43 +39,42 @@ const char *env_prefix(enum env_kind k)
 	return "";
 }
 
-/* Is rest (what follows "<name>:") a plausible body for this provider? */
-static int body_plausible(enum env_kind k, size_t rest)
+/* The guessed name as shown: the bytes themselves when they are printable
+ * UTF-8, else escaped (esc.h), so that no name is binary; "(none)" when
+ * empty. */
+static void set_guess(struct env_info *out, const uint8_t *p, size_t n)
 {
-	switch (k) {
-	case ENV_AESCBC: return rest >= 32 && rest % 16 == 0;
-	case ENV_AESGCM: return rest >= 28;
-	case ENV_SECRETBOX: return rest >= 40;
-	default: return 1;
-	}
+	int printable = esc_utf8_clean(p, n);
+
+	for (size_t i = 0; printable && i < n; i++)
+		if (p[i] < 0x20 || p[i] == 0x7F)
+			printable = 0;
+	if (n == 0)
+		snprintf(out->key_name, sizeof(out->key_name), "(none)");
+	else if (printable && n < sizeof(out->key_name))
+		memcpy(out->key_name, p, n), out->key_name[n] = '\0';
+	else
+		esc_term_buf(out->key_name, sizeof(out->key_name), p, n);
 }
 
-/* Splits "<name>:<body>" at the first ':' that leaves a plausible body, or
- * at the first ':' when none does. */
+/* Splits "<name>:<body>" at the first ':' (issue 9: names with ':' are
+ * found by matching configured names, never by guessing a later split,
+ * which could take IV bytes into the name). */
 static void split_name(struct env_info *out, const uint8_t *p, size_t n)
 {
 	size_t limit = n < ENV_NAME_MAX - 1 ? n : ENV_NAME_MAX - 1;
-	size_t first = (size_t)-1;
+	const uint8_t *colon = memchr(p, ':', limit);
 
-	for (size_t i = 0; i < limit; i++) {
-		if (p[i] != ':')
-			continue;
-		if (first == (size_t)-1)
-			first = i;
-		if (body_plausible(out->kind, n - i - 1)) {
-			first = i;
-			break;
-		}
-	}
-	if (first == (size_t)-1) {
+	out->name_guessed = 1;
+	if (colon == NULL) {
+		set_guess(out, p, limit < 64 ? limit : 64);
 		out->body = p + n;
 		out->body_len = 0;
 		return;
 	}
-	memcpy(out->key_name, p, first);
-	out->key_name[first] = '\0';
-	out->body = p + first + 1;
-	out->body_len = n - first - 1;
+	set_guess(out, p, (size_t)(colon - p));
+	out->body = colon + 1;
+	out->body_len = n - (size_t)(colon - p) - 1;
 }
 
 int env_kms2_key_id(char *out, size_t cap, const uint8_t *obj, size_t n)

@@ -12,8 +12,11 @@
  *               5 encryptedDEKSourceType}
  *
  * Key names may contain ':' so the name cannot be split off without the
- * config: env_classify guesses (first ':' that leaves a plausible body) and
- * says so; the transformer matches configured names exactly. */
+ * config: env_classify guesses the text up to the first ':' after "v1:"
+ * (name_guessed), shown printable (escaped when binary, "(none)" when
+ * empty: esc.h); the transformer matches configured names exactly and
+ * attributes a value to the configured key whose name prefix it carries,
+ * even when it then fails to decrypt. */
 #ifndef ETCDCRYPT_ENVELOPE_H
 #define ETCDCRYPT_ENVELOPE_H
 
@@ -38,7 +41,8 @@ struct env_info {
 	enum env_kind kind;
 	const uint8_t *body; /* after "k8s:enc:<provider>:<version>:" (borrowed) */
 	size_t body_len;
-	char key_name[ENV_NAME_MAX]; /* key name or KMS plugin name; guessed */
+	char key_name[ENV_NAME_MAX]; /* key name or KMS plugin name; guessed, printable */
+	int name_guessed;              /* 1 for every keyed/KMS kind: not matched to a config */
 	char kms_key_id[ENV_NAME_MAX]; /* kms v2 only, "" when unreadable */
 	enum plain_encoding encoding;  /* identity only, from the first bytes */
 };

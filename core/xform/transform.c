@@ -105,6 +105,7 @@ void xf_free(struct xf *x)
 	free(x->provs);
 	buf_release(&x->tmp);
 	buf_release(&x->dek);
+	prov_raw_free(x->raw);
 	free(x);
 }
 
@@ -135,6 +136,7 @@ static void succeed(struct xf *x, struct xf_result *res, size_t i, size_t k, con
 	res->detail[0] = '\0';
 	res->kind = x->provs[i].env;
 	set_str(res->key_name, sizeof(res->key_name), name);
+	res->key_name_guessed = 0;
 	res->provider_index = (int)i;
 	res->key_index = (int)k;
 	res->stale = !(i == 0 && k == 0);
@@ -198,6 +200,11 @@ static int try_keyed(struct xf *x, struct xf_result *res, size_t i, struct buf *
 
 		if (rl <= nl || memcmp(rest, name, nl) != 0 || rest[nl] != ':')
 			continue;
+		/* the value carries this configured key's prefix: it is that key's,
+		 * whether or not it decrypts (never the envelope's guess) */
+		if (!matched)
+			set_str(res->key_name, sizeof(res->key_name), name);
+		res->key_name_guessed = 0;
 		matched++;
 		int rc = try_key(x, res, i, k, plain, cx, rest + nl + 1, rl - nl - 1);
 		if (rc < 0)
@@ -238,6 +245,7 @@ int xf_read(struct xf *x, struct xf_result *res, struct buf *plain, const uint8_
 	env_classify(&env, value, value_len);
 	res->kind = env.kind;
 	set_str(res->key_name, sizeof(res->key_name), env.key_name);
+	res->key_name_guessed = env.name_guessed;
 	set_str(res->kms_key_id, sizeof(res->kms_key_id), env.kms_key_id);
 	for (size_t i = 0; i < x->n && !res->ok && rc == 0; i++) {
 		const struct xf_prov *p = &x->provs[i];

@@ -60,6 +60,8 @@ struct xf_result {
 	char detail[256];             /* human detail for failures ("" if none) */
 	enum env_kind kind;           /* provider that read it, or that it claims */
 	char key_name[ENV_NAME_MAX];  /* configured key/plugin name, or the guess */
+	int key_name_guessed;         /* 1: no configured key/plugin prefix matched: the
+					 envelope's guess (text up to the first ':') */
 	char kms_key_id[ENV_NAME_MAX];
 	int provider_index;           /* which config provider read it (-1) */
 	int key_index;

@@ -94,6 +94,14 @@ static int unwrap(struct xf *x, struct xf_result *res, const struct encconf_prov
 		return rc;
 	switch (st) {
 	case KMSRING_OK:
+		/* what the apiserver generates: a 32-byte seed (type 1) or AES key;
+		 * anything else from a plugin is not a DEK (and must not reach the
+		 * cipher, whose key sizes are fixed) */
+		if (w->source_type == 1 ? x->dek.len != 32 : x->dek.len != 16 && x->dek.len != 24 && x->dek.len != 32) {
+			xf_note(x, res, RANK_DECRYPT, XF_WRONG_KEY, "KMS plugin '%s' returned a DEK of %zu bytes",
+				p->kms_name, x->dek.len);
+			break;
+		}
 		*failed = 0;
 		break;
 	case KMSRING_NO_PLUGIN:
@@ -145,7 +153,10 @@ static int read_kms1(struct xf *x, struct xf_result *res, const struct encconf_p
 
 	if ((rc = unwrap(x, res, p, &w, &failed)) < 0 || failed)
 		return rc;
+	if (x->raw == NULL && (rc = prov_raw_new(&x->raw)) < 0)
+		return rc;
 	gcm.aead = 1;
+	gcm.raw = x->raw;
 	gcm.raw_key = cbc.raw_key = x->dek.data;
 	gcm.raw_key_len = cbc.raw_key_len = x->dek.len;
 	cbc.raw_cbc = 1;
@@ -181,6 +192,9 @@ static int read_kms2(struct xf *x, struct xf_result *res, const struct encconf_p
 	w = (struct kms_wrapped){ o.key_id, (int)o.type, o.ann, o.ann_len, o.dek, o.dek_len };
 	if ((rc = unwrap(x, res, p, &w, &failed)) < 0 || failed)
 		return rc;
+	if (x->raw == NULL && (rc = prov_raw_new(&x->raw)) < 0)
+		return rc;
+	op.raw = x->raw;
 	op.raw_key = x->dek.data;
 	op.raw_key_len = x->dek.len;
 	op.aead = 1;
@@ -189,7 +203,7 @@ static int read_kms2(struct xf *x, struct xf_result *res, const struct encconf_p
 			xf_note(x, res, RANK_DECRYPT, XF_TRUNCATED, "KMS v2 value: data shorter than its KDF info");
 			return 0;
 		}
-		if ((rc = prov_hkdf_expand(key, sizeof(key), x->dek.data, x->dek.len, o.data, KMS2_INFO)) < 0)
+		if ((rc = prov_raw_hkdf32(x->raw, key, x->dek.data, x->dek.len, o.data, KMS2_INFO)) < 0)
 			return rc;
 		op.raw_key = key;
 		op.raw_key_len = sizeof(key);
@@ -222,6 +236,9 @@ int xf_try_kms(struct xf *x, struct xf_result *res, size_t i, struct buf *plain,
 
 	if (cx->value_len < pl || memcmp(cx->value, xp->prefix, pl) != 0)
 		return 0;
+	/* the configured plugin's prefix matched: its name, decryptable or not */
+	snprintf(res->key_name, sizeof(res->key_name), "%s", xp->conf->kms_name);
+	res->key_name_guessed = 0;
 	if (xp->env == ENV_KMS2)
 		rc = read_kms2(x, res, xp->conf, plain, cx, b, n, &o);
 	else
@@ -233,6 +250,7 @@ int xf_try_kms(struct xf *x, struct xf_result *res, size_t i, struct buf *plain,
 	res->detail[0] = '\0';
 	res->kind = xp->env;
 	snprintf(res->key_name, sizeof(res->key_name), "%s", xp->conf->kms_name);
+	res->key_name_guessed = 0;
 	res->provider_index = (int)i;
 	res->key_index = 0;
 	res->stale = i != 0 || (xp->env == ENV_KMS2 && kms2_stale(x, xp->conf, &o));

@@ -4,6 +4,7 @@
 
 #include "base/b64.h"
 #include "base/err.h"
+#include "base/esc.h"
 #include "base/godur.h"
 #include "base/hex.h"
 #include "base/num.h"
@@ -67,9 +68,68 @@ START_TEST(test_envelope_vectors)
 }
 END_TEST
 
+/* esc: the JSON and terminal forms of arbitrary bytes */
+START_TEST(test_esc)
+{
+	static const struct {
+		const char *in;
+		size_t n;
+		int clean;
+		const char *lossy, *term;
+	} c[] = {
+		{ "/registry/secrets/ns/a", 22, 1, "/registry/secrets/ns/a", "/registry/secrets/ns/a" },
+		{ "caf\xc3\xa9", 5, 1, "caf\xc3\xa9", "caf\xc3\xa9" },             /* valid UTF-8 as is */
+		{ "a\xff" "b", 3, 0, "a\xef\xbf\xbd" "b", "a\\xffb" },               /* invalid byte */
+		{ "a\0b", 3, 0, "a\xef\xbf\xbd" "b", "a\\x00b" },                 /* NUL */
+		{ "\xc0\xaf", 2, 0, "\xef\xbf\xbd\xef\xbf\xbd", "\\xc0\\xaf" }, /* overlong '/' */
+		{ "\xed\xa0\x80", 3, 0, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "\\xed\\xa0\\x80" }, /* surrogate */
+		{ "\xe2\x82", 2, 0, "\xef\xbf\xbd\xef\xbf\xbd", "\\xe2\\x82" }, /* cut sequence */
+		{ "x\x1b]0;t\x07\x1b[2Jy\nz\t\\", 16, 1, "x\x1b]0;t\x07\x1b[2Jy\nz\t\\",
+		  "x\\e]0;t\\x07\\e[2Jy\\nz\\t\\\\" },                               /* OSC, CSI, newline */
+		{ "\xc2\x9b" "31m\xe2\x80\xae", 8, 1, "\xc2\x9b" "31m\xe2\x80\xae", "\\u009b31m\\u202e" }, /* C1 CSI, RLO */
+		{ "", 0, 1, "", "\"\"" },
+	};
+	char cell[12];
+	int e;
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		const uint8_t *p = (const uint8_t *)c[i].in;
+		char *l = esc_utf8_lossy(p, c[i].n), *t = esc_term(p, c[i].n), *b = esc_json_b64(p, c[i].n, &e);
+
+		ck_assert_msg(esc_utf8_clean(p, c[i].n) == c[i].clean, "case %zu: clean", i);
+		ck_assert_msg(strcmp(l, c[i].lossy) == 0, "case %zu: lossy '%s'", i, l);
+		ck_assert_msg(strcmp(t, c[i].term) == 0, "case %zu: term '%s' want '%s'", i, t, c[i].term);
+		ck_assert_int_eq(e, 0);
+		ck_assert_msg((b == NULL) == c[i].clean, "case %zu: b64 twin only when not clean", i);
+		for (const char *q = t; *q; q++)
+			ck_assert_msg((unsigned char)*q >= 0x20 && *q != 0x7f, "case %zu: control byte in term form", i);
+		free(l);
+		free(t);
+		free(b);
+	}
+	{
+		int err;
+		char *b = esc_json_b64((const uint8_t *)"a\xff" "b", 3, &err);
+		ck_assert_str_eq(b, "Yf9i");
+		free(b);
+	}
+	/* fixed cells: whole escapes only, "..." when cut */
+	esc_term_buf(cell, sizeof(cell), (const uint8_t *)"abcdefghijk", 11);
+	ck_assert_str_eq(cell, "abcdefghijk");
+	esc_term_buf(cell, sizeof(cell), (const uint8_t *)"abcdefghijkl", 12);
+	ck_assert_str_eq(cell, "abcdefgh...");
+	esc_term_buf(cell, sizeof(cell), (const uint8_t *)"abcdef\x1b\x1b", 8);
+	ck_assert_str_eq(cell, "abcdef\\e\\e");
+	esc_term_buf(cell, sizeof(cell), (const uint8_t *)"abcdef\x01\x1b", 8);
+	ck_assert_str_eq(cell, "abcdef...");
+}
+END_TEST
+
 START_TEST(test_envelope_colon_guess)
 {
-	/* "ops:2022:q4" with a 48-byte CBC body: the only split leaving whole blocks */
+	/* without a config the name is the text up to the first ':' after
+	 * "v1:", flagged as a guess (names with ':' are found by matching the
+	 * configured names: test_transform) */
 	uint8_t v[128];
 	const char *p = "k8s:enc:aescbc:v1:ops:2022:q4:";
 	struct env_info e;
@@ -78,8 +138,14 @@ START_TEST(test_envelope_colon_guess)
 	memset(v + strlen(p), 0x41, 48);
 	env_classify(&e, v, strlen(p) + 48);
 	ck_assert_int_eq(e.kind, ENV_AESCBC);
-	ck_assert_str_eq(e.key_name, "ops:2022:q4");
-	ck_assert_uint_eq(e.body_len, 48);
+	ck_assert_str_eq(e.key_name, "ops");
+	ck_assert_int_eq(e.name_guessed, 1);
+	ck_assert_uint_eq(e.body_len, 48 + strlen("2022:q4:"));
+	/* a binary or terminal-attacking name is never shown raw; empty is "(none)" */
+	env_classify(&e, (const uint8_t *)"k8s:enc:aescbc:v1:a\x1b]0;x\x07\xff:rest", 31);
+	ck_assert_str_eq(e.key_name, "a\\e]0;x\\x07\\xff");
+	env_classify(&e, (const uint8_t *)"k8s:enc:aesgcm:v1::rest", 23);
+	ck_assert_str_eq(e.key_name, "(none)");
 
 	env_classify(&e, (const uint8_t *)"k8s:enc:rot13:v1:x:abc", 22);
 	ck_assert_int_eq(e.kind, ENV_UNKNOWN_ENC);
@@ -338,6 +404,7 @@ static Suite *suite(void)
 
 	tcase_add_test(tc, test_envelope_vectors);
 	tcase_add_test(tc, test_envelope_colon_guess);
+	tcase_add_test(tc, test_esc);
 	tcase_add_test(tc, test_plain);
 	tcase_add_test(tc, test_pbwire);
 	tcase_add_test(tc, test_b64);

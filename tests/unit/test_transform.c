@@ -286,6 +286,48 @@ START_TEST(test_duplicate_key_names)
 }
 END_TEST
 
+/* A truncated aescbc value whose IV holds ':' (issue 9 item 5): it belongs
+ * to the configured key whose prefix it carries, even though it does not
+ * decrypt; never to "key-2025:ab" (a later split the old guess preferred
+ * because it left whole blocks). Without a config: the text up to the first
+ * ':' after "v1:", flagged as a guess. */
+START_TEST(test_attribution)
+{
+	struct encconf *conf = NULL;
+	struct xf *x = NULL, *plain = NULL;
+	struct buf back;
+	struct xf_result res;
+	uint8_t v[256];
+	const char *pre = "k8s:enc:aescbc:v1:key-2025:ab:", *key = "/registry/secrets/ns/a";
+	size_t n = strlen(pre);
+
+	memcpy(v, pre, n);
+	memset(v + n, 0x5a, 13 + 35); /* rest of the IV, then 35 bytes: 51 in all, not whole blocks */
+	n += 13 + 35;
+	ck_assert_int_eq(encconf_load(&conf, tu_fixture("k8s-vectors/configs/aescbc.yaml")), 0);
+	ck_assert_int_eq(xf_new(&x, conf, "", "secrets", NULL), 0);
+	ck_assert_int_eq(xf_new(&plain, NULL, "", "secrets", NULL), 0);
+	buf_init(&back, 0);
+	ck_assert_int_eq(xf_read(x, &res, &back, (const uint8_t *)key, strlen(key), v, n), 0);
+	ck_assert(!res.ok);
+	ck_assert_str_eq(res.key_name, "key-2025");
+	ck_assert_int_eq(res.key_name_guessed, 0);
+	ck_assert_str_eq(xf_reason_name(res.reason), "truncated");
+	ck_assert_int_eq(xf_read(plain, &res, &back, (const uint8_t *)key, strlen(key), v, n), 0);
+	ck_assert_str_eq(res.key_name, "key-2025");
+	ck_assert_int_eq(res.key_name_guessed, 1);
+	/* a prefix no configured key has: the guess, flagged */
+	memcpy(v + strlen("k8s:enc:aescbc:v1:"), "zzz-9999", 8);
+	ck_assert_int_eq(xf_read(x, &res, &back, (const uint8_t *)key, strlen(key), v, n), 0);
+	ck_assert_str_eq(res.key_name, "zzz-9999");
+	ck_assert_int_eq(res.key_name_guessed, 1);
+	buf_release(&back);
+	xf_free(x);
+	xf_free(plain);
+	encconf_free(conf);
+}
+END_TEST
+
 /* found by fuzz_value: input-made conditions are failure classes, never
  * internal errors or undefined behaviour */
 START_TEST(test_fuzz_regressions)
@@ -348,6 +390,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_unlisted_resource_identity);
 	tcase_add_test(tc, test_fuzz_regressions);
 	tcase_add_test(tc, test_duplicate_key_names);
+	tcase_add_test(tc, test_attribution);
 	suite_add_tcase(s, tc);
 	return s;
 }
