@@ -4,7 +4,9 @@
  * database would outgrow its quota. */
 #include "cmd.h"
 #include "conf/encconf.h"
+#include "base/b64.h"
 #include "base/err.h"
+#include "base/esc.h"
 #include "base/num.h"
 #include "etcdflags.h"
 #include "kmsflags.h"
@@ -266,11 +268,12 @@ static void on_bad(void *arg, const struct rw_unreadable *u)
 	if (json_array_size(a->bad) >= MAX_LISTED)
 		return;
 	o = json_object();
-	json_object_set_new(o, "etcd_key", json_stringn((const char *)u->key, u->key_len));
+	cmd_json_bytes(o, "etcd_key", u->key, u->key_len);
 	json_object_set_new(o, "provider", json_string(env_kind_name(u->res->kind)));
-	json_object_set_new(o, "key_name", json_string(u->res->key_name));
+	json_object_set_new(o, "key_name", cmd_json_text((const uint8_t *)u->res->key_name, strlen(u->res->key_name)));
+	json_object_set_new(o, "key_name_guessed", json_boolean(u->res->kind != ENV_IDENTITY && u->res->key_name_guessed));
 	json_object_set_new(o, "reason", json_string(xf_reason_name(u->res->reason)));
-	json_object_set_new(o, "detail", json_string(u->res->detail));
+	json_object_set_new(o, "detail", cmd_json_text((const uint8_t *)u->res->detail, strlen(u->res->detail)));
 	json_array_append_new(a->bad, o);
 }
 
@@ -282,11 +285,35 @@ static void on_too_large(void *arg, const struct rw_too_large *t)
 	if (json_array_size(a->big) >= MAX_LISTED)
 		return;
 	o = json_object();
-	json_object_set_new(o, "etcd_key", json_stringn((const char *)t->key, t->key_len));
+	cmd_json_bytes(o, "etcd_key", t->key, t->key_len);
 	json_object_set_new(o, "reason", json_string("too_large"));
 	json_object_set_new(o, "value_bytes", json_integer((json_int_t)t->value_len));
-	json_object_set_new(o, "detail", json_string(t->detail));
+	json_object_set_new(o, "detail", cmd_json_text((const uint8_t *)t->detail, strlen(t->detail)));
 	json_array_append_new(a->big, o);
+}
+
+/* A listed field for the table, escaped for the terminal from the exact
+ * bytes (the "_b64" twin when there is one); never NULL or "(null)". */
+static char *term_field(json_t *o, const char *field)
+{
+	char twin[64];
+	const char *b64, *text = json_string_value(json_object_get(o, field));
+	uint8_t *raw;
+	long n;
+	char *out = NULL;
+
+	snprintf(twin, sizeof(twin), "%s_b64", field);
+	if ((b64 = json_string_value(json_object_get(o, twin))) != NULL &&
+	    (raw = malloc(b64_decoded_max(strlen(b64)) + 1)) != NULL) {
+		if ((n = b64_decode(raw, b64_decoded_max(strlen(b64)) + 1, b64, strlen(b64))) >= 0)
+			out = esc_term(raw, (size_t)n);
+		free(raw);
+	}
+	if (out == NULL && (text == NULL || text[0] == '\0'))
+		out = strdup("");
+	if (out == NULL)
+		out = esc_term((const uint8_t *)text, strlen(text));
+	return out != NULL ? out : strdup("?");
 }
 
 static void on_progress(void *arg, const struct rw_stats *st)
@@ -400,15 +427,21 @@ static void print_table(const json_t *rep, const struct rewrite_cmd *a, const st
 		printf("  deleted meanwhile %llu\n", (unsigned long long)st->vanished);
 	printf("  database growth   ~%.1f MB (each rewrite adds a revision)\n", (double)st->growth_estimate / 1e6);
 	kmsflags_print(&a->kf, stdout);
-	json_array_foreach(json_object_get(rep, "unreadable_keys"), i, b)
-		printf("  UNREADABLE %s  %s:%s  %s: %s\n", json_string_value(json_object_get(b, "etcd_key")),
-		       json_string_value(json_object_get(b, "provider")),
-		       json_string_value(json_object_get(b, "key_name")),
-		       json_string_value(json_object_get(b, "reason")), json_string_value(json_object_get(b, "detail")));
-	json_array_foreach(json_object_get(rep, "not_rewritable_keys"), i, b)
-		printf("  TOO LARGE %s  %lld bytes once encrypted, over etcd's --max-request-bytes: %s\n", json_string_value(json_object_get(b, "etcd_key")),
-		       (long long)json_integer_value(json_object_get(b, "value_bytes")),
-		       json_string_value(json_object_get(b, "detail")));
+	json_array_foreach(json_object_get(rep, "unreadable_keys"), i, b) {
+		char *k = term_field(b, "etcd_key"), *n = term_field(b, "key_name"), *d = term_field(b, "detail");
+
+		printf("  UNREADABLE %s  %s:%s%s  %s: %s\n", k, json_string_value(json_object_get(b, "provider")), n,
+		       json_is_true(json_object_get(b, "key_name_guessed")) ? "?" : "",
+		       json_string_value(json_object_get(b, "reason")), d);
+		free(k), free(n), free(d);
+	}
+	json_array_foreach(json_object_get(rep, "not_rewritable_keys"), i, b) {
+		char *k = term_field(b, "etcd_key"), *d = term_field(b, "detail");
+
+		printf("  TOO LARGE %s  %lld bytes once encrypted, over etcd's --max-request-bytes: %s\n", k,
+		       (long long)json_integer_value(json_object_get(b, "value_bytes")), d);
+		free(k), free(d);
+	}
 	if (!a->dry_run && st->rewritten + st->in_doubt > 0 && !a->compact_end)
 		printf("history: %s%llu older revisions still hold the previous encryption; to purge them run\n"
 		       "  etcdctl compact %lld   and then   etcdctl defrag   on each member\n",
