@@ -4,6 +4,8 @@
 # is a median of interleaved runs, printed with its ratio to the baseline
 # (the host is noisy: compare ratios, not absolute times).
 #   BENCH_SIZES="10000 100000"  BENCH_RUNS=5  bash bench/run.sh
+#   BENCH_ONLY=kms BENCH_SIZES=20000 bash bench/run.sh   (one row group: audit, kms,
+#                                                       rewrite or backup)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/etcdcrypt
@@ -20,8 +22,11 @@ TMPFS=/dev/shm
 export ETCD_TMP=$(mktemp -d "$TMPFS/etcdcrypt-bench.XXXXXX")
 BENCH_DIR=$(mktemp -d /tmp/etcdcrypt-bench-runs.XXXXXX)
 source tests/lib/etcd.sh
+source tests/lib/kms.sh
 source bench/lib.sh
-trap 'etcd_stop_all; rm -rf "$ETCD_TMP" "$BENCH_DIR"' EXIT
+trap 'kms_stop_all; etcd_stop_all; rm -rf "$ETCD_TMP" "$BENCH_DIR"' EXIT
+ONLY=${BENCH_ONLY:-}
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 export ETCD_EXTRA_FLAGS="--quota-backend-bytes 8589934592"
 
 echo "etcdcrypt bench: $(date -u +%FT%TZ), $(nproc) cores, etcd $(etcd --version | head -1 | awk '{print $3}'), runs=$RUNS" | tee -a "$BENCH_OUT"
@@ -57,15 +62,25 @@ bench_audit() { # N
 }
 
 source bench/rewrite.sh
+source bench/kms.sh
 [ -f bench/backup.sh ] && source bench/backup.sh
-for n in $SIZES; do
-	bench_audit "$n"
-done
-for n in $SIZES; do
-	bench_rewrite "$n" tmpfs
-done
-bench_rewrite "${BENCH_DISK_SIZE:-10000}" disk
-if declare -f bench_backup >/dev/null; then
+if want audit; then
+	for n in $SIZES; do
+		bench_audit "$n"
+	done
+fi
+if want kms; then
+	for n in $SIZES; do
+		bench_kms "$n"
+	done
+fi
+if want rewrite; then
+	for n in $SIZES; do
+		bench_rewrite "$n" tmpfs
+	done
+	bench_rewrite "${BENCH_DISK_SIZE:-10000}" disk
+fi
+if want backup && declare -f bench_backup >/dev/null; then
 	bench_backup "${BENCH_BACKUP_SIZE:-100000}"
 fi
 echo

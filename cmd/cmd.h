@@ -1,11 +1,13 @@
 /* cmd: the command-line layer. Only cmd/ prints and picks exit statuses.
  *
  * Exit statuses (docs/exit-codes.md): 0 ok; 1 ran fine but found problems
- * (unreadable values, key not found, inconsistent status); 2 usage or
- * configuration error; 3 runtime failure (etcd unreachable, I/O). */
+ * (unreadable values, key not found, inconsistent status) or was
+ * interrupted; 2 usage or configuration error; 3 runtime failure (etcd
+ * unreachable, no quorum, I/O). */
 #ifndef ETCDCRYPT_CMD_H
 #define ETCDCRYPT_CMD_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +63,12 @@ int cmd_config_check(int argc, char **argv); /* cmd_config_check.c */
  * is a terminal; else a new 0600 file). Returns an exit status. */
 int cmd_config_emit(const char *verb, const char *output, const void *text, size_t n);
 
+/* Set by SIGINT/SIGTERM once a command has called cmd_stop_cooperate (main.c
+ * explains): pass it as etcd_opts.stop / rw_opts.stop. */
+extern volatile sig_atomic_t cmd_stop;
+/* From now on this command stops by itself once cmd_stop is set (etcd work:
+ * the client polls it); until then a signal ends the process at once. */
+void cmd_stop_cooperate(void);
 /* The entry of a dispatch table (commands, or a command's verbs) named
  * name, or NULL. Exact names only: no abbreviations (rewrite is dangerous). */
 const struct cmd_def *cmd_find(const struct cmd_def *table, size_t n, const char *name);

@@ -239,7 +239,7 @@ static int count_history(struct audit *a, struct scan *s, struct etcd_client *cl
 	const char **prefixes = calloc(n ? n : 1, sizeof(*prefixes));
 	char all[512];
 	struct history_live o = { .xf_for = a->conf ? xf_for_key : NULL, .xf_arg = s,
-				  .progress = on_history_progress, .progress_arg = a };
+				  .progress = on_history_progress, .progress_arg = a, .stop = &cmd_stop };
 	int rc = 0;
 
 	if (prefixes == NULL)
@@ -250,8 +250,8 @@ static int count_history(struct audit *a, struct scan *s, struct etcd_client *cl
 		prefixes[i] = scan_target_prefix(s, i);
 	o.prefixes = prefixes;
 	o.n_prefixes = n;
-	/* no stop flag: a signal ends the process at once, and the unnamed
-	 * temporary file goes with it */
+	/* SIGINT/SIGTERM: the stream stops within its poll interval (the
+	 * temporary snapshot file is unnamed: nothing is left behind) */
 	if (rc == 0)
 		rc = history_from_etcd(hr, cl, &o);
 	free(prefixes);

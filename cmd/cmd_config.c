@@ -9,6 +9,7 @@
 #include "xform/csmkey.h"
 #include "conf/encconf.h"
 #include "base/err.h"
+#include "base/num.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -243,7 +244,6 @@ int cmd_config_generate_key(int argc, char **argv)
 	const char *verb = "config generate-key", *output = NULL;
 	char key[CSMCONF_KEY_MAX + 2];
 	long bytes = 32;
-	char *end;
 	int c, rc, status;
 
 	opterr = 0;
@@ -251,8 +251,7 @@ int cmd_config_generate_key(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_BYTES:
-			bytes = strtol(optarg, &end, 10);
-			if (*end || (bytes != 16 && bytes != 24 && bytes != 32))
+			if (num_parse_long(&bytes, optarg, 16, 32) < 0 || (bytes != 16 && bytes != 24 && bytes != 32))
 				return cmd_usage_error(verb, "--bytes: '%s' is not 16, 24 or 32", optarg);
 			break;
 		case 'o': output = optarg; break;

@@ -4,6 +4,7 @@
  * rewrite and follow it until it finished (docs/node-system.md). */
 #include "cmd.h"
 #include "base/err.h"
+#include "base/num.h"
 #include "etcdflags.h"
 #include "node/ctl.h"
 #include "node/install.h"
@@ -95,10 +96,7 @@ static void on_signal(int sig)
 
 static int parse_long(const char *verb, const char *opt, const char *arg, long lo, long hi, long *out)
 {
-	char *end;
-
-	*out = strtol(arg, &end, 10);
-	if (*end || *out < lo || *out > hi)
+	if (num_parse_long(out, arg, lo, hi) < 0)
 		return cmd_usage_error(verb, "%s: '%s' is not a number from %ld to %ld", opt, arg, lo, hi);
 	return 0;
 }

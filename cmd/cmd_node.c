@@ -163,8 +163,6 @@ static int read_key(struct node_cmd *c, int opt, const char *path)
 
 static int parse_opt(struct node_cmd *c, int opt, const char *arg, char **argv)
 {
-	char *end;
-
 	switch (opt) {
 	case OPT_AESCBC:
 	case OPT_AESGCM:
@@ -181,10 +179,7 @@ static int parse_opt(struct node_cmd *c, int opt, const char *arg, char **argv)
 	case OPT_KMS_ENDPOINT:
 		return kmsflags_add(&c->kf, arg) < 0 ? cmd_usage_error(c->verb, "%s", err_msg()) : 0;
 	case OPT_PAGE:
-		c->page_size = strtoll(arg, &end, 10);
-		if (*end || c->page_size < 1 || c->page_size > 100000)
-			return cmd_usage_error(c->verb, "--page-size: '%s' is not a number from 1 to 100000", arg);
-		return 0;
+		return cmd_page_size(&c->page_size, c->verb, arg);
 	case 'h':
 		printf("%s%s", c->mode == CSMCONF_ENABLE ? ENABLE_HELP : DISABLE_HELP, COMMON_HELP);
 		return CMD_HELP_SHOWN;

@@ -4,7 +4,6 @@
  * database would outgrow its quota. */
 #include "cmd.h"
 #include "conf/encconf.h"
-#include "base/b64.h"
 #include "base/err.h"
 #include "base/esc.h"
 #include "base/num.h"
@@ -16,7 +15,6 @@
 #include "rewrite/rewrite.h"
 
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +68,19 @@ static const char REWRITE_HELP[] =
 	"             interrupted, or a scanned prefix held no key (without --allow-empty); 2 usage or config error, or\n"
 	"             node configs disagree; 3 etcd failure, alarm raised, or quota would be exceeded\n";
 
+/* One value the report lists: unreadable (kind, key name, reason) or too
+ * large once encrypted (value_bytes). */
+struct listed {
+	char *etcd_key; /* the key's bytes, NUL-terminated (may hold NULs) */
+	size_t etcd_key_len;
+	enum env_kind kind;
+	char key_name[ENV_NAME_MAX];
+	int key_name_guessed;
+	enum xf_reason reason;
+	size_t value_bytes;
+	char detail[256];
+};
+
 struct rewrite_cmd {
 	struct etcdflags ef;
 	const char *config_path, *keyring_path, *resources_arg, *prefix, *metrics_path;
@@ -92,17 +103,12 @@ struct rewrite_cmd {
 	char dry_refusal[600];
 	uint64_t expected; /* values the estimate says will change (0: not estimated) */
 	uint64_t total;    /* keys the run will scan */
-	json_t *bad; /* listed unreadable values */
-	json_t *big; /* listed values etcd refused as too large */
+	struct listed *bad; /* listed unreadable values (at most MAX_LISTED) */
+	size_t n_bad;
+	struct listed *big; /* listed values etcd refused as too large */
+	size_t n_big;
+	double seconds;     /* the run's, for both views */
 };
-
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
 
 static int parse_size(const char *s, int64_t *out)
 {
@@ -260,60 +266,90 @@ static int load_nodes(struct rewrite_cmd *a)
 	return 0;
 }
 
+/* A new entry at the end of *v (NULL when the list is full or out of
+ * memory: the value is still counted, just not listed). */
+static struct listed *list_add(struct listed **v, size_t *n, const uint8_t *key, size_t key_len)
+{
+	struct listed *nv, *e;
+
+	if (*n >= MAX_LISTED || (nv = realloc(*v, (*n + 1) * sizeof(*nv))) == NULL)
+		return NULL;
+	*v = nv;
+	e = &nv[*n];
+	memset(e, 0, sizeof(*e));
+	if ((e->etcd_key = malloc(key_len + 1)) == NULL)
+		return NULL;
+	memcpy(e->etcd_key, key, key_len);
+	e->etcd_key[key_len] = '\0';
+	e->etcd_key_len = key_len;
+	(*n)++;
+	return e;
+}
+
+static void list_free(struct listed *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].etcd_key);
+	free(v);
+}
+
 static void on_bad(void *arg, const struct rw_unreadable *u)
 {
 	struct rewrite_cmd *a = arg;
-	json_t *o;
+	struct listed *e = list_add(&a->bad, &a->n_bad, u->key, u->key_len);
 
-	if (json_array_size(a->bad) >= MAX_LISTED)
+	if (e == NULL)
 		return;
-	o = json_object();
-	cmd_json_bytes(o, "etcd_key", u->key, u->key_len);
-	json_object_set_new(o, "provider", json_string(env_kind_name(u->res->kind)));
-	json_object_set_new(o, "key_name", cmd_json_text((const uint8_t *)u->res->key_name, strlen(u->res->key_name)));
-	json_object_set_new(o, "key_name_guessed", json_boolean(u->res->kind != ENV_IDENTITY && u->res->key_name_guessed));
-	json_object_set_new(o, "reason", json_string(xf_reason_name(u->res->reason)));
-	json_object_set_new(o, "detail", cmd_json_text((const uint8_t *)u->res->detail, strlen(u->res->detail)));
-	json_array_append_new(a->bad, o);
+	e->kind = u->res->kind;
+	snprintf(e->key_name, sizeof(e->key_name), "%s", u->res->key_name);
+	e->key_name_guessed = u->res->kind != ENV_IDENTITY && u->res->key_name_guessed;
+	e->reason = u->res->reason;
+	snprintf(e->detail, sizeof(e->detail), "%s", u->res->detail);
 }
 
 static void on_too_large(void *arg, const struct rw_too_large *t)
 {
 	struct rewrite_cmd *a = arg;
-	json_t *o;
+	struct listed *e = list_add(&a->big, &a->n_big, t->key, t->key_len);
 
-	if (json_array_size(a->big) >= MAX_LISTED)
+	if (e == NULL)
 		return;
-	o = json_object();
-	cmd_json_bytes(o, "etcd_key", t->key, t->key_len);
-	json_object_set_new(o, "reason", json_string("too_large"));
-	json_object_set_new(o, "value_bytes", json_integer((json_int_t)t->value_len));
-	json_object_set_new(o, "detail", cmd_json_text((const uint8_t *)t->detail, strlen(t->detail)));
-	json_array_append_new(a->big, o);
+	e->value_bytes = t->value_len;
+	snprintf(e->detail, sizeof(e->detail), "%s", t->detail ? t->detail : "");
 }
 
-/* A listed field for the table, escaped for the terminal from the exact
- * bytes (the "_b64" twin when there is one); never NULL or "(null)". */
-static char *term_field(json_t *o, const char *field)
+static json_t *bad_json(const struct listed *v, size_t n)
 {
-	char twin[64];
-	const char *b64, *text = json_string_value(json_object_get(o, field));
-	uint8_t *raw;
-	long n;
-	char *out = NULL;
+	json_t *arr = json_array();
 
-	snprintf(twin, sizeof(twin), "%s_b64", field);
-	if ((b64 = json_string_value(json_object_get(o, twin))) != NULL &&
-	    (raw = malloc(b64_decoded_max(strlen(b64)) + 1)) != NULL) {
-		if ((n = b64_decode(raw, b64_decoded_max(strlen(b64)) + 1, b64, strlen(b64))) >= 0)
-			out = esc_term(raw, (size_t)n);
-		free(raw);
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_object();
+
+		cmd_json_bytes(o, "etcd_key", (const uint8_t *)v[i].etcd_key, v[i].etcd_key_len);
+		json_object_set_new(o, "provider", json_string(env_kind_name(v[i].kind)));
+		json_object_set_new(o, "key_name", cmd_json_text((const uint8_t *)v[i].key_name, strlen(v[i].key_name)));
+		json_object_set_new(o, "key_name_guessed", json_boolean(v[i].key_name_guessed));
+		json_object_set_new(o, "reason", json_string(xf_reason_name(v[i].reason)));
+		json_object_set_new(o, "detail", cmd_json_text((const uint8_t *)v[i].detail, strlen(v[i].detail)));
+		json_array_append_new(arr, o);
 	}
-	if (out == NULL && (text == NULL || text[0] == '\0'))
-		out = strdup("");
-	if (out == NULL)
-		out = esc_term((const uint8_t *)text, strlen(text));
-	return out != NULL ? out : strdup("?");
+	return arr;
+}
+
+static json_t *big_json(const struct listed *v, size_t n)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_object();
+
+		cmd_json_bytes(o, "etcd_key", (const uint8_t *)v[i].etcd_key, v[i].etcd_key_len);
+		json_object_set_new(o, "reason", json_string("too_large"));
+		json_object_set_new(o, "value_bytes", json_integer((json_int_t)v[i].value_bytes));
+		json_object_set_new(o, "detail", cmd_json_text((const uint8_t *)v[i].detail, strlen(v[i].detail)));
+		json_array_append_new(arr, o);
+	}
+	return arr;
 }
 
 static void on_progress(void *arg, const struct rw_stats *st)
@@ -332,16 +368,15 @@ static void on_progress(void *arg, const struct rw_stats *st)
  * after its own scan instead (dry_run_quota). */
 static int preflight(struct rewrite_cmd *a, struct etcd_client *cl, const struct rw_opts *o, json_t *rep)
 {
-	struct etcd_status es;
+	struct etcd_db_sizes db;
 	int rc;
 
-	/* TODO(resil): the largest database over all members once the etcd
-	 * client offers it; the connected member's until then */
-	if ((rc = rw_check_alarms(cl)) < 0 || (rc = etcd_status(cl, &es)) < 0 || (rc = rw_count(cl, o, &a->total)) < 0)
+	/* each member enforces the quota on its own file: the largest decides */
+	if ((rc = rw_check_alarms(cl)) < 0 || (rc = etcd_db_sizes(cl, &db)) < 0 || (rc = rw_count(cl, o, &a->total)) < 0)
 		return rc;
-	a->q = (struct rw_quota){ .quota = a->quota, .quota_given = a->quota_given, .db_size = es.db_size,
-				  .db_size_in_use = es.db_size_in_use, .keys = a->total, .growth = -1 };
-	json_object_set_new(rep, "db_size", json_integer(es.db_size));
+	a->q = (struct rw_quota){ .quota = a->quota, .quota_given = a->quota_given, .db_size = db.max_db_size,
+				  .db_size_in_use = db.max_db_size_in_use, .keys = a->total, .growth = -1 };
+	json_object_set_new(rep, "db_size", json_integer(db.max_db_size));
 	json_object_set_new(rep, "quota_bytes", json_integer(a->quota));
 	json_object_set_new(rep, "quota_assumed", json_boolean(!a->quota_given));
 	if (a->dry_run || (rc = rw_quota_check(o, &a->q)) <= 0)
@@ -365,6 +400,11 @@ static void dry_run_quota(struct rewrite_cmd *a, const struct rw_opts *o, const 
 	json_object_set_new(rep, "quota_refusal", a->dry_refused ? json_string(a->dry_refusal) : json_null());
 }
 
+static double rate_of(const struct rw_stats *st, double secs)
+{
+	return secs > 0 ? (double)st->rewritten / secs : 0;
+}
+
 static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct rw_stats *st, int rc, double secs)
 {
 	json_object_set_new(rep, "schema", json_string("etcdcrypt.rewrite/v1"));
@@ -377,9 +417,9 @@ static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct r
 	json_object_set_new(rep, a->dry_run ? "would_rewrite" : "rewritten", json_integer((json_int_t)st->rewritten));
 	json_object_set_new(rep, "already_current", json_integer((json_int_t)st->current));
 	json_object_set_new(rep, "unreadable", json_integer((json_int_t)st->unreadable));
-	json_object_set_new(rep, "unreadable_keys", json_incref(a->bad));
+	json_object_set_new(rep, "unreadable_keys", bad_json(a->bad, a->n_bad));
 	json_object_set_new(rep, "not_rewritable", json_integer((json_int_t)st->too_large));
-	json_object_set_new(rep, "not_rewritable_keys", json_incref(a->big));
+	json_object_set_new(rep, "not_rewritable_keys", big_json(a->big, a->n_big));
 	json_object_set_new(rep, "in_doubt", json_integer((json_int_t)st->in_doubt));
 	json_object_set_new(rep, "empty_prefixes", cmd_empty_json(&st->empty));
 	json_object_set_new(rep, "txn_conflicts", json_integer((json_int_t)st->conflicts));
@@ -395,21 +435,18 @@ static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct r
 	json_object_set_new(rep, "resumed_after_compaction", json_integer(st->resumed));
 	json_object_set_new(rep, "growth_estimate_bytes", json_integer(st->growth_estimate));
 	json_object_set_new(rep, "seconds", json_real(secs));
-	json_object_set_new(rep, "rate", json_real(secs > 0 ? (double)st->rewritten / secs : 0));
+	json_object_set_new(rep, "rate", json_real(rate_of(st, secs)));
 	json_object_set_new(rep, "stopped", rc == 0 ? json_null() : json_string(err_name(rc)));
 	json_object_set_new(rep, "old_revisions_with_previous_encryption",
 			    json_integer(a->dry_run ? 0 : (json_int_t)st->rewritten));
 	json_object_set_new(rep, "old_revisions_in_doubt", json_integer(a->dry_run ? 0 : (json_int_t)st->in_doubt));
 }
 
-static void print_table(const json_t *rep, const struct rewrite_cmd *a, const struct rw_stats *st)
+static void print_table(const struct rewrite_cmd *a, const struct rw_stats *st)
 {
-	size_t i;
-	json_t *b;
-
 	printf("%s %s at revisions %lld..%lld in %.2f s (%.0f/s)\n", a->dry_run ? "dry run of" : "rewrite with",
-	       a->config_path, (long long)st->revision_start, (long long)st->revision_end,
-	       json_real_value(json_object_get(rep, "seconds")), json_real_value(json_object_get(rep, "rate")));
+	       a->config_path, (long long)st->revision_start, (long long)st->revision_end, a->seconds,
+	       rate_of(st, a->seconds));
 	printf("  scanned           %llu\n", (unsigned long long)st->scanned);
 	printf("  %-17s %llu\n", a->dry_run ? "would rewrite" : "rewritten", (unsigned long long)st->rewritten);
 	printf("  already current   %llu\n", (unsigned long long)st->current);
@@ -427,20 +464,24 @@ static void print_table(const json_t *rep, const struct rewrite_cmd *a, const st
 		printf("  deleted meanwhile %llu\n", (unsigned long long)st->vanished);
 	printf("  database growth   ~%.1f MB (each rewrite adds a revision)\n", (double)st->growth_estimate / 1e6);
 	kmsflags_print(&a->kf, stdout);
-	json_array_foreach(json_object_get(rep, "unreadable_keys"), i, b) {
-		char *k = term_field(b, "etcd_key"), *n = term_field(b, "key_name"), *d = term_field(b, "detail");
+	for (size_t i = 0; i < a->n_bad; i++) {
+		const struct listed *e = &a->bad[i];
+		char *k = esc_term((const uint8_t *)e->etcd_key, e->etcd_key_len), name[ENV_NAME_MAX + 8], d[1100];
 
-		printf("  UNREADABLE %s  %s:%s%s  %s: %s\n", k, json_string_value(json_object_get(b, "provider")), n,
-		       json_is_true(json_object_get(b, "key_name_guessed")) ? "?" : "",
-		       json_string_value(json_object_get(b, "reason")), d);
-		free(k), free(n), free(d);
+		cmd_name_cell(name, sizeof(name), e->key_name, e->key_name_guessed);
+		esc_term_buf(d, sizeof(d), (const uint8_t *)e->detail, strlen(e->detail));
+		printf("  UNREADABLE %s  %s:%s  %s: %s\n", k ? k : "?", env_kind_name(e->kind), e->key_name[0] ? name : "",
+		       xf_reason_name(e->reason), d);
+		free(k);
 	}
-	json_array_foreach(json_object_get(rep, "not_rewritable_keys"), i, b) {
-		char *k = term_field(b, "etcd_key"), *d = term_field(b, "detail");
+	for (size_t i = 0; i < a->n_big; i++) {
+		const struct listed *e = &a->big[i];
+		char *k = esc_term((const uint8_t *)e->etcd_key, e->etcd_key_len), d[1100];
 
-		printf("  TOO LARGE %s  %lld bytes once encrypted, over etcd's --max-request-bytes: %s\n", k,
-		       (long long)json_integer_value(json_object_get(b, "value_bytes")), d);
-		free(k), free(d);
+		esc_term_buf(d, sizeof(d), (const uint8_t *)e->detail, strlen(e->detail));
+		printf("  TOO LARGE %s  %zu bytes once encrypted, over etcd's --max-request-bytes: %s\n", k ? k : "?",
+		       e->value_bytes, d);
+		free(k);
 	}
 	if (!a->dry_run && st->rewritten + st->in_doubt > 0 && !a->compact_end)
 		printf("history: %s%llu older revisions still hold the previous encryption; to purge them run\n"
@@ -462,7 +503,7 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 	struct rw_opts o = { .conf = a->conf, .ring = a->ring, .etcd_prefix = a->prefix, .dry_run = a->dry_run,
 			     .force = a->force, .batch_ops = a->batch, .batch_bytes = RW_DEFAULT_BATCH_BYTES,
 			     .inflight = a->inflight, .max_rate = a->max_rate, .page_size = a->page_size,
-			     .compact_every = a->compact_every, .stop = &stop_flag, .on_too_large = on_too_large };
+			     .compact_every = a->compact_every, .stop = &cmd_stop, .on_too_large = on_too_large };
 
 	memset(st, 0, sizeof(*st));
 	if (!all && (rc = cmd_resource_list(&res, &n, &all, a->resources_arg, a->conf)) < 0) {
@@ -478,11 +519,7 @@ static int run(struct rewrite_cmd *a, json_t *rep, struct rw_stats *st)
 				    a->n_nodes);
 	etcdflags_opts(&a->ef, &eo);
 	if (rc == 0 && (rc = etcd_open(&cl, &eo)) == 0 && (rc = preflight(a, cl, &o, rep)) == 0) {
-		signal(SIGINT, on_signal);
-		signal(SIGTERM, on_signal);
 		rc = rw_run(cl, &o, st, on_bad, on_progress, a);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
 		if (rc == 0 && a->dry_run)
 			dry_run_quota(a, &o, st, rep);
 		if (rc == 0 && a->compact_end && !a->dry_run && st->revision_end > 0)
@@ -510,8 +547,6 @@ int cmd_rewrite(int argc, char **argv)
 	json_t *rep = json_object();
 	int rc = 0, status, parsed = 0, ran = 0;
 
-	a.bad = json_array();
-	a.big = json_array();
 	progress_init(&a.prog);
 	if ((status = parse_args(&a, argc, argv)) != 0) {
 		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
@@ -539,12 +574,13 @@ int cmd_rewrite(int argc, char **argv)
 		goto out;
 	}
 	ran = 1;
-	fill_report(rep, &a, &st, rc, progress_elapsed(&a.prog));
+	a.seconds = progress_elapsed(&a.prog);
 	if (a.json) {
+		fill_report(rep, &a, &st, rc, a.seconds);
 		json_dumpf(rep, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		putchar('\n');
 	} else {
-		print_table(rep, &a, &st);
+		print_table(&a, &st);
 	}
 	if (rc == ERR_INTERRUPTED) {
 		fprintf(stderr, "etcdcrypt: interrupted: in-flight writes finished; rerun to complete the rewrite\n");
@@ -564,8 +600,8 @@ out:
 	if (parsed && a.metrics_path)
 		status = write_metrics(&a, &st, rc, ran, status);
 	json_decref(rep);
-	json_decref(a.bad);
-	json_decref(a.big);
+	list_free(a.bad, a.n_bad);
+	list_free(a.big, a.n_big);
 	for (size_t i = 0; i < a.n_nodes; i++) {
 		encconf_free(a.nodes[i]);
 		free(a.node_names[i]);

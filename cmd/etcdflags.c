@@ -1,6 +1,7 @@
 /* etcdflags: shared etcd connection flags; see etcdflags.h. */
 #include "etcdflags.h"
 #include "base/err.h"
+#include "cmd.h"
 #include "base/godur.h"
 #include "base/num.h"
 
@@ -24,6 +25,8 @@ static int set_endpoints(struct etcdflags *f, const char *list)
 			continue;
 		if (f->n_endpoints == ETCDFLAGS_MAX_ENDPOINTS)
 			return err_set(ERR_USAGE, "--endpoints: at most %d endpoints", ETCDFLAGS_MAX_ENDPOINTS);
+		if (etcd_endpoint_check(tok) < 0)
+			return err_wrap(ERR_USAGE, "--endpoints");
 		f->endpoints[f->n_endpoints++] = tok;
 	}
 	if (f->n_endpoints == 0)
@@ -83,7 +86,7 @@ int etcdflags_init(struct etcdflags *f)
 
 	memset(f, 0, sizeof(*f));
 	f->dial_ms = 2000;
-	f->command_ms = 30000;
+	f->command_ms = 5000; /* etcdctl's default */
 	v = getenv("ETCDCTL_ENDPOINTS");
 	if ((rc = set_endpoints(f, v && *v ? v : "127.0.0.1:2379")) < 0)
 		return err_wrap(rc, "ETCDCTL_ENDPOINTS");
@@ -143,6 +146,10 @@ void etcdflags_opts(const struct etcdflags *f, struct etcd_opts *out)
 	out->dial_timeout_ms = f->dial_ms;
 	out->command_timeout_ms = f->command_ms;
 	out->debug = f->debug;
+	/* every command that opens etcd takes these options: from here on it
+	 * stops through the client's stop checks */
+	out->stop = &cmd_stop;
+	cmd_stop_cooperate();
 }
 
 void etcdflags_release(struct etcdflags *f)

@@ -8,7 +8,7 @@
  *   --user NAME[:PASS]   ETCDCTL_USER
  *   --password PASS      ETCDCTL_PASSWORD
  *   --dial-timeout D     ETCDCTL_DIAL_TIMEOUT    (default 2s)
- *   --command-timeout D  ETCDCTL_COMMAND_TIMEOUT (default 30s)
+ *   --command-timeout D  ETCDCTL_COMMAND_TIMEOUT (default 5s)
  *   --debug              ETCDCTL_DEBUG=true
  *
  * Flags win over the environment. Durations are Go-style: 500ms, 5s, 1m. */
@@ -48,15 +48,17 @@ _Static_assert(OPT_ETCD_END <= CMD_OPT_FIRST, "etcd flags collide with a command
 
 #define ETCDFLAGS_HELP                                                                        \
 	"etcd connection (etcdctl's flags; ETCDCTL_* environment variables as fallback):\n"    \
-	"  --endpoints LIST        comma-separated host:port or https://host:port\n"           \
-	"                          (default 127.0.0.1:2379; the next is tried if one is down)\n" \
+	"  --endpoints LIST        comma-separated host:port or https://host:port; list every\n" \
+	"                          member (default 127.0.0.1:2379). A request goes to the next\n" \
+	"                          when one is down, hung or without leader (docs/failover.md)\n" \
 	"  --cacert FILE           CA bundle to verify etcd's certificate (enables TLS)\n"      \
 	"  --cert FILE             client certificate (PEM)\n"                                  \
 	"  --key FILE              client private key (PEM)\n"                                  \
 	"  --user NAME[:PASSWORD]  etcd user (password also from --password)\n"                 \
 	"  --password PASSWORD     etcd password (prefer ETCDCTL_PASSWORD)\n"                   \
 	"  --dial-timeout DUR      time to connect (default 2s)\n"                              \
-	"  --command-timeout DUR   deadline per request (default 30s)\n"                        \
+	"  --command-timeout DUR   deadline per request, and how long to wait for a leader\n"   \
+	"                          (default 5s)\n"                                               \
 	"  --debug                 show gRPC's own log lines\n"
 
 #define ETCDFLAGS_MAX_ENDPOINTS 16

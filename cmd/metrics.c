@@ -5,6 +5,7 @@
 #include "report_print.h"
 #include "audit/tally.h"
 #include "base/err.h"
+#include "base/file.h"
 #include "node/rwrec.h"
 #include "rewrite/rewrite.h"
 #include "status/status.h"
@@ -114,22 +115,6 @@ void metrics_sample(struct metrics *m, double v, ...)
 	puts_(m, "\n");
 }
 
-/* Writes all of p to fd. */
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int metrics_write(struct metrics *m, const char *path)
 {
 	char tmp[4096], dir[4096], base[4096];
@@ -144,7 +129,7 @@ int metrics_write(struct metrics *m, const char *path)
 		return err_set(ERR_USAGE, "metrics file '%s': path too long", path);
 	if ((fd = mkstemp(tmp)) < 0)
 		return err_set(ERR_IO, "metrics file '%s': cannot create a file next to it: %s", path, strerror(errno));
-	if (write_all(fd, m->out.data, m->out.len) < 0 || fchmod(fd, 0644) < 0 || fsync(fd) < 0)
+	if (file_write_all(fd, m->out.data, m->out.len) < 0 || fchmod(fd, 0644) < 0 || fsync(fd) < 0)
 		rc = err_set(ERR_IO, "metrics file '%s': cannot write '%s': %s", path, tmp, strerror(errno));
 	if (close(fd) < 0 && rc == 0)
 		rc = err_set(ERR_IO, "metrics file '%s': cannot write '%s': %s", path, tmp, strerror(errno));

@@ -306,6 +306,22 @@ static void on_holder(void *arg, const char *node)
 	c->o->log(c->o->arg, "waiting for the rewrite lock (held by %s)", node[0] ? node : "?");
 }
 
+/* Every controller sees a restart request; the first to hold the lock
+ * serves it. The others, once they hold the lock in turn, must find it
+ * served (the published record: that request, done, to this node's write
+ * key) rather than rewrite every value once more each. */
+static int served_meanwhile(struct ctl *c, const char *request)
+{
+	const struct status_name *w = node_record_write(&c->own);
+	struct node_rwrec r;
+
+	if (node_rwrec_get(c->cl, c->o->prefix, &r) < 0 || strcmp(r.request, request) != 0 || r.state != NODE_RW_DONE ||
+	    strcmp(r.write_name, w->name) != 0 || strcmp(r.write_provider, encconf_kind_name(w->kind)) != 0)
+		return 0;
+	c->o->log(c->o->arg, "restart request %s was served by %s meanwhile", request, r.node);
+	return 1;
+}
+
 /* Takes the lock, checks agreement again (it may have changed while
  * waiting), rewrites, releases. *ran: a rewrite was run. */
 static int locked_rewrite(struct ctl *c, int force, const char *request, int *ran)
@@ -326,7 +342,10 @@ static int locked_rewrite(struct ctl *c, int force, const char *request, int *ra
 	c->o->log(c->o->arg, "holding the rewrite lock");
 	if ((rc = node_list(c->cl, c->o->prefix, &v, &n, &rev)) == 0 && agree(c, v, n, why, sizeof(why))) {
 		*ran = 1;
-		rc = run_rewrite(c, force, request);
+		if (force && served_meanwhile(c, request))
+			rc = 0;
+		else
+			rc = run_rewrite(c, force, request);
 	}
 	node_records_free(v, n);
 	node_lock_release(l, c->cl);

@@ -2,6 +2,7 @@
  * previous file; see install.h. */
 #include "install.h"
 #include "base/err.h"
+#include "base/file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -47,23 +48,6 @@ out:
 	return rc;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* A name for the previous file that does not exist yet. */
 static int backup_name(char out[NODE_PATH_MAX], const char *dir, int64_t now)
 {
@@ -106,7 +90,7 @@ static int write_temp(char tmp[NODE_PATH_MAX], const char *dir, const void *text
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return err_set(ERR_IO, "'%s': cannot create: %s", tmp, strerror(errno));
-	if (fchmod(fd, 0600) < 0 || write_all(fd, text, n) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, 0600) < 0 || file_write_all(fd, text, n) < 0 || fsync(fd) < 0) {
 		int e = errno;
 
 		close(fd);

@@ -89,7 +89,7 @@ static int kind_from(enum encconf_kind *out, const char *s)
 			*out = kinds[i];
 			return 0;
 		}
-	return -1;
+	return ERR_NOTFOUND;
 }
 
 static int decode_names(struct node_record *out, json_t *names, const char *where)

@@ -46,7 +46,7 @@ struct rw {
 #define RW_CONFLICT_TRIES 5 /* rounds of re-reads for keys that keep changing */
 
 double rw_now(void);
-void rw_sleep(double seconds);
+int rw_sleep(struct rw *w, double seconds); /* ERR_INTERRUPTED when stopped */
 int rw_transient(int rc); /* worth sending again: etcd unreachable, deadline */
 
 /* Decides one value: unreadable (reported), current (counted), or sealed

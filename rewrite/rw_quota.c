@@ -16,8 +16,8 @@
 
 static const char *assumed(const struct rw_quota *q)
 {
-	return q->quota_given ? "" : " (etcd's default, assumed: etcd 3.4 does not report its --quota-backend-bytes; "
-				     "pass --quota-bytes with the value etcd runs with)";
+	return q->quota_given ? "" : " (2 GiB, etcd's default, assumed: etcd 3.4 does not report its "
+				     "--quota-backend-bytes; pass --quota-bytes with the value etcd runs with)";
 }
 
 /* growth per rewritten value, rounded up */

@@ -30,7 +30,8 @@ static int reread(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, 
 		keys[i - lo] = (struct etcd_key_ref){ b->data.data + b->puts[i].key_off, b->puts[i].key_len };
 	rc = etcd_get_many(w->cl, m, keys, hi - lo);
 	for (int i = 0; i < RW_RETRIES && rw_transient(rc); i++, wait *= 2) {
-		rw_sleep(wait);
+		if ((rc = rw_sleep(w, wait)) < 0)
+			break;
 		rc = etcd_get_many(w->cl, m, keys, hi - lo);
 	}
 	w->st->rereads++;

@@ -24,16 +24,10 @@ double rw_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void rw_sleep(double s)
+/* ERR_INTERRUPTED at once when the run is stopped (the client's stop flag) */
+int rw_sleep(struct rw *w, double s)
 {
-	struct timespec ts;
-
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+	return s > 0 ? etcd_sleep(w->cl, (long)(s * 1000)) : 0;
 }
 
 static void ops_of(const struct rw_batch *b, size_t lo, size_t hi, struct etcd_cas_put *ops)
@@ -93,7 +87,8 @@ static int txn_retry(struct rw *w, const struct rw_batch *b, size_t lo, size_t h
 
 	ops_of(b, lo, hi, ops);
 	for (int i = 0; i < RW_RETRIES && rw_transient(rc); i++, wait *= 2) {
-		rw_sleep(wait);
+		if ((rc = rw_sleep(w, wait)) < 0)
+			break;
 		w->st->retries++;
 		rc = etcd_txn_cas(w->cl, ok, rev, ops, hi - lo);
 	}
@@ -186,7 +181,8 @@ static void pace(struct rw *w, size_t n)
 	if (w->o->max_rate <= 0)
 		return;
 	w->paced += n;
-	rw_sleep(w->pace_start + (double)w->paced / w->o->max_rate - rw_now());
+	/* a stop cuts it short; the next send then says interrupted */
+	(void)rw_sleep(w, w->pace_start + (double)w->paced / w->o->max_rate - rw_now());
 }
 
 static int send_current(struct rw *w)

@@ -13,14 +13,6 @@
 #define SCAN_RETRIES 5
 #define SCAN_KEYS_PAGE 50000 /* keys-only pages: few, so etcd's per-page index walk stays small */
 
-static void scan_sleep(double secs)
-{
-	struct timespec ts = { (time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9) };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 struct scan_target {
 	struct res_id id;
 	char prefix[512];
@@ -364,8 +356,8 @@ static int scan_prefix(struct scan *s, const char *prefix, struct scan_target *f
 			 * its own mod_revision for the writer's compare */
 			s->revision = 0;
 			s->resumed++;
-		} else {
-			scan_sleep(0.5 * (double)(1 << retries++)); /* etcd restarting, leader change */
+		} else if ((rc = etcd_sleep(s->cl, 500L << retries++)) < 0) {
+			break; /* interrupted while waiting for etcd to come back */
 		}
 		if (s->resume_key.len > 0)
 			rc = scan_paged(s, s->resume_key.data, s->resume_key.len, end, el, fixed, fn, progress, arg,

@@ -69,6 +69,7 @@ const char *err_name(int code)
 	case ERR_NODE_MISMATCH: return "node_mismatch";
 	case ERR_LEASE_NOTFOUND: return "lease_notfound";
 	case ERR_TOOLARGE: return "toolarge";
+	case ERR_NOQUORUM: return "noquorum";
 	default: return "unknown";
 	}
 }

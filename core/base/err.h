@@ -33,6 +33,7 @@ enum err_code {
 	ERR_NODE_MISMATCH = -17, /* a node's config disagrees with the config given (write key, key material) */
 	ERR_LEASE_NOTFOUND = -18, /* etcd: the lease a write names no longer exists (it expired) */
 	ERR_TOOLARGE = -19,   /* etcd refused a request over its --max-request-bytes */
+	ERR_NOQUORUM = -20,   /* etcd members answer but none has a leader (majority lost) */
 };
 
 /* Records a printf-style message and returns code (for `return err_set(...)`). */

@@ -53,3 +53,23 @@ out:
 		close(fd);
 	return rc;
 }
+
+int file_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return ERR_IO;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}

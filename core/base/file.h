@@ -8,6 +8,8 @@
 #ifndef ETCDCRYPT_FILE_H
 #define ETCDCRYPT_FILE_H
 
+#include <stddef.h>
+
 /* *out = a read-only fd (O_CLOEXEC) on the regular file at path; the caller
  * closes it. what names the file in messages ("config", "key file", ...):
  *   cannot open config 'enc.yaml': No such file or directory
@@ -16,6 +18,11 @@
  * choice: ERR_CONFIG for inputs the user named, ERR_IO ...); a failing
  * fstat/fcntl with ERR_IO. */
 int file_open_regular(int *out, const char *path, const char *what, int code);
+
+/* Writes all n bytes of p to fd, going on after short writes and EINTR.
+ * ERR_IO with errno set (EIO for a write that wrote nothing) and no message:
+ * the caller names the file. */
+int file_write_all(int fd, const void *p, size_t n);
 
 /* "a directory", "a FIFO", "a socket", "a character device", ... for a
  * st_mode that is not a regular file. */

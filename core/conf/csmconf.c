@@ -4,6 +4,7 @@
 #include "csmconf.h"
 #include "base/b64.h"
 #include "base/err.h"
+#include "base/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -93,21 +94,6 @@ int csmconf_generate(struct buf *out, enum csmconf_mode mode, const struct csmco
 	return 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n, const char *path)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return err_set(ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int csmconf_write_new(const char *path, const void *p, size_t n)
 {
 	int fd, rc;
@@ -117,7 +103,8 @@ int csmconf_write_new(const char *path, const void *p, size_t n)
 		return err_set(ERR_IO, "'%s' exists; not overwriting it", path);
 	if (fd < 0)
 		return err_set(ERR_IO, "cannot create '%s': %s", path, strerror(errno));
-	rc = write_all(fd, p, n, path);
+	if ((rc = file_write_all(fd, p, n)) < 0)
+		rc = err_set(rc, "cannot write '%s': %s", path, strerror(errno));
 	if (rc == 0 && fsync(fd) < 0)
 		rc = err_set(ERR_IO, "cannot sync '%s': %s", path, strerror(errno));
 	if (close(fd) < 0 && rc == 0)

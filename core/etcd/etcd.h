@@ -5,20 +5,48 @@
  * about Kubernetes: keys and values are opaque bytes.
  *
  * Connection: a list of endpoints ("host:port", "http://host:port" or
- * "https://host:port"); the first reachable one is used, and a call that fails
- * with UNAVAILABLE moves to the next endpoint once per endpoint. TLS is used
- * when cacert/cert/key are given or an endpoint says https://; the PEM files
- * are validated with OpenSSL first (readable, parseable, key matches cert).
- * With a user, Authenticate is called once and the token is sent in the
- * "token" metadata; an "invalid auth token" answer re-authenticates once and
- * retries. Every call has a deadline (command_timeout_ms). Proxy environment
- * variables are ignored. gRPC's own log lines go to stderr only when debug is
- * set. The receive limit is unlimited so large pages work.
+ * "https://host:port", port 1..65535); the first one that answers a Status
+ * within the dial timeout and has a leader is used (else the first that
+ * answers). TLS is used when cacert/cert/key are given or an endpoint says
+ * https://; the PEM files are validated with OpenSSL first (readable,
+ * parseable, key matches cert, cert within its validity dates). With a user,
+ * Authenticate is called once and the token is sent in the "token"
+ * metadata; an "invalid auth token" answer re-authenticates once and
+ * retries. Proxy environment variables are ignored. gRPC's own log lines go
+ * to stderr only when debug is set. The receive limit is unlimited so large
+ * pages work.
+ *
+ * Failover (docs/notes.md, "Failover"): every call has a deadline
+ * (command_timeout_ms) and carries etcd's "hasleader" metadata (except
+ * Status and Defragment, which a member answers alone), so a member without
+ * a leader refuses at once instead of waiting. A call moves to the next
+ * endpoint, on a fresh channel, when the endpoint
+ *   - could not be reached or said "no leader": always (nothing was done);
+ *   - hit the deadline (a hung member) or lost the connection mid-call: only
+ *     for calls that are safe to repeat: Range, Status, Alarm GET,
+ *     Authenticate, and Txns whose every put has a mod_revision compare (a
+ *     repeat of an applied Txn fails its compares and writes nothing).
+ *     Put, DeleteRange, Compact, LeaseGrant and Defragment are not repeated.
+ * Once every endpoint has failed, the call waits (250 ms, growing to 1 s)
+ * and tries them all again, until command_timeout_ms has passed since it
+ * started: a leader election finishes inside that window. Then it fails
+ * with ERR_NOQUORUM when some member answered without a leader and none
+ * with one, else ERR_UNAVAILABLE; either message lists every endpoint and
+ * what it said.
+ *
+ * Interrupts: opts.stop points at a flag a signal handler sets. Every wait
+ * checks it at least every 100 ms. Once it is set, no new call starts
+ * (ERR_INTERRUPTED), and calls already in flight get 500 ms to finish (so
+ * a rewrite's last Txns complete) before they are cancelled: a cancelled
+ * call fails with ERR_INTERRUPTED (a cancelled Txn may or may not have been
+ * applied). etcd_sleep is the interruptible sleep for callers' backoffs.
  *
  * Errors (see err.h): ERR_UNAVAILABLE (no endpoint reachable, deadline),
- * ERR_AUTH (bad password, permission denied), ERR_COMPACTED (revision
- * compacted), ERR_NOSPACE (database space exceeded), ERR_TOOLARGE (request
- * over etcd's --max-request-bytes), ERR_TLS (bad PEM file), ERR_ETCD
+ * ERR_NOQUORUM (the members that answered have no leader), ERR_AUTH (bad
+ * password, permission denied), ERR_COMPACTED (revision compacted),
+ * ERR_NOSPACE (database space exceeded), ERR_TOOLARGE (request over etcd's
+ * --max-request-bytes), ERR_TLS (bad PEM file, expired certificate),
+ * ERR_USAGE (bad endpoint), ERR_INTERRUPTED (stop flag), ERR_ETCD
  * (anything else). Messages name the endpoint, the gRPC status name
  * and etcd's text, e.g.
  *   "etcd 127.0.0.1:2379: OUT_OF_RANGE: etcdserver: mvcc: required revision has been compacted"
@@ -40,8 +68,9 @@ struct etcd_opts {
 	const char *user;     /* NULL: no auth */
 	const char *password; /* with user */
 	long dial_timeout_ms;    /* first connection; 0 -> 2000 */
-	long command_timeout_ms; /* deadline per call; 0 -> 30000 */
+	long command_timeout_ms; /* deadline per call, and the failover budget; 0 -> 5000 */
 	int debug;               /* route gRPC logs to stderr */
+	const volatile sig_atomic_t *stop; /* NULL, or set (non-zero) to interrupt */
 };
 
 struct etcd_client;
@@ -115,6 +144,17 @@ void etcd_close(struct etcd_client *c); /* NULL-safe */
 /* The endpoint currently in use (borrowed). */
 const char *etcd_endpoint(const struct etcd_client *c);
 
+/* 0 when s is an endpoint etcd_open accepts, else ERR_USAGE with a message
+ * saying what is wrong (for a usage error before anything is opened). */
+int etcd_endpoint_check(const char *s);
+
+/* 1 once the stop flag is set. */
+int etcd_stopped(struct etcd_client *c);
+
+/* Sleeps ms milliseconds; returns ERR_INTERRUPTED at once (within 50 ms)
+ * when the stop flag is or becomes set, else 0. */
+int etcd_sleep(struct etcd_client *c, long ms);
+
 /* Unary Range. *out must be released with etcd_range_resp_release. */
 int etcd_range(struct etcd_client *c, struct etcd_range_resp *out, const struct etcd_range_req *req);
 void etcd_range_resp_release(struct etcd_range_resp *r); /* NULL-safe, idempotent */
@@ -158,6 +198,20 @@ int etcd_compact(struct etcd_client *c, int64_t revision, int physical);
 
 /* Maintenance.Status of the endpoint in use. */
 int etcd_status(struct etcd_client *c, struct etcd_status *out);
+
+/* The database sizes over every endpoint, each asked for its Status on its
+ * own short-lived channel (deadline: the dial timeout). A member's quota is
+ * its own, so a guard must use the largest. Members that do not answer are
+ * skipped (counted in answered < asked); ERR_UNAVAILABLE when none answers.
+ * Only the endpoints given are asked: list every member. */
+struct etcd_db_sizes {
+	int64_t max_db_size;        /* largest StatusResponse.dbSize */
+	int64_t max_db_size_in_use; /* largest dbSizeInUse */
+	const char *max_endpoint;   /* borrowed: the endpoint with max_db_size */
+	size_t answered;
+	size_t asked;
+};
+int etcd_db_sizes(struct etcd_client *c, struct etcd_db_sizes *out);
 
 /* Maintenance.Defragment of the endpoint in use (long deadline). */
 int etcd_defragment(struct etcd_client *c);

@@ -2,11 +2,12 @@
  * queue (docs/grpc-notes.md §2: 8-32 in flight doubles 1-put throughput).
  *
  * Each in-flight Txn has a slot; the slot's address is the call's tag, so a
- * completion maps straight back to its call. A Txn that failed with
- * UNAVAILABLE or an expired token is sent again as a blocking call with
- * failover; that is safe because every put is guarded by its mod_revision
- * compare: if the first attempt was applied, the retry reports a failed
- * compare instead of writing twice. */
+ * completion maps straight back to its call. A Txn that failed in a way
+ * etcd_retry.c may retry (unreachable, no leader, a hung member's deadline,
+ * a lost connection, an expired token) is sent again as a blocking call
+ * with failover; that is safe because every put is guarded by its
+ * mod_revision compare: if the first attempt was applied, the retry reports
+ * a failed compare instead of writing twice. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,7 @@ int etcd_async_txn_cas(struct etcd_async *a, const struct etcd_cas_put *ops, siz
 	rc = etcd_txn_pack(ops, n_ops, &req);
 	if (rc < 0)
 		return rc;
-	rc = etcd_call_start(a->c, &s->call, a->cq, ETCD_M_TXN, req, a->c->cmd_ms, 0, s);
+	rc = etcd_call_start(a->c, &s->call, a->cq, ETCD_M_TXN, req, a->c->cmd_ms, etcd_txn_flags(ops, n_ops), s);
 	grpc_slice_unref(req);
 	if (rc < 0)
 		return rc;
@@ -97,6 +98,15 @@ static void fill_result(struct etcd_async *a, struct etcd_async_slot *s, struct 
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 }
 
+static void cancel_all(void *arg)
+{
+	struct etcd_async *a = arg;
+
+	for (int i = 0; i < a->max; i++)
+		if (a->slots[i].busy)
+			grpc_call_cancel(a->slots[i].call.call, NULL);
+}
+
 int etcd_async_wait(struct etcd_async *a, struct etcd_async_result *out)
 {
 	struct etcd_async_slot *s;
@@ -104,8 +114,8 @@ int etcd_async_wait(struct etcd_async *a, struct etcd_async_result *out)
 
 	if (a->inflight == 0)
 		return err_set(ERR_INTERNAL, "etcd async: nothing in flight");
-	/* every call has a deadline, so an event always comes */
-	ev = grpc_completion_queue_next(a->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	/* every call has a deadline (or the stop grace), so an event always comes */
+	ev = etcd_wait_next(a->c, a->cq, cancel_all, a);
 	if (ev.type != GRPC_OP_COMPLETE)
 		return err_set(ERR_INTERNAL, "etcd async: unexpected completion queue event %d", (int)ev.type);
 	s = ev.tag;

@@ -1,10 +1,13 @@
-/* etcd_call: one unary gRPC call to etcd, its error mapping and its retries.
+/* etcd_call: one unary gRPC call to etcd, its error mapping and its retry
+ * loop.
  *
  * Every call is fail-fast (no wait_for_ready) with a deadline, so a dead
- * endpoint is reported within milliseconds. A call that fails with
- * UNAVAILABLE moves to the next endpoint (a fresh channel, which also skips
- * gRPC's reconnect backoff), at most once per endpoint; an "invalid auth
- * token" answer re-authenticates once. Nothing here prints. */
+ * endpoint is reported within milliseconds. When etcd_retry.c says a failed
+ * call may go elsewhere, it moves to the next endpoint (a fresh channel,
+ * which also skips gRPC's reconnect backoff); after every endpoint failed,
+ * it pauses and goes round again until the command timeout has passed since
+ * the call started (leader elections). An "invalid auth token" answer
+ * re-authenticates once. Nothing here prints. */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,7 +18,9 @@
 #include "base/err.h"
 #include "etcd_int.h"
 
-enum etcd_retry { RETRY_NONE = 0, RETRY_FAILOVER, RETRY_REAUTH };
+/* pause between rounds over all endpoints: 250 ms doubling to 1 s */
+#define ETCD_ROUND_PAUSE_MS 250
+#define ETCD_ROUND_PAUSE_MAX_MS 1000
 
 const char *etcd_grpc_status_name(int code)
 {
@@ -95,6 +100,9 @@ int etcd_map_status(struct etcd_client *c, size_t ep, grpc_status_code code, grp
 		return 0;
 	}
 	details_str(det, sizeof(det), details);
+	if (code == GRPC_STATUS_CANCELLED && etcd_stopped(c))
+		return err_set(ERR_INTERRUPTED, "interrupted (the request in flight to etcd %s was cancelled)",
+			       e->name);
 	if (code != GRPC_STATUS_UNAVAILABLE && code != GRPC_STATUS_DEADLINE_EXCEEDED)
 		e->answered = 1;
 	return err_set(classify(code, det), "etcd %s: %s: %s%s", e->name, etcd_grpc_status_name(code), hint(e, code, det),
@@ -154,6 +162,28 @@ int etcd_token_md(struct etcd_client *c, grpc_metadata *md)
 	return 1;
 }
 
+size_t etcd_call_md(struct etcd_client *c, grpc_metadata *md, int flags, int *token_md)
+{
+	size_t n = 0;
+
+	memset(md, 0, 2 * sizeof(*md));
+	*token_md = 0;
+	/* a token header on an etcd without auth fails the call */
+	if (c->have_token && !(flags & ETCD_CALL_NOTOKEN)) {
+		md[n].key = grpc_slice_from_static_string("token");
+		md[n++].value = grpc_slice_ref(c->token);
+		*token_md = 1;
+	}
+	/* etcd's require-leader metadata (clientv3.WithRequireLeader): a member
+	 * without a leader answers "etcdserver: no leader" at once instead of
+	 * waiting for a ReadIndex or a proposal to time out */
+	if (!(flags & ETCD_CALL_LOCAL)) {
+		md[n].key = grpc_slice_from_static_string("hasleader");
+		md[n++].value = grpc_slice_from_static_string("true");
+	}
+	return n;
+}
+
 void etcd_call_release(struct etcd_call *k)
 {
 	if (k->call)
@@ -168,8 +198,8 @@ void etcd_call_release(struct etcd_call *k)
 	grpc_slice_unref(k->req);
 	if (k->error_string)
 		gpr_free((void *)k->error_string);
-	if (k->has_md)
-		grpc_slice_unref(k->md.value);
+	if (k->token_md)
+		grpc_slice_unref(k->md[0].value);
 	memset(k, 0, sizeof(*k));
 }
 
@@ -177,8 +207,8 @@ static void fill_ops(struct etcd_call *k, grpc_op *ops)
 {
 	memset(ops, 0, 6 * sizeof(*ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[0].data.send_initial_metadata.count = k->has_md ? 1 : 0;
-	ops[0].data.send_initial_metadata.metadata = k->has_md ? &k->md : NULL;
+	ops[0].data.send_initial_metadata.count = k->n_md;
+	ops[0].data.send_initial_metadata.metadata = k->n_md ? k->md : NULL;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = k->send;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -200,6 +230,8 @@ int etcd_call_start(struct etcd_client *c, struct etcd_call *k, grpc_completion_
 	grpc_call_error ce;
 
 	memset(k, 0, sizeof(*k));
+	if (etcd_stopped(c))
+		return err_set(ERR_INTERRUPTED, "interrupted");
 	grpc_metadata_array_init(&k->imd);
 	grpc_metadata_array_init(&k->tmd);
 	k->details = grpc_empty_slice();
@@ -217,8 +249,7 @@ int etcd_call_start(struct etcd_client *c, struct etcd_call *k, grpc_completion_
 		etcd_call_release(k);
 		return err_set(ERR_INTERNAL, "etcd %s: %s: cannot create the call", c->eps[c->cur].name, method);
 	}
-	if (!(flags & ETCD_CALL_NOTOKEN))
-		k->has_md = etcd_token_md(c, &k->md);
+	k->n_md = etcd_call_md(c, k->md, flags, &k->token_md);
 	fill_ops(k, ops);
 	ce = grpc_call_start_batch(k->call, ops, 6, tag, NULL);
 	if (ce != GRPC_CALL_OK) {
@@ -227,20 +258,6 @@ int etcd_call_start(struct etcd_client *c, struct etcd_call *k, grpc_completion_
 			       method, grpc_call_error_to_string(ce));
 	}
 	return 0;
-}
-
-static enum etcd_retry retry_kind(const struct etcd_client *c, const struct etcd_call *k)
-{
-	char det[128];
-
-	if (k->flags & ETCD_CALL_NORETRY)
-		return RETRY_NONE;
-	if (k->status == GRPC_STATUS_UNAVAILABLE)
-		return RETRY_FAILOVER;
-	if (k->status != GRPC_STATUS_UNAUTHENTICATED || !c->user)
-		return RETRY_NONE;
-	details_str(det, sizeof(det), k->details);
-	return strstr(det, "invalid auth token") ? RETRY_REAUTH : RETRY_NONE;
 }
 
 static int finish(struct etcd_client *c, struct etcd_call *k, const ProtobufCMessageDescriptor *d,
@@ -261,52 +278,95 @@ static int call_blocking(struct etcd_client *c, struct etcd_call *k, const char 
 
 	if (rc < 0)
 		return rc;
-	/* the call's deadline guarantees that the event arrives */
-	ev = grpc_completion_queue_pluck(c->cq, k, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	/* the call's deadline (or the stop grace) guarantees that the event arrives */
+	ev = etcd_wait_pluck(c, c->cq, k, k->call);
 	if (ev.type != GRPC_OP_COMPLETE)
 		return err_set(ERR_INTERNAL, "etcd %s: %s: completion queue failed", c->eps[k->ep].name, method);
 	return finish(c, k, d, out);
 }
 
-int etcd_unary_slice(struct etcd_client *c, const char *method, grpc_slice req,
-		     const ProtobufCMessageDescriptor *d, ProtobufCMessage **out, long timeout_ms, int flags)
-{
-	size_t switches = 0;
-	int reauthed = 0;
+/* The retry state of one logical call, kept across its attempts. */
+struct retry_state {
+	double start;
+	size_t failed_in_round;
+	long pause_ms;
+	int reauthed;
+};
 
+static void retry_init(struct etcd_client *c, struct retry_state *r, int flags)
+{
+	if (!(flags & ETCD_CALL_NORETRY))
+		etcd_retry_begin(c); /* a NORETRY call is one step of its caller's loop */
+	r->start = etcd_now();
+	r->failed_in_round = 0;
+	r->pause_ms = ETCD_ROUND_PAUSE_MS;
+	r->reauthed = 0;
+}
+
+/* After the attempt k failed with rc: 1 to send it again (the endpoint may
+ * have been switched), or 0 with the error to return in *rc. */
+static int again(struct etcd_client *c, struct retry_state *r, const struct etcd_call *k, int *rc)
+{
+	enum etcd_retry kind = etcd_retry_kind(c, k, *rc);
+
+	if (kind == RETRY_REAUTH && !r->reauthed) {
+		r->reauthed = 1;
+		if (k->token_gen == c->token_gen && (*rc = etcd_authenticate(c)) < 0)
+			return 0;
+		return 1;
+	}
+	if (kind != RETRY_FAILOVER)
+		return 0;
+	if (++r->failed_in_round >= c->n_eps) {
+		/* every endpoint failed: wait for an election or a restart, within
+		 * the command timeout */
+		if ((etcd_now() - r->start) * 1000 + (double)r->pause_ms >= (double)c->cmd_ms) {
+			*rc = etcd_retry_giveup(c, k->method);
+			return 0;
+		}
+		if ((*rc = etcd_sleep(c, r->pause_ms)) < 0)
+			return 0;
+		r->pause_ms = r->pause_ms * 2 > ETCD_ROUND_PAUSE_MAX_MS ? ETCD_ROUND_PAUSE_MAX_MS : r->pause_ms * 2;
+		r->failed_in_round = 0;
+	}
+	/* calls that failed together switch only once */
+	if (k->ep == c->cur && (*rc = etcd_switch_endpoint(c)) < 0)
+		return 0;
+	return 1;
+}
+
+static int unary_loop(struct etcd_client *c, struct retry_state *r, const char *method, grpc_slice req,
+		      const ProtobufCMessageDescriptor *d, ProtobufCMessage **out, long timeout_ms, int flags)
+{
 	for (;;) {
 		struct etcd_call k;
 		int rc = call_blocking(c, &k, method, req, d, out, timeout_ms, flags);
-		enum etcd_retry kind = rc < 0 && k.call ? retry_kind(c, &k) : RETRY_NONE;
-		size_t ep = k.ep;
-		unsigned gen = k.token_gen;
+		int more = rc < 0 && k.call && again(c, r, &k, &rc);
 
 		etcd_call_release(&k);
-		if (kind == RETRY_FAILOVER && switches < c->n_eps) {
-			switches++;
-			if (ep == c->cur && (rc = etcd_switch_endpoint(c)) < 0)
-				return rc;
-			continue;
-		}
-		if (kind == RETRY_REAUTH && !reauthed) {
-			reauthed = 1;
-			if (gen == c->token_gen && (rc = etcd_authenticate(c)) < 0)
-				return rc;
-			continue;
-		}
-		return rc;
+		if (!more)
+			return rc;
 	}
 }
 
+int etcd_unary_slice(struct etcd_client *c, const char *method, grpc_slice req,
+		     const ProtobufCMessageDescriptor *d, ProtobufCMessage **out, long timeout_ms, int flags)
+{
+	struct retry_state r;
+
+	retry_init(c, &r, flags);
+	return unary_loop(c, &r, method, req, d, out, timeout_ms, flags);
+}
+
 int etcd_unary(struct etcd_client *c, const char *method, const ProtobufCMessage *req,
-	       const ProtobufCMessageDescriptor *d, ProtobufCMessage **out, long timeout_ms)
+	       const ProtobufCMessageDescriptor *d, ProtobufCMessage **out, long timeout_ms, int flags)
 {
 	grpc_slice s;
 	int rc = etcd_pack(req, &s);
 
 	if (rc < 0)
 		return rc;
-	rc = etcd_unary_slice(c, method, s, d, out, timeout_ms, 0);
+	rc = etcd_unary_slice(c, method, s, d, out, timeout_ms, flags);
 	grpc_slice_unref(s);
 	return rc;
 }
@@ -314,21 +374,22 @@ int etcd_unary(struct etcd_client *c, const char *method, const ProtobufCMessage
 int etcd_call_complete(struct etcd_client *c, struct etcd_call *k, const ProtobufCMessageDescriptor *d,
 		       ProtobufCMessage **out)
 {
+	struct retry_state r;
 	int rc = finish(c, k, d, out);
-	enum etcd_retry kind = rc < 0 ? retry_kind(c, k) : RETRY_NONE;
 	grpc_slice req;
 
-	if (kind == RETRY_NONE) {
+	if (rc == 0) {
 		etcd_call_release(k);
-		return rc;
+		return 0;
 	}
-	/* redo it as a blocking call, which fails over or re-authenticates */
-	if (kind == RETRY_FAILOVER && k->ep == c->cur && (rc = etcd_switch_endpoint(c)) < 0) {
+	/* the async attempt counts as the first of a blocking retry loop */
+	retry_init(c, &r, k->flags);
+	if (!again(c, &r, k, &rc)) {
 		etcd_call_release(k);
 		return rc;
 	}
 	req = grpc_slice_ref(k->req);
-	rc = etcd_unary_slice(c, k->method, req, d, out, k->timeout_ms, k->flags);
+	rc = unary_loop(c, &r, k->method, req, d, out, k->timeout_ms, k->flags);
 	grpc_slice_unref(req);
 	etcd_call_release(k);
 	return rc;

@@ -18,7 +18,7 @@
 #include "rpc.pb-c.h"
 
 #define ETCD_DIAL_MS_DEFAULT 2000
-#define ETCD_CMD_MS_DEFAULT 30000
+#define ETCD_CMD_MS_DEFAULT 5000 /* etcdctl's --command-timeout */
 
 static pthread_mutex_t grpc_lock = PTHREAD_MUTEX_INITIALIZER;
 static int grpc_refs;
@@ -65,26 +65,68 @@ static char *dupstr(const char *s, size_t n)
 	return d;
 }
 
-static int parse_endpoint(struct etcd_endpoint *e, const char *s, int tls_files)
+/* host:port, [v6addr]:port; the port a number 1..65535 */
+static int check_hostport(const char *s, const char *host, size_t n)
 {
-	const char *host = s;
-	size_t n;
+	const char *colon = memrchr(host, ':', n);
+	size_t plen = colon ? n - (size_t)(colon + 1 - host) : 0;
+	unsigned long port = 0;
 
+	if (!colon || colon == host)
+		return err_set(ERR_USAGE, "etcd endpoint '%s': expected host:port", s);
+	for (size_t i = 0; i < plen; i++) {
+		if (colon[1 + i] < '0' || colon[1 + i] > '9' || i >= 5) {
+			port = 0;
+			break;
+		}
+		port = port * 10 + (unsigned long)(colon[1 + i] - '0');
+	}
+	if (port < 1 || port > 65535)
+		return err_set(ERR_USAGE, "etcd endpoint '%s': '%.*s' is not a port number (1..65535)", s, (int)plen,
+			       colon + 1);
+	if (host[0] == '[' ? colon[-1] != ']' : memchr(host, ':', (size_t)(colon - host)) != NULL)
+		return err_set(ERR_USAGE, "etcd endpoint '%s': an IPv6 address goes in brackets: [addr]:port", s);
+	return 0;
+}
+
+/* Splits off the scheme; *host..*n is host:port without trailing slashes. */
+static int split_endpoint(const char *s, const char **host, size_t *n, int *tls)
+{
+	*host = s;
+	*tls = 0;
 	if (strncmp(s, "https://", 8) == 0) {
-		host = s + 8;
-		e->tls = 1;
+		*host = s + 8;
+		*tls = 1;
 	} else if (strncmp(s, "http://", 7) == 0) {
-		host = s + 7;
+		*host = s + 7;
 	} else if (strstr(s, "://")) {
 		return err_set(ERR_USAGE, "etcd endpoint '%s': unknown scheme (use host:port, http:// or https://)", s);
 	}
+	*n = strlen(*host);
+	while (*n > 0 && (*host)[*n - 1] == '/')
+		(*n)--;
+	return check_hostport(s, *host, *n);
+}
+
+int etcd_endpoint_check(const char *s)
+{
+	const char *host;
+	size_t n;
+	int tls;
+
+	return split_endpoint(s, &host, &n, &tls);
+}
+
+static int parse_endpoint(struct etcd_endpoint *e, const char *s, int tls_files)
+{
+	const char *host;
+	size_t n;
+	int rc = split_endpoint(s, &host, &n, &e->tls);
+
+	if (rc < 0)
+		return rc;
 	/* TLS files given: every endpoint uses TLS, as with etcdctl --cacert */
 	e->tls |= tls_files;
-	n = strlen(host);
-	while (n > 0 && host[n - 1] == '/')
-		n--;
-	if (n == 0 || !memchr(host, ':', n))
-		return err_set(ERR_USAGE, "etcd endpoint '%s': expected host:port", s);
 	e->name = dupstr(s, strlen(s));
 	e->target = dupstr(host, n);
 	if (!e->name || !e->target)
@@ -104,13 +146,14 @@ static grpc_channel_credentials *make_creds(struct etcd_client *c, const struct 
 	return grpc_ssl_credentials_create(c->pem.ca_pem, c->pem.cert_pem ? &pair : NULL, NULL, NULL);
 }
 
-static int connect_channel(struct etcd_client *c)
+int etcd_channel_new(struct etcd_client *c, size_t i, grpc_channel **out)
 {
-	struct etcd_endpoint *e = &c->eps[c->cur];
+	struct etcd_endpoint *e = &c->eps[i];
 	grpc_channel_credentials *creds;
 	grpc_arg args[3];
 	grpc_channel_args ca;
 
+	*out = NULL;
 	memset(args, 0, sizeof(args));
 	args[0].type = GRPC_ARG_INTEGER;
 	args[0].key = (char *)GRPC_ARG_ENABLE_HTTP_PROXY; /* proxies never apply to etcd */
@@ -127,11 +170,16 @@ static int connect_channel(struct etcd_client *c)
 	creds = make_creds(c, e);
 	if (!creds)
 		return err_set(ERR_TLS, "etcd %s: cannot create channel credentials", e->name);
-	c->ch = grpc_channel_create(e->target, creds, &ca);
+	*out = grpc_channel_create(e->target, creds, &ca);
 	grpc_channel_credentials_release(creds);
-	if (!c->ch)
+	if (!*out)
 		return err_set(ERR_INTERNAL, "etcd %s: cannot create a channel", e->name);
 	return 0;
+}
+
+static int connect_channel(struct etcd_client *c)
+{
+	return etcd_channel_new(c, c->cur, &c->ch);
 }
 
 int etcd_switch_endpoint(struct etcd_client *c)
@@ -156,7 +204,7 @@ int etcd_authenticate(struct etcd_client *c)
 	if (rc < 0)
 		return rc;
 	rc = etcd_unary_slice(c, ETCD_M_AUTHENTICATE, s, &etcdserverpb__authenticate_response__descriptor,
-			      (ProtobufCMessage **)&resp, c->cmd_ms, ETCD_CALL_NOTOKEN);
+			      (ProtobufCMessage **)&resp, c->cmd_ms, ETCD_CALL_NOTOKEN | ETCD_CALL_SAFE);
 	grpc_slice_unref(s);
 	if (rc < 0)
 		return err_wrap(rc, "authenticate as '%s'", c->user);
@@ -169,43 +217,62 @@ int etcd_authenticate(struct etcd_client *c)
 	return 0;
 }
 
-/* A Status call with the dial timeout tells whether the endpoint answers.
- * Any answer from etcd counts, even an auth error: only the transport
- * failing means unreachable. */
+/* A Status call with the dial timeout tells whether the endpoint answers,
+ * and whether its member has a leader. Any answer from etcd counts, even an
+ * auth error: only the transport failing means unreachable. Returns 1 when
+ * it answered without a leader. */
 static int probe(struct etcd_client *c)
 {
 	Etcdserverpb__StatusRequest req = ETCDSERVERPB__STATUS_REQUEST__INIT;
-	ProtobufCMessage *resp = NULL;
+	Etcdserverpb__StatusResponse *resp = NULL;
 	grpc_slice s;
-	int rc = etcd_pack(&req.base, &s);
+	int rc = etcd_pack(&req.base, &s), leaderless = 0;
 
 	if (rc < 0)
 		return rc;
-	rc = etcd_unary_slice(c, ETCD_M_STATUS, s, &etcdserverpb__status_response__descriptor, &resp,
-			      c->dial_ms, ETCD_CALL_NOTOKEN | ETCD_CALL_NORETRY);
+	rc = etcd_unary_slice(c, ETCD_M_STATUS, s, &etcdserverpb__status_response__descriptor,
+			      (ProtobufCMessage **)&resp, c->dial_ms,
+			      ETCD_CALL_NOTOKEN | ETCD_CALL_NORETRY | ETCD_CALL_LOCAL | ETCD_CALL_SAFE);
 	grpc_slice_unref(s);
-	if (resp)
-		protobuf_c_message_free_unpacked(resp, NULL);
-	return rc == ERR_UNAVAILABLE ? rc : 0;
+	if (resp) {
+		leaderless = resp->leader == 0;
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	}
+	if (rc == ERR_UNAVAILABLE || rc == ERR_INTERRUPTED)
+		return rc;
+	return leaderless;
 }
 
+/* The first endpoint that answers and has a leader; else the first that
+ * answers (its calls then wait for an election, or say "no quorum"). A
+ * member cut off from the others must not be chosen while a healthy one is
+ * listed after it. */
 static int connect_first(struct etcd_client *c)
 {
-	size_t i;
+	size_t i, fallback = c->n_eps, n_noleader;
+	char list[1024];
 	int rc = 0;
 
+	etcd_retry_begin(c);
 	for (i = 0; i < c->n_eps; i++) {
-		if (i > 0)
-			rc = etcd_switch_endpoint(c);
-		else
-			rc = connect_channel(c);
+		rc = i > 0 ? etcd_switch_endpoint(c) : connect_channel(c);
 		if (rc == 0)
 			rc = probe(c);
-		if (rc != ERR_UNAVAILABLE)
-			break;
+		if (rc == 1 && fallback == c->n_eps)
+			fallback = i;
+		if (rc == 0 || (rc < 0 && rc != ERR_UNAVAILABLE))
+			return rc;
 	}
-	if (rc == ERR_UNAVAILABLE && c->n_eps > 1)
-		return err_wrap(rc, "no etcd endpoint reachable (tried %zu; last)", c->n_eps);
+	if (fallback < c->n_eps) {
+		if (c->ch)
+			grpc_channel_destroy(c->ch);
+		c->ch = NULL;
+		c->cur = fallback;
+		return connect_channel(c);
+	}
+	if (c->n_eps > 1 && rc == ERR_UNAVAILABLE && etcd_retry_list(c, list, sizeof(list), &n_noleader) > 0)
+		return err_set(rc, "no etcd endpoint reachable within the dial timeout of %.1f s (%s)",
+			       (double)c->dial_ms / 1000, list);
 	return rc;
 }
 
@@ -216,6 +283,7 @@ static int init_client(struct etcd_client *c, const struct etcd_opts *o)
 
 	c->dial_ms = o->dial_timeout_ms > 0 ? o->dial_timeout_ms : ETCD_DIAL_MS_DEFAULT;
 	c->cmd_ms = o->command_timeout_ms > 0 ? o->command_timeout_ms : ETCD_CMD_MS_DEFAULT;
+	c->stop = o->stop;
 	c->eps = calloc(o->n_endpoints, sizeof(*c->eps));
 	if (!c->eps)
 		return err_set(ERR_NOMEM, "etcd: out of memory");

@@ -82,7 +82,7 @@ int etcd_get_many(struct etcd_client *c, struct etcd_many_resp *out, const struc
 	if ((rc = pack(&s, keys, n)) < 0)
 		return rc;
 	rc = etcd_unary_slice(c, ETCD_M_TXN, s, &etcdserverpb__txn_response__descriptor, (ProtobufCMessage **)&r,
-			      c->cmd_ms, 0);
+			      c->cmd_ms, ETCD_CALL_SAFE); /* reads only */
 	grpc_slice_unref(s);
 	if (rc < 0)
 		return rc;

@@ -9,8 +9,10 @@
 #include "etcd_int.h"
 #include "rpc.pb-c.h"
 
-/* Defragment rewrites the whole database file: give it time. */
+/* Defragment rewrites the whole database file: give it time. A physical
+ * compaction returns once the old revisions are gone from the file. */
 #define ETCD_DEFRAG_MS_MIN (10L * 60 * 1000)
+#define ETCD_COMPACT_PHYSICAL_MS_MIN (2L * 60 * 1000)
 
 static ProtobufCBinaryData bin(const uint8_t *p, size_t n)
 {
@@ -92,7 +94,8 @@ int etcd_range(struct etcd_client *c, struct etcd_range_resp *out, const struct 
 	rc = etcd_range_pack(&s, req);
 	if (rc < 0)
 		return rc;
-	rc = etcd_unary_slice(c, ETCD_M_RANGE, s, &etcdserverpb__range_response__descriptor, &m, c->cmd_ms, 0);
+	rc = etcd_unary_slice(c, ETCD_M_RANGE, s, &etcdserverpb__range_response__descriptor, &m, c->cmd_ms,
+			      ETCD_CALL_SAFE);
 	grpc_slice_unref(s);
 	if (rc < 0)
 		return rc;
@@ -115,7 +118,7 @@ int etcd_put(struct etcd_client *c, int64_t *out_revision, const uint8_t *key, s
 	req.value = bin(value, value_len);
 	req.lease = lease;
 	rc = etcd_unary(c, ETCD_M_PUT, &req.base, &etcdserverpb__put_response__descriptor,
-			(ProtobufCMessage **)&resp, c->cmd_ms);
+			(ProtobufCMessage **)&resp, c->cmd_ms, 0);
 	if (rc < 0)
 		return rc;
 	if (out_revision)
@@ -134,7 +137,7 @@ int etcd_delete(struct etcd_client *c, int64_t *out_deleted, const uint8_t *key,
 	req.key = bin(key, key_len);
 	req.range_end = bin(range_end, range_end_len);
 	rc = etcd_unary(c, ETCD_M_DELETE, &req.base, &etcdserverpb__delete_range_response__descriptor,
-			(ProtobufCMessage **)&resp, c->cmd_ms);
+			(ProtobufCMessage **)&resp, c->cmd_ms, 0);
 	if (rc < 0)
 		return rc;
 	if (out_deleted)
@@ -185,6 +188,14 @@ static void txn_fill(struct txn_parts *p, size_t i, const struct etcd_cas_put *o
 	p->opp[i] = &p->op[i];
 }
 
+int etcd_txn_flags(const struct etcd_cas_put *ops, size_t n_ops)
+{
+	for (size_t i = 0; i < n_ops; i++)
+		if (ops[i].mod_revision < 0)
+			return 0; /* a plain put: a repeat would write twice */
+	return ETCD_CALL_SAFE;
+}
+
 int etcd_txn_pack(const struct etcd_cas_put *ops, size_t n_ops, grpc_slice *out)
 {
 	Etcdserverpb__TxnRequest txn = ETCDSERVERPB__TXN_REQUEST__INIT;
@@ -230,7 +241,7 @@ int etcd_txn_cas(struct etcd_client *c, int *out_succeeded, int64_t *out_revisio
 	if (rc < 0)
 		return rc;
 	rc = etcd_unary_slice(c, ETCD_M_TXN, s, &etcdserverpb__txn_response__descriptor,
-			      (ProtobufCMessage **)&resp, c->cmd_ms, 0);
+			      (ProtobufCMessage **)&resp, c->cmd_ms, etcd_txn_flags(ops, n_ops));
 	grpc_slice_unref(s);
 	if (rc < 0)
 		return rc;
@@ -250,11 +261,24 @@ int etcd_compact(struct etcd_client *c, int64_t revision, int physical)
 
 	req.revision = revision;
 	req.physical = physical != 0;
+	/* not repeated elsewhere: a repeat of an applied compaction fails */
 	rc = etcd_unary(c, ETCD_M_COMPACT, &req.base, &etcdserverpb__compaction_response__descriptor, &resp,
-			c->cmd_ms);
+			physical && c->cmd_ms < ETCD_COMPACT_PHYSICAL_MS_MIN ? ETCD_COMPACT_PHYSICAL_MS_MIN : c->cmd_ms, 0);
 	if (resp)
 		protobuf_c_message_free_unpacked(resp, NULL);
 	return rc;
+}
+
+static void status_fill(struct etcd_status *out, const Etcdserverpb__StatusResponse *r)
+{
+	strncpy(out->version, r->version, sizeof(out->version) - 1);
+	out->db_size = r->dbsize;
+	out->db_size_in_use = r->dbsizeinuse;
+	out->leader = r->leader;
+	out->member_id = r->header ? r->header->member_id : 0;
+	out->raft_index = r->raftindex;
+	out->revision = header_rev(r->header);
+	out->n_errors = (int)r->n_errors;
 }
 
 int etcd_status(struct etcd_client *c, struct etcd_status *out)
@@ -265,18 +289,63 @@ int etcd_status(struct etcd_client *c, struct etcd_status *out)
 
 	memset(out, 0, sizeof(*out));
 	rc = etcd_unary(c, ETCD_M_STATUS, &req.base, &etcdserverpb__status_response__descriptor,
-			(ProtobufCMessage **)&r, c->cmd_ms);
+			(ProtobufCMessage **)&r, c->cmd_ms, ETCD_CALL_SAFE | ETCD_CALL_LOCAL);
 	if (rc < 0)
 		return rc;
-	strncpy(out->version, r->version, sizeof(out->version) - 1);
-	out->db_size = r->dbsize;
-	out->db_size_in_use = r->dbsizeinuse;
-	out->leader = r->leader;
-	out->member_id = r->header ? r->header->member_id : 0;
-	out->raft_index = r->raftindex;
-	out->revision = header_rev(r->header);
-	out->n_errors = (int)r->n_errors;
+	status_fill(out, r);
 	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+/* Status of endpoint i on a channel of its own, without failover: the
+ * client's channel and endpoint are swapped in for the one call. */
+static int status_of(struct etcd_client *c, size_t i, struct etcd_status *out)
+{
+	Etcdserverpb__StatusRequest req = ETCDSERVERPB__STATUS_REQUEST__INIT;
+	Etcdserverpb__StatusResponse *r = NULL;
+	grpc_channel *saved = c->ch, *ch = NULL;
+	size_t saved_cur = c->cur;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = etcd_channel_new(c, i, &ch)) < 0)
+		return rc;
+	c->ch = ch;
+	c->cur = i;
+	rc = etcd_unary(c, ETCD_M_STATUS, &req.base, &etcdserverpb__status_response__descriptor,
+			(ProtobufCMessage **)&r, c->dial_ms, ETCD_CALL_NORETRY | ETCD_CALL_LOCAL);
+	c->ch = saved;
+	c->cur = saved_cur;
+	grpc_channel_destroy(ch);
+	if (rc < 0)
+		return rc;
+	status_fill(out, r);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+int etcd_db_sizes(struct etcd_client *c, struct etcd_db_sizes *out)
+{
+	struct etcd_status st;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->asked = c->n_eps;
+	for (size_t i = 0; i < c->n_eps; i++) {
+		if ((rc = status_of(c, i, &st)) == ERR_INTERRUPTED)
+			return rc;
+		if (rc < 0)
+			continue; /* a member down: the others still bound the growth */
+		out->answered++;
+		if (st.db_size >= out->max_db_size) {
+			out->max_db_size = st.db_size;
+			out->max_endpoint = c->eps[i].name;
+		}
+		if (st.db_size_in_use > out->max_db_size_in_use)
+			out->max_db_size_in_use = st.db_size_in_use;
+	}
+	if (out->answered == 0)
+		return err_wrap(rc, "database size: no etcd endpoint answered a Status (last)");
 	return 0;
 }
 
@@ -287,7 +356,9 @@ int etcd_defragment(struct etcd_client *c)
 	long ms = c->cmd_ms > ETCD_DEFRAG_MS_MIN ? c->cmd_ms : ETCD_DEFRAG_MS_MIN;
 	int rc;
 
-	rc = etcd_unary(c, ETCD_M_DEFRAG, &req.base, &etcdserverpb__defragment_response__descriptor, &resp, ms);
+	/* this member's file: never another one's */
+	rc = etcd_unary(c, ETCD_M_DEFRAG, &req.base, &etcdserverpb__defragment_response__descriptor, &resp, ms,
+			ETCD_CALL_LOCAL | ETCD_CALL_NORETRY);
 	if (resp)
 		protobuf_c_message_free_unpacked(resp, NULL);
 	return rc;
@@ -303,7 +374,7 @@ int etcd_alarms(struct etcd_client *c, unsigned *out_alarms)
 	*out_alarms = 0;
 	req.action = ETCDSERVERPB__ALARM_REQUEST__ALARM_ACTION__GET; /* memberID 0: all members */
 	rc = etcd_unary(c, ETCD_M_ALARM, &req.base, &etcdserverpb__alarm_response__descriptor,
-			(ProtobufCMessage **)&r, c->cmd_ms);
+			(ProtobufCMessage **)&r, c->cmd_ms, ETCD_CALL_SAFE);
 	if (rc < 0)
 		return rc;
 	for (i = 0; i < r->n_alarms; i++) {
@@ -324,7 +395,7 @@ int etcd_lease_grant(struct etcd_client *c, int64_t *out_id, int64_t ttl_seconds
 
 	req.ttl = ttl_seconds;
 	rc = etcd_unary(c, ETCD_M_LEASE_GRANT, &req.base, &etcdserverpb__lease_grant_response__descriptor,
-			(ProtobufCMessage **)&r, c->cmd_ms);
+			(ProtobufCMessage **)&r, c->cmd_ms, 0);
 	if (rc < 0)
 		return rc;
 	if (r->error[0])

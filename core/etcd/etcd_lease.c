@@ -19,8 +19,9 @@ int etcd_lease_keepalive(struct etcd_client *c, int64_t id, int64_t *out_ttl)
 
 	*out_ttl = 0;
 	req.id = id;
+	/* a renewal sent twice renews twice: safe to repeat on another member */
 	rc = etcd_unary(c, ETCD_M_LEASE_KEEPALIVE, &req.base, &etcdserverpb__lease_keep_alive_response__descriptor,
-			(ProtobufCMessage **)&r, c->cmd_ms);
+			(ProtobufCMessage **)&r, c->cmd_ms, ETCD_CALL_SAFE);
 	if (rc < 0)
 		return err_wrap(rc, "lease %llx keep-alive", (unsigned long long)id);
 	*out_ttl = r->ttl > 0 ? r->ttl : 0;
@@ -35,8 +36,9 @@ int etcd_lease_revoke(struct etcd_client *c, int64_t id)
 	int rc;
 
 	req.id = id;
+	/* a repeat of an applied revoke finds no lease, which counts as done */
 	rc = etcd_unary(c, ETCD_M_LEASE_REVOKE, &req.base, &etcdserverpb__lease_revoke_response__descriptor,
-			(ProtobufCMessage **)&r, c->cmd_ms);
+			(ProtobufCMessage **)&r, c->cmd_ms, ETCD_CALL_SAFE);
 	if (rc < 0) {
 		if (rc == ERR_LEASE_NOTFOUND)
 			return 0; /* expired meanwhile: nothing left to revoke */

@@ -46,11 +46,18 @@ static int start_page(struct etcd_pager *p)
 	rc = etcd_range_pack(&s, &r);
 	if (rc < 0)
 		return rc;
-	rc = etcd_call_start(p->c, &p->call, p->cq, ETCD_M_RANGE, s, p->c->cmd_ms, 0, p);
+	rc = etcd_call_start(p->c, &p->call, p->cq, ETCD_M_RANGE, s, p->c->cmd_ms, ETCD_CALL_SAFE, p);
 	grpc_slice_unref(s);
 	if (rc == 0)
 		p->pending = 1;
 	return rc;
+}
+
+static void cancel_page(void *arg)
+{
+	struct etcd_pager *p = arg;
+
+	grpc_call_cancel(p->call.call, NULL);
 }
 
 static int wait_page(struct etcd_pager *p, struct etcd_range_resp *out)
@@ -59,8 +66,8 @@ static int wait_page(struct etcd_pager *p, struct etcd_range_resp *out)
 	grpc_event ev;
 	int rc;
 
-	/* the call's deadline guarantees the event */
-	ev = grpc_completion_queue_next(p->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	/* the call's deadline (or the stop grace) guarantees the event */
+	ev = etcd_wait_next(p->c, p->cq, cancel_page, p);
 	p->pending = 0;
 	if (ev.type != GRPC_OP_COMPLETE || ev.tag != p) {
 		etcd_call_release(&p->call);

@@ -2,8 +2,9 @@
  *
  * gRPC accepts garbage PEM without complaint and then fails every call with
  * "empty address list" (docs/grpc-notes.md §4), so the files are parsed here
- * with OpenSSL first: each must be readable, hold what it should, and the key
- * must belong to the certificate. Only the contents are kept (as
+ * with OpenSSL first: each must be readable, hold what it should, the key
+ * must belong to the certificate, and the certificate must be within its
+ * validity dates. Only the contents are kept (as
  * NUL-terminated strings for grpc_ssl_credentials_create). */
 #include "etcd_tls.h"
 #include "base/file.h"
@@ -86,6 +87,37 @@ static X509 *first_cert(const char *pem, int *n_certs)
 	return first;
 }
 
+static void time_str(char *buf, size_t size, const ASN1_TIME *t)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int n = 0;
+
+	buf[0] = '\0';
+	if (b && ASN1_TIME_print(b, t) == 1)
+		n = BIO_read(b, buf, (int)size - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	BIO_free(b);
+}
+
+/* etcd refuses a client certificate outside its validity dates, and gRPC
+ * then says only that the handshake failed: say which date is wrong. */
+static int check_dates(const char *path, X509 *x)
+{
+	char when[64];
+
+	if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
+		time_str(when, sizeof(when), X509_get0_notAfter(x));
+		return err_set(ERR_TLS, "cert '%s': expired on %s; etcd refuses it: pass a renewed client certificate",
+			       path, when);
+	}
+	if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
+		time_str(when, sizeof(when), X509_get0_notBefore(x));
+		return err_set(ERR_TLS, "cert '%s': not valid yet (not before %s); etcd refuses it: check this "
+			       "machine's clock, or wait until then", path, when);
+	}
+	return 0;
+}
+
 static EVP_PKEY *parse_key(const char *pem)
 {
 	BIO *b = BIO_new_mem_buf(pem, -1);
@@ -138,6 +170,7 @@ static int check_pair(const char *cert_path, const char *cert_pem, const char *k
 			     key_path, cert_path);
 		goto out;
 	}
+	rc = check_dates(cert_path, x);
 out:
 	X509_free(x);
 	EVP_PKEY_free(k);

@@ -23,8 +23,9 @@ struct etcd_watch {
 	grpc_completion_queue *cq; /* pluck: each wait names its tag */
 	grpc_call *call;
 	size_t ep;
-	grpc_metadata md;
-	int has_md;
+	grpc_metadata md[2]; /* token, hasleader */
+	size_t n_md;
+	int token_md;
 	int md_sent;
 	grpc_metadata_array imd;
 	grpc_metadata_array tmd;
@@ -48,7 +49,7 @@ struct etcd_watch {
 };
 
 /* tags: distinct addresses inside the watch */
-#define TAG_SEND(w) ((void *)&(w)->md)
+#define TAG_SEND(w) ((void *)&(w)->md[0])
 #define TAG_RECV(w) ((void *)&(w)->recv)
 #define TAG_STATUS(w) ((void *)&(w)->status)
 
@@ -110,7 +111,7 @@ static int end_stream(struct etcd_watch *w)
 	int rc;
 
 	if (w->status_started && !w->status_done) {
-		grpc_completion_queue_pluck(w->cq, TAG_STATUS(w), gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		etcd_wait_pluck(w->c, w->cq, TAG_STATUS(w), w->call);
 		w->status_done = 1;
 	}
 	rc = etcd_map_status(w->c, w->ep, w->status, w->details);
@@ -135,8 +136,8 @@ static int send_request(struct etcd_watch *w, const Etcdserverpb__WatchRequest *
 	memset(ops, 0, sizeof(ops));
 	if (!w->md_sent) {
 		ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
-		ops[n].data.send_initial_metadata.count = w->has_md ? 1 : 0;
-		ops[n++].data.send_initial_metadata.metadata = w->has_md ? &w->md : NULL;
+		ops[n].data.send_initial_metadata.count = w->n_md;
+		ops[n++].data.send_initial_metadata.metadata = w->n_md ? w->md : NULL;
 	}
 	ops[n].op = GRPC_OP_SEND_MESSAGE;
 	ops[n++].data.send_message.send_message = bb;
@@ -145,7 +146,7 @@ static int send_request(struct etcd_watch *w, const Etcdserverpb__WatchRequest *
 		return err_set(ERR_INTERNAL, "etcd watch: cannot start a send");
 	}
 	w->md_sent = 1;
-	ev = grpc_completion_queue_pluck(w->cq, TAG_SEND(w), gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	ev = etcd_wait_pluck(w->c, w->cq, TAG_SEND(w), w->call);
 	grpc_byte_buffer_destroy(bb);
 	if (ev.type != GRPC_OP_COMPLETE || !ev.success)
 		return end_stream(w); /* the call failed: e.g. endpoint unreachable */
@@ -181,7 +182,9 @@ static int watch_start(struct etcd_watch *w, const uint8_t *key, size_t key_len,
 					   gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	if (!w->call)
 		return err_set(ERR_INTERNAL, "etcd %s: watch: cannot create the call", c->eps[w->ep].name);
-	w->has_md = etcd_token_md(c, &w->md);
+	/* with "hasleader", etcd also ends the stream when the member loses
+	 * its leader, instead of leaving a cut-off watch silent */
+	w->n_md = etcd_call_md(c, w->md, 0, &w->token_md);
 	rc = start_status(w);
 	if (rc == 0)
 		rc = send_create(w, key, key_len, end, end_len, start_revision);
@@ -210,6 +213,8 @@ int etcd_watch_open(struct etcd_watch **out, struct etcd_client *c, const uint8_
 	int rc = 0;
 
 	*out = NULL;
+	if (etcd_stopped(c))
+		return err_set(ERR_INTERRUPTED, "interrupted");
 	for (tries = 0; tries <= c->n_eps; tries++) {
 		if (tries > 0 && (rc = etcd_switch_endpoint(c)) < 0)
 			break;
@@ -324,6 +329,20 @@ static int take_message(struct etcd_watch *w, struct etcd_watch_batch *out)
 	return build_batch(w, out);
 }
 
+/* Waits for the pending receive until the deadline, in slices that look
+ * at the stop flag. */
+static grpc_event wait_recv(struct etcd_watch *w, gpr_timespec deadline)
+{
+	for (;;) {
+		gpr_timespec slice = etcd_deadline(ETCD_POLL_MS);
+		int last = gpr_time_cmp(deadline, slice) <= 0;
+		grpc_event ev = grpc_completion_queue_pluck(w->cq, TAG_RECV(w), last ? deadline : slice, NULL);
+
+		if (ev.type != GRPC_QUEUE_TIMEOUT || last || etcd_stopped(w->c))
+			return ev;
+	}
+}
+
 int etcd_watch_next(struct etcd_watch *w, struct etcd_watch_batch *out, long timeout_ms)
 {
 	gpr_timespec deadline = etcd_deadline(timeout_ms > 0 ? timeout_ms : 1);
@@ -338,7 +357,9 @@ int etcd_watch_next(struct etcd_watch *w, struct etcd_watch_batch *out, long tim
 	for (;;) {
 		if (!w->recv_pending && (rc = start_recv(w)) < 0)
 			return rc;
-		ev = grpc_completion_queue_pluck(w->cq, TAG_RECV(w), deadline, NULL);
+		ev = wait_recv(w, deadline);
+		if (ev.type == GRPC_QUEUE_TIMEOUT && etcd_stopped(w->c))
+			return remember_end(w, err_set(ERR_INTERRUPTED, "interrupted"));
 		if (ev.type == GRPC_QUEUE_TIMEOUT)
 			return 0; /* the receive stays pending for the next call */
 		w->recv_pending = 0;
@@ -374,8 +395,8 @@ void etcd_watch_close(struct etcd_watch *w)
 	grpc_slice_unref(w->details);
 	if (w->error_string)
 		gpr_free((void *)w->error_string);
-	if (w->has_md)
-		grpc_slice_unref(w->md.value);
+	if (w->token_md)
+		grpc_slice_unref(w->md[0].value);
 	grpc_completion_queue_shutdown(w->cq);
 	do
 		ev = grpc_completion_queue_pluck(w->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);

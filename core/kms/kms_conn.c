@@ -376,7 +376,7 @@ static int parse_annotations(V2__DecryptRequest__AnnotationsEntry *e, V2__Decryp
 		if (f.num != 4 || f.wire != 2)
 			continue;
 		if (*n == KMS_MAX_ANNOTATIONS)
-			return -1;
+			return ERR_CORRUPT;
 		v2__decrypt_request__annotations_entry__init(&e[*n]);
 		pb_init(&er, f.data, f.len);
 		while (pb_next(&er, &ef) == PB_FIELD) {

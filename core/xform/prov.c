@@ -113,3 +113,55 @@ out:
 	EVP_KDF_free(kdf);
 	return rc;
 }
+
+int prov_raw_new(struct prov_raw **out)
+{
+	struct prov_raw *r = calloc(1, sizeof(*r));
+
+	*out = NULL;
+	if (r == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	if ((r->gcm = EVP_CIPHER_CTX_new()) == NULL || (r->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL ||
+	    (r->hmac = EVP_MAC_CTX_new(r->mac)) == NULL) {
+		prov_raw_free(r);
+		return err_set(ERR_INTERNAL, "cannot set up AES-GCM and HMAC-SHA256");
+	}
+	*out = r;
+	return 0;
+}
+
+void prov_raw_free(struct prov_raw *r)
+{
+	if (r == NULL)
+		return;
+	EVP_CIPHER_CTX_free(r->gcm);
+	EVP_MAC_CTX_free(r->hmac);
+	EVP_MAC_free(r->mac);
+	mem_wipe(r->prk, sizeof(r->prk));
+	free(r);
+}
+
+int prov_raw_hkdf32(struct prov_raw *r, uint8_t out[32], const uint8_t *prk, size_t prk_len, const uint8_t *info,
+		    size_t info_len)
+{
+	static const uint8_t one = 1; /* T(1) = HMAC(PRK, info | 0x01): the first 32 bytes */
+	OSSL_PARAM params[2] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+				 OSSL_PARAM_construct_end() };
+	size_t n = 0;
+	int same = r->have_prk && prk_len == sizeof(r->prk) && memcmp(prk, r->prk, prk_len) == 0;
+
+	if (prk_len != sizeof(r->prk))
+		return prov_hkdf_expand(out, 32, prk, prk_len, info, info_len);
+	/* a NULL key keeps the one set before: no re-keying for values of one seed */
+	if (EVP_MAC_init(r->hmac, same ? NULL : prk, same ? 0 : prk_len, same ? NULL : params) != 1 ||
+	    EVP_MAC_update(r->hmac, info, info_len) != 1 || EVP_MAC_update(r->hmac, &one, 1) != 1 ||
+	    EVP_MAC_final(r->hmac, out, &n, 32) != 1 || n != 32) {
+		r->have_prk = 0;
+		return err_set(ERR_INTERNAL, "HKDF-Expand failed");
+	}
+	if (!same) {
+		memcpy(r->prk, prk, prk_len);
+		r->have_prk = 1;
+	}
+	return 0;
+}

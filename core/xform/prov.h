@@ -77,4 +77,17 @@ int prov_cbc_open_raw(struct buf *out, const uint8_t *key, size_t key_len, const
 int prov_hkdf_expand(uint8_t *out, size_t out_len, const uint8_t *prk, size_t prk_len, const uint8_t *info,
 		     size_t info_len);
 
+/* Reusable contexts for per-value keys (KMS): the AES-256-GCM context is
+ * re-keyed instead of rebuilt, and HMAC-SHA256 keeps its key while the seed
+ * stays the same (all values of one KMS v2 seed). */
+struct prov_raw;
+int prov_raw_new(struct prov_raw **out);
+void prov_raw_free(struct prov_raw *r); /* NULL-safe; wipes the key it holds */
+/* prov_gcm_open_raw with r's context (32-byte keys fast, others as before). */
+int prov_raw_gcm_open(struct prov_raw *r, struct buf *out, const uint8_t *key, size_t key_len, const uint8_t *body,
+		      size_t n, const uint8_t *aad, size_t aad_len, enum prov_fail *why);
+/* HKDF-Expand-SHA256(prk, info) of 32 bytes into out (= HMAC(prk, info | 1)). */
+int prov_raw_hkdf32(struct prov_raw *r, uint8_t out[32], const uint8_t *prk, size_t prk_len, const uint8_t *info,
+		    size_t info_len);
+
 #endif

@@ -12,6 +12,14 @@ struct prov_cipher {
 	void *enc; /* EVP_CIPHER_CTX for encryption (AES) */
 };
 
+struct prov_raw {
+	void *gcm;       /* EVP_CIPHER_CTX, AES-256-GCM once used */
+	void *mac;       /* EVP_MAC "HMAC" */
+	void *hmac;      /* EVP_MAC_CTX */
+	uint8_t prk[32]; /* the HMAC key set in hmac */
+	int have_prk;
+};
+
 extern const struct prov_ops prov_aescbc_ops;
 extern const struct prov_ops prov_aesgcm_ops;
 extern const struct prov_ops prov_secretbox_ops;

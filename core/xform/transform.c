@@ -105,6 +105,7 @@ void xf_free(struct xf *x)
 	free(x->provs);
 	buf_release(&x->tmp);
 	buf_release(&x->dek);
+	prov_raw_free(x->raw);
 	free(x);
 }
 

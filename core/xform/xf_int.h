@@ -24,6 +24,7 @@ struct xf {
 	int rank;       /* of the failure noted so far in this read */
 	struct buf tmp; /* scratch plaintext for diagnosis */
 	struct buf dek; /* unwrapped KMS DEK/seed */
+	struct prov_raw *raw; /* KMS data keys: reused contexts (made on first KMS value) */
 };
 
 /* the value being read */
@@ -40,6 +41,7 @@ struct xf_opener {
 	const uint8_t *raw_key;
 	size_t raw_key_len;
 	int raw_cbc;
+	struct prov_raw *raw; /* with raw_key: reuse these contexts */
 	int aead; /* a passing tag proves the key: a bad object then is not a wrong key */
 };
 

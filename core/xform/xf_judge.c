@@ -19,6 +19,8 @@ int xf_open(const struct xf_opener *op, struct buf *out, const uint8_t *body, si
 		return prov_open(op->cipher, out, body, n, aad, aad_len, why);
 	if (op->raw_cbc)
 		return prov_cbc_open_raw(out, op->raw_key, op->raw_key_len, body, n, why);
+	if (op->raw != NULL)
+		return prov_raw_gcm_open(op->raw, out, op->raw_key, op->raw_key_len, body, n, aad, aad_len, why);
 	return prov_gcm_open_raw(out, op->raw_key, op->raw_key_len, body, n, aad, aad_len, why);
 }
 

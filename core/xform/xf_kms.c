@@ -145,7 +145,10 @@ static int read_kms1(struct xf *x, struct xf_result *res, const struct encconf_p
 
 	if ((rc = unwrap(x, res, p, &w, &failed)) < 0 || failed)
 		return rc;
+	if (x->raw == NULL && (rc = prov_raw_new(&x->raw)) < 0)
+		return rc;
 	gcm.aead = 1;
+	gcm.raw = x->raw;
 	gcm.raw_key = cbc.raw_key = x->dek.data;
 	gcm.raw_key_len = cbc.raw_key_len = x->dek.len;
 	cbc.raw_cbc = 1;
@@ -181,6 +184,9 @@ static int read_kms2(struct xf *x, struct xf_result *res, const struct encconf_p
 	w = (struct kms_wrapped){ o.key_id, (int)o.type, o.ann, o.ann_len, o.dek, o.dek_len };
 	if ((rc = unwrap(x, res, p, &w, &failed)) < 0 || failed)
 		return rc;
+	if (x->raw == NULL && (rc = prov_raw_new(&x->raw)) < 0)
+		return rc;
+	op.raw = x->raw;
 	op.raw_key = x->dek.data;
 	op.raw_key_len = x->dek.len;
 	op.aead = 1;
@@ -189,7 +195,7 @@ static int read_kms2(struct xf *x, struct xf_result *res, const struct encconf_p
 			xf_note(x, res, RANK_DECRYPT, XF_TRUNCATED, "KMS v2 value: data shorter than its KDF info");
 			return 0;
 		}
-		if ((rc = prov_hkdf_expand(key, sizeof(key), x->dek.data, x->dek.len, o.data, KMS2_INFO)) < 0)
+		if ((rc = prov_raw_hkdf32(x->raw, key, x->dek.data, x->dek.len, o.data, KMS2_INFO)) < 0)
 			return rc;
 		op.raw_key = key;
 		op.raw_key_len = sizeof(key);

@@ -9,6 +9,8 @@
  * under a prefix unique to this run, so reruns do not collide. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <pthread.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +110,25 @@ static int dead_port(void)
 	ck_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
 	ck_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
 	close(fd); /* bound but never listened: connecting is refused */
+	return ntohs(a.sin_port);
+}
+
+/* A loopback port that accepts TCP connections (the kernel's backlog) but
+ * never answers: what a SIGSTOPped etcd looks like. *fd_out: close it. */
+static int hung_port(int *fd_out)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert(fd >= 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	ck_assert(listen(fd, 64) == 0);
+	ck_assert(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+	*fd_out = fd;
 	return ntohs(a.sin_port);
 }
 
@@ -461,6 +482,116 @@ START_TEST(test_failover)
 	mkkey(key, sizeof(key), "failover", "k");
 	put_str(c, key, "v");
 	etcd_close(c);
+}
+END_TEST
+
+
+START_TEST(test_endpoint_check)
+{
+	static const char *const good[] = { "127.0.0.1:2379", "localhost:1", "http://h:65535/", "https://[::1]:2379" };
+	static const char *const bad[] = { "127.0.0.1:abc", "127.0.0.1:0", "h:70000", ":2379", "127.0.0.1", "::1:2379",
+					   "h:12ab", "ftp://h:1", "h:" };
+	const char *eps[1] = { "127.0.0.1:abc" };
+	struct etcd_opts o;
+	struct etcd_client *c = NULL;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ck_assert_msg(etcd_endpoint_check(good[i]) == 0, "%s: %s", good[i], err_msg());
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(etcd_endpoint_check(bad[i]) == ERR_USAGE, "%s accepted", bad[i]);
+		ck_assert_msg(strstr(err_msg(), bad[i]), "%s: %s", bad[i], err_msg());
+	}
+	etcd_endpoint_check("127.0.0.1:abc");
+	ck_assert_msg(strstr(err_msg(), "'abc' is not a port number"), "%s", err_msg());
+	opts_init(&o, eps, 1);
+	ck_assert_int_eq(etcd_open(&c, &o), ERR_USAGE);
+	ck_assert_ptr_null(c);
+}
+END_TEST
+
+/* A hung first endpoint costs one dial timeout; the message of a failed
+ * dial names every endpoint, the hung one first. */
+START_TEST(test_hung_endpoint)
+{
+	char hung[64], dead[64];
+	const char *eps[2] = { hung, NULL };
+	struct etcd_opts o;
+	struct etcd_client *c = NULL;
+	double t0;
+	int fd, rc;
+
+	snprintf(hung, sizeof(hung), "127.0.0.1:%d", hung_port(&fd));
+	eps[1] = need_env("ETCDCRYPT_TEST_ENDPOINT");
+	opts_init(&o, eps, 2);
+	o.dial_timeout_ms = 400;
+	t0 = now_ms();
+	rc = etcd_open(&c, &o);
+	ck_assert_msg(rc == 0, "%s", err_msg());
+	ck_assert_msg(now_ms() - t0 < 1500, "took %.0f ms", now_ms() - t0);
+	ck_assert_str_eq(etcd_endpoint(c), eps[1]);
+	etcd_close(c);
+
+	snprintf(dead, sizeof(dead), "127.0.0.1:%d", dead_port());
+	eps[0] = dead;
+	eps[1] = hung;
+	rc = etcd_open(&c, &o);
+	ck_assert_int_eq(rc, ERR_UNAVAILABLE);
+	ck_assert_msg(strstr(err_msg(), hung) && strstr(err_msg(), "no answer within 0.4 s") &&
+			      strstr(err_msg(), dead) && strstr(err_msg(), "connection refused") &&
+			      strstr(err_msg(), hung) < strstr(err_msg(), dead),
+		      "%s", err_msg());
+	close(fd);
+}
+END_TEST
+
+static volatile sig_atomic_t stop_flag;
+
+static void *set_stop_later(void *arg)
+{
+	(void)arg;
+	usleep(300 * 1000);
+	stop_flag = 1;
+	return NULL;
+}
+
+/* The stop flag ends a dial to a hung member, and every call after it, at
+ * once: no deadline is waited out. */
+START_TEST(test_stop_flag)
+{
+	char hung[64];
+	const char *eps[1] = { hung };
+	struct etcd_opts o;
+	struct etcd_client *c = NULL, *live;
+	struct etcd_range_req q = { .key = (const uint8_t *)"a", .key_len = 1 };
+	struct etcd_range_resp r;
+	pthread_t th;
+	double t0;
+	int fd, rc;
+
+	snprintf(hung, sizeof(hung), "127.0.0.1:%d", hung_port(&fd));
+	opts_init(&o, eps, 1);
+	o.dial_timeout_ms = 20000;
+	o.stop = &stop_flag;
+	stop_flag = 0;
+	ck_assert(pthread_create(&th, NULL, set_stop_later, NULL) == 0);
+	t0 = now_ms();
+	rc = etcd_open(&c, &o);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(rc, ERR_INTERRUPTED);
+	ck_assert_msg(now_ms() - t0 < 1500, "took %.0f ms", now_ms() - t0);
+	close(fd);
+
+	stop_flag = 0;
+	eps[0] = need_env("ETCDCRYPT_TEST_ENDPOINT");
+	rc = etcd_open(&live, &o);
+	ck_assert_msg(rc == 0, "%s", err_msg());
+	ck_assert_int_eq(etcd_sleep(live, 1), 0);
+	stop_flag = 1;
+	t0 = now_ms();
+	ck_assert_int_eq(etcd_sleep(live, 10000), ERR_INTERRUPTED);
+	ck_assert_int_eq(etcd_range(live, &r, &q), ERR_INTERRUPTED);
+	ck_assert_msg(now_ms() - t0 < 200, "took %.0f ms", now_ms() - t0);
+	etcd_close(live);
 }
 END_TEST
 
@@ -1007,6 +1138,9 @@ static Suite *etcd_suite(void)
 	tcase_add_test(t, test_compacted);
 	tcase_add_test(t, test_dead_endpoint);
 	tcase_add_test(t, test_failover);
+	tcase_add_test(t, test_endpoint_check);
+	tcase_add_test(t, test_hung_endpoint);
+	tcase_add_test(t, test_stop_flag);
 	tcase_add_test(t, test_tls_ok);
 	tcase_add_test(t, test_tls_other_ca_cert);
 	tcase_add_test(t, test_tls_wrong_ca);

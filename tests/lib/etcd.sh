@@ -5,8 +5,15 @@
 #                                       (auth: user root / password "rootpw", user app / "apppw")
 #   ETCD_RESTORE=SNAPSHOT etcd_start ... restores an etcdctl snapshot file first
 #   etcd_kill9 NAME / etcd_restart NAME  SIGKILL it / start it again on the same data dir and ports
+#                                       (ETCD_NOWAIT=1: do not wait until it is healthy)
 #   etcd_stop NAME                      stops it by PID and removes its data dir
-#   etcd_stop_all                       stops every etcd this shell started
+#   etcd_stop_all                       stops every etcd this shell started (stopped ones too)
+#   etcd_cluster_start NAME N           starts an N-member cluster on loopback: members NAME1..NAMEN
+#                                       (each with ETCD_<NAMEi>_{PID,ENDPOINT,DIR}, usable with
+#                                       etcd_kill9/etcd_restart/etcd_stop), ETCD_<NAME>_ENDPOINTS
+#                                       = all client endpoints comma-separated
+#   etcd_sigstop NAME / etcd_sigcont NAME  hang a member (SIGSTOP: TCP still accepts) / resume it
+#   etcd_leader ENDPOINTS               prints the client endpoint of the current leader
 #   free_port                           prints a free loopback TCP port
 # Every etcd gets its own data dir under $ETCD_TMP (default: a mktemp dir).
 
@@ -127,6 +134,7 @@ etcd_restart() { # NAME: same data dir, same ports, same flags
 	pid=$!
 	ETCD_STARTED+=("$pid")
 	eval "ETCD_${up}_PID=$pid"
+	[ -n "${ETCD_NOWAIT:-}" ] && return 0
 	for i in $(seq 1 100); do
 		etcdctl --endpoints "$ep" --dial-timeout 1s endpoint health >/dev/null 2>&1 && return 0
 		sleep 0.1
@@ -151,7 +159,74 @@ etcd_stop_all() {
 	local pid
 	for pid in "${ETCD_STARTED[@]}"; do
 		kill "$pid" 2>/dev/null || true
+		kill -CONT "$pid" 2>/dev/null || true # a SIGSTOPped member only dies once resumed
 		wait "$pid" 2>/dev/null || true
 	done
 	ETCD_STARTED=()
+}
+
+etcd_sigstop() { # NAME
+	local up="${1^^}" pid
+	up=${up//-/_}
+	eval "pid=\${ETCD_${up}_PID:-}"
+	[ -n "$pid" ] && kill -STOP "$pid"
+}
+
+etcd_sigcont() { # NAME
+	local up="${1^^}" pid
+	up=${up//-/_}
+	eval "pid=\${ETCD_${up}_PID:-}"
+	[ -n "$pid" ] && kill -CONT "$pid"
+}
+
+etcd_cluster_start() { # NAME N
+	local name=$1 n=$2 i m up dir cluster="" eps="" pid
+	local -a cports pports
+	for i in $(seq 1 "$n"); do
+		cports[i]=$(free_port)
+		pports[i]=$(free_port)
+		cluster+="${cluster:+,}$name$i=http://127.0.0.1:${pports[i]}"
+		eps+="${eps:+,}127.0.0.1:${cports[i]}"
+	done
+	for i in $(seq 1 "$n"); do
+		m=$name$i
+		up=${m^^}
+		up=${up//-/_}
+		dir="$ETCD_TMP/etcd-$m"
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		local args=(--name "$m" --data-dir "$dir/data"
+			--listen-client-urls "http://127.0.0.1:${cports[i]}"
+			--advertise-client-urls "http://127.0.0.1:${cports[i]}"
+			--listen-peer-urls "http://127.0.0.1:${pports[i]}"
+			--initial-advertise-peer-urls "http://127.0.0.1:${pports[i]}"
+			--initial-cluster "$cluster" --initial-cluster-state new
+			--initial-cluster-token "$name-$$"
+			--logger zap --log-outputs "$dir/etcd.log"
+			${ETCD_EXTRA_FLAGS:-})
+		printf '%q ' "${args[@]}" > "$dir/args"
+		etcd "${args[@]}" >/dev/null 2>&1 &
+		pid=$!
+		ETCD_STARTED+=("$pid")
+		eval "ETCD_${up}_PID=$pid ETCD_${up}_ENDPOINT=127.0.0.1:${cports[i]} ETCD_${up}_DIR=$dir"
+	done
+	up=${name^^}
+	up=${up//-/_}
+	eval "ETCD_${up}_ENDPOINTS=$eps"
+	for i in $(seq 1 150); do
+		if etcdctl --endpoints "$eps" --dial-timeout 1s --command-timeout 2s endpoint health >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "etcd cluster $name did not become healthy; logs in $ETCD_TMP/etcd-$name*/etcd.log" >&2
+	return 1
+}
+
+etcd_leader() { # ENDPOINTS
+	etcdctl --endpoints "$1" --dial-timeout 1s --command-timeout 2s endpoint status -w json 2>/dev/null |
+		python3 -c 'import json, sys
+for s in json.load(sys.stdin):
+    if s["Status"]["header"]["member_id"] == s["Status"]["leader"]:
+        print(s["Endpoint"])'
 }
