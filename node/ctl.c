@@ -206,7 +206,8 @@ static void on_bad(void *arg, const struct rw_unreadable *u)
 		  xf_reason_name(u->res->reason));
 }
 
-/* `rewrite`'s gates before the first write: no KMS target, no alarm, and
+/* `rewrite`'s gates before the first write: a usable KMS v2 write plugin
+ * (no KMS v1 target), no alarm, and
  * the quota guard (estimating the growth only when the bound from the used
  * size does not fit). */
 static int gates(struct ctl *c, const struct rw_opts *ro)
@@ -255,6 +256,7 @@ static int run_rewrite(struct ctl *c, int force, const char *request)
 			      .inflight = RW_DEFAULT_INFLIGHT, .page_size = c->o->page_size, .max_rate = c->o->max_rate,
 			      .stop = &c->rw_stop };
 
+	kmsring_new_run(c->o->ring); /* a fresh KMS Status and seed for every rewrite */
 	memset(&c->rec, 0, sizeof(c->rec));
 	snprintf(c->rec.node, sizeof(c->rec.node), "%s", c->o->node);
 	snprintf(c->rec.write_provider, sizeof(c->rec.write_provider), "%s", encconf_kind_name(w->kind));
@@ -306,6 +308,22 @@ static void on_holder(void *arg, const char *node)
 	c->o->log(c->o->arg, "waiting for the rewrite lock (held by %s)", node[0] ? node : "?");
 }
 
+/* Every controller sees a restart request; the first to hold the lock
+ * serves it. The others, once they hold the lock in turn, must find it
+ * served (the published record: that request, done, to this node's write
+ * key) rather than rewrite every value once more each. */
+static int served_meanwhile(struct ctl *c, const char *request)
+{
+	const struct status_name *w = node_record_write(&c->own);
+	struct node_rwrec r;
+
+	if (node_rwrec_get(c->cl, c->o->prefix, &r) < 0 || strcmp(r.request, request) != 0 || r.state != NODE_RW_DONE ||
+	    strcmp(r.write_name, w->name) != 0 || strcmp(r.write_provider, encconf_kind_name(w->kind)) != 0)
+		return 0;
+	c->o->log(c->o->arg, "restart request %s was served by %s meanwhile", request, r.node);
+	return 1;
+}
+
 /* Takes the lock, checks agreement again (it may have changed while
  * waiting), rewrites, releases. *ran: a rewrite was run. */
 static int locked_rewrite(struct ctl *c, int force, const char *request, int *ran)
@@ -326,7 +344,10 @@ static int locked_rewrite(struct ctl *c, int force, const char *request, int *ra
 	c->o->log(c->o->arg, "holding the rewrite lock");
 	if ((rc = node_list(c->cl, c->o->prefix, &v, &n, &rev)) == 0 && agree(c, v, n, why, sizeof(why))) {
 		*ran = 1;
-		rc = run_rewrite(c, force, request);
+		if (force && served_meanwhile(c, request))
+			rc = 0;
+		else
+			rc = run_rewrite(c, force, request);
 	}
 	node_records_free(v, n);
 	node_lock_release(l, c->cl);

@@ -348,6 +348,23 @@ out:
 	return rc;
 }
 
+void kms_set_new_run(struct kms_set *s)
+{
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->n_conns; i++) {
+		struct kms_conn *c = s->conns[i];
+
+		c->have_status = 0;
+		if (c->down && c->ch != NULL) /* a bad endpoint stays down: it cannot heal */
+			c->down = 0;
+	}
+	/* failures were cached with the DEKs: forget them, keep the DEKs */
+	for (size_t i = 0; i < KMS_CACHE_SLOTS; i++)
+		if (s->cache[i].used && s->cache[i].fail)
+			ent_clear(&s->cache[i]);
+	pthread_mutex_unlock(&s->mu);
+}
+
 size_t kms_set_n_plugins(const struct kms_set *s)
 {
 	return s ? s->n_conns : 0;

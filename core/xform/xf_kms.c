@@ -94,6 +94,14 @@ static int unwrap(struct xf *x, struct xf_result *res, const struct encconf_prov
 		return rc;
 	switch (st) {
 	case KMSRING_OK:
+		/* what the apiserver generates: a 32-byte seed (type 1) or AES key;
+		 * anything else from a plugin is not a DEK (and must not reach the
+		 * cipher, whose key sizes are fixed) */
+		if (w->source_type == 1 ? x->dek.len != 32 : x->dek.len != 16 && x->dek.len != 24 && x->dek.len != 32) {
+			xf_note(x, res, RANK_DECRYPT, XF_WRONG_KEY, "KMS plugin '%s' returned a DEK of %zu bytes",
+				p->kms_name, x->dek.len);
+			break;
+		}
 		*failed = 0;
 		break;
 	case KMSRING_NO_PLUGIN:

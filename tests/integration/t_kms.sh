@@ -267,6 +267,11 @@ sys.exit(0 if ok else 1)
 PY
 if [ $? -eq 0 ]; then t_pass "every value: kms_unavailable with the plugin's error"; else t_fail "kms_unavailable per value"; fi
 
+kms_ctl rw '{"key_id": "kek-2", "short_dek": 5}'
+t_exit 1 "plugin answers a 5-byte DEK: audit exit 1, not a failure of the run" "$BIN" audit --endpoints "$R" \
+	--config "$ETCD_TMP/to-kms.yaml" "${RWEP[@]}" -o json
+t_stdout_has "returned a DEK of 5 bytes" "a DEK of the wrong size is a per-value reason"
+
 kms_ctl rw '{"key_id": "kek-2", "latency_ms": 4000}'
 sed 's/timeout: 2s/timeout: 1s/' "$ETCD_TMP/to-kms.yaml" > "$ETCD_TMP/fast.yaml"
 START=$(date +%s%N)
