@@ -7,6 +7,7 @@
 #include "cmd.h"
 #include "conf/encconf.h"
 #include "base/err.h"
+#include "base/esc.h"
 #include "kmsflags.h"
 #include "etcdflags.h"
 #include "base/hex.h"
@@ -203,10 +204,11 @@ static int list_value(void *arg, const struct snap_kv *kv, const struct res_id *
 	if (v->json) {
 		json_t *o = json_object(), *st = json_array();
 
-		json_object_set_new(o, "etcd_key", json_stringn((const char *)kv->key, kv->key_len));
+		cmd_json_bytes(o, "etcd_key", kv->key, kv->key_len);
 		json_object_set_new(o, "mod_revision", json_integer(kv->mod_revision));
 		json_object_set_new(o, "provider", json_string(env_kind_name(r[0].kind)));
-		json_object_set_new(o, "key_name", json_string(name));
+		json_object_set_new(o, "key_name", cmd_json_text((const uint8_t *)name, strlen(name)));
+		json_object_set_new(o, "key_name_guessed", json_boolean(name[0] && r[0].key_name_guessed));
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(st, json_string(status_of(v, &r[i])));
 		json_object_set_new(o, "status", st);
@@ -215,8 +217,12 @@ static int list_value(void *arg, const struct snap_kv *kv, const struct res_id *
 		putchar('\n');
 		json_decref(o);
 	} else {
-		printf("%-64.*s %9lld %-10s %-20s", (int)kv->key_len, (const char *)kv->key, (long long)kv->mod_revision,
-		       env_kind_name(r[0].kind), name[0] ? name : "-");
+		char *k = esc_term(kv->key, kv->key_len), cell[ENV_NAME_MAX + 8];
+
+		cmd_name_cell(cell, sizeof(cell), name, name[0] && r[0].key_name_guessed);
+		printf("%-64s %9lld %-10s %-20s", k != NULL ? k : "?", (long long)kv->mod_revision,
+		       env_kind_name(r[0].kind), cell);
+		free(k);
 		for (size_t i = 0; i < n; i++)
 			printf("%s%s", i ? "," : " ", status_of(v, &r[i]));
 		putchar('\n');

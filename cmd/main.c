@@ -10,6 +10,7 @@
  * finish_stdout reports (exit 3), not a silent death by signal. */
 #include "cmd.h"
 #include "base/err.h"
+#include "base/esc.h"
 #include "base/num.h"
 #include "scan/scan.h"
 
@@ -17,6 +18,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -113,7 +115,12 @@ static void usage(FILE *f)
 
 int cmd_fail(int code)
 {
-	fprintf(stderr, "etcdcrypt: %s\n", err_msg()[0] ? err_msg() : err_name(code));
+	/* messages may quote etcd keys: control bytes never reach the terminal raw */
+	const char *m = err_msg()[0] ? err_msg() : err_name(code);
+	char *e = esc_term((const uint8_t *)m, strlen(m));
+
+	fprintf(stderr, "etcdcrypt: %s\n", e != NULL ? e : m);
+	free(e);
 	return cmd_exit_status(code);
 }
 

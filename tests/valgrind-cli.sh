@@ -12,6 +12,9 @@ BIN=${ETCDCRYPT_BIN:-build/etcdcrypt}
 FX=${ETCDCRYPT_FIXTURES:-fixtures}/k8s-vectors
 ETCD_RESTORE=$FX/snapshot.db etcd_start vg plain || exit 3
 E=$ETCD_VG_ENDPOINT
+# everything runs 20-50 times slower under valgrind: deadlines sized for that
+# (the defaults, 2 s to dial and 5 s per request, are for real runs)
+export ETCDCTL_DIAL_TIMEOUT=30s ETCDCTL_COMMAND_TIMEOUT=60s
 VG=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99
     --suppressions=tests/valgrind.supp)
 passed=0
