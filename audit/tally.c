@@ -86,10 +86,17 @@ static int add_bad(struct tally_res *r, const uint8_t *key, size_t key_len, int6
 		r->bad_unlisted++;
 		return 0;
 	}
-	b = realloc(r->bad, (r->n_bad + 1) * sizeof(*b));
-	if (b == NULL)
-		return err_set(ERR_NOMEM, "out of memory");
-	r->bad = b;
+	if (r->n_bad == r->cap_bad) {
+		/* doubling: growing by one copies the list once per value */
+		size_t cap = r->cap_bad ? 2 * r->cap_bad : 16;
+
+		if (cap > TALLY_MAX_UNREADABLE)
+			cap = TALLY_MAX_UNREADABLE;
+		if ((b = realloc(r->bad, cap * sizeof(*b))) == NULL)
+			return err_set(ERR_NOMEM, "out of memory");
+		r->bad = b;
+		r->cap_bad = cap;
+	}
 	b = &r->bad[r->n_bad];
 	memset(b, 0, sizeof(*b));
 	if ((b->etcd_key = malloc(key_len + 1)) == NULL)

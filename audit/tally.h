@@ -45,7 +45,7 @@ struct tally_res {
 	struct tally_row *rows;
 	size_t n_rows;
 	struct tally_bad *bad;
-	size_t n_bad;
+	size_t n_bad, cap_bad;
 	uint64_t bad_unlisted; /* unreadable beyond TALLY_MAX_UNREADABLE */
 };
 

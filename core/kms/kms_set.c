@@ -217,9 +217,11 @@ static int cache_put(struct kms_set *s, const struct buf *k, uint64_t h, const s
 		ent_clear(e);
 		return err_set(ERR_NOMEM, "out of memory");
 	}
-	memcpy(e->key, k->data, k->len);
+	if (k->len > 0) /* an empty buf has no data pointer */
+		memcpy(e->key, k->data, k->len);
 	e->key_len = k->len;
-	memcpy(e->plain, plain->data, plain->len);
+	if (plain->len > 0)
+		memcpy(e->plain, plain->data, plain->len);
 	e->plain_len = plain->len;
 	e->used = 1;
 	return 0;
