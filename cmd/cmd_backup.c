@@ -287,15 +287,22 @@ static int run_verify(struct verify *v, struct snap **sp, struct backup **bkp)
 		return rc;
 	o.resources = res;
 	o.n_resources = n;
-	if ((rc = snap_open(sp, v->file)) < 0 || (rc = snap_check_trailer(*sp, on_snap_progress, v)) < 0)
+	/* the trailer's hash runs on a second thread while this one walks and
+	 * decrypts: one read of the file, the two jobs overlapped */
+	if ((rc = snap_open(sp, v->file)) < 0 || (rc = snap_trailer_start(*sp)) < 0)
 		goto out;
-	progress_done(&v->prog);
 	if ((rc = snap_index(*sp, on_snap_progress, v)) < 0 || (rc = backup_new(bkp, *sp, &o)) < 0)
 		goto out;
 	if (v->list_keys && !v->json)
 		printf("%-64s %9s %-10s %-20s %s\n", "KEY", "REVISION", "PROVIDER", "KEY NAME", "STATUS");
 	rc = backup_run(*bkp, list_value, on_values, v);
+	if (rc == 0) {
+		progress_update(&v->prog, "backup verify: hashing");
+		rc = snap_trailer_wait(*sp);
+	}
 out:
+	if (*sp)
+		snap_trailer_wait(*sp);
 	free(res);
 	return rc;
 }

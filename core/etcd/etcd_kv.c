@@ -1,7 +1,8 @@
 /* etcd_kv: the unary KV, Lease and Maintenance calls.
  *
- * Range responses are zero-copy: the etcd_kv array points into the unpacked
- * RangeResponse, which the response keeps in priv until it is released. */
+ * Range responses are zero-copy: the etcd_kv array points into the received
+ * bytes (etcd_rangewire.c), which the response keeps in priv until it is
+ * released. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,8 @@ int etcd_range_resp_fill(struct etcd_range_resp *out, ProtobufCMessage *m)
 	Etcdserverpb__RangeResponse *r = (Etcdserverpb__RangeResponse *)m;
 	size_t i;
 
+	if (m->descriptor == &etcd_range_wire_descriptor)
+		return etcd_range_wire_fill(out, m);
 	memset(out, 0, sizeof(*out));
 	out->priv = m;
 	out->revision = r->header ? r->header->revision : 0;
@@ -79,7 +82,9 @@ void etcd_range_resp_release(struct etcd_range_resp *r)
 	if (!r)
 		return;
 	free(r->kvs);
-	if (r->priv)
+	if (r->priv && ((ProtobufCMessage *)r->priv)->descriptor == &etcd_range_wire_descriptor)
+		etcd_range_wire_free(r->priv);
+	else if (r->priv)
 		protobuf_c_message_free_unpacked(r->priv, NULL);
 	memset(r, 0, sizeof(*r));
 }
@@ -94,8 +99,7 @@ int etcd_range(struct etcd_client *c, struct etcd_range_resp *out, const struct 
 	rc = etcd_range_pack(&s, req);
 	if (rc < 0)
 		return rc;
-	rc = etcd_unary_slice(c, ETCD_M_RANGE, s, &etcdserverpb__range_response__descriptor, &m, c->cmd_ms,
-			      ETCD_CALL_SAFE);
+	rc = etcd_unary_slice(c, ETCD_M_RANGE, s, &etcd_range_wire_descriptor, &m, c->cmd_ms, ETCD_CALL_SAFE);
 	grpc_slice_unref(s);
 	if (rc < 0)
 		return rc;

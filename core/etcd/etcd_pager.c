@@ -73,7 +73,7 @@ static int wait_page(struct etcd_pager *p, struct etcd_range_resp *out)
 		etcd_call_release(&p->call);
 		return err_set(ERR_INTERNAL, "etcd pager: unexpected completion queue event %d", (int)ev.type);
 	}
-	rc = etcd_call_complete(p->c, &p->call, &etcdserverpb__range_response__descriptor, &m);
+	rc = etcd_call_complete(p->c, &p->call, &etcd_range_wire_descriptor, &m);
 	if (rc < 0)
 		return rc;
 	return etcd_range_resp_fill(out, m);
