@@ -223,6 +223,11 @@ if [ "$D" -le 1 ] && [ "$E" -le 3 ]; then t_pass "rotation rewrite: $D Decrypt (
 t_exit 0 "independent reader: all under kek-2 now" \
 	$PY "$READER" --endpoints "$R" --keks "$KEKS" --plugin rw-kms --expect "$ETCD_TMP/plain.json" --key-id kek-2 --seeds 1
 
+# status (the CSM view) decrypts every secret through the plugin too
+t_exit 0 "status through the plugin: consistent" "$BIN" status --endpoints "$R" --node "m1=$ETCD_TMP/to-kms.yaml" \
+	--node "m2=$ETCD_TMP/to-kms.yaml" "${RWEP[@]}"
+t_stdout_has "current: rw-kms" "status: every secret under the plugin"
+
 # backup verify and config check through the plugin
 etcdctl --endpoints "$R" snapshot save "$ETCD_TMP/kms.db" >/dev/null 2>&1
 t_exit 0 "backup verify of a KMS v2 snapshot through the plugin" "$BIN" backup verify "$ETCD_TMP/kms.db" \
