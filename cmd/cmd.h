@@ -89,6 +89,10 @@ int cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
  * usage error and returns EXIT_USAGE. */
 int cmd_page_size(int64_t *out, const char *cmd, const char *arg);
 
+/* --quota-bytes for command cmd: a byte count with an optional K/M/G (KiB,
+ * MB...) suffix into *out, 0; else prints a usage error, EXIT_USAGE. */
+int cmd_quota_bytes(int64_t *out, const char *cmd, const char *arg);
+
 /* Parses "table" or "json" for -o. Returns 0/1 (json) or ERR_USAGE. */
 int cmd_output_format(const char *arg);
 
