@@ -107,8 +107,9 @@ int cmd_json_bytes(struct json_t *obj, const char *field, const uint8_t *p, size
 struct json_t *cmd_json_text(const uint8_t *p, size_t n);
 /* obj[field] = array of the strings' text forms; when any is not clean
  * UTF-8, also obj["<field>_b64"] = array of each one's base64 (null for
- * the clean ones). */
-int cmd_json_str_list(struct json_t *obj, const char *field, char *const *v, size_t n);
+ * the clean ones). lens: each one's length (etcd keys may hold NULs);
+ * NULL: strlen. */
+int cmd_json_str_list(struct json_t *obj, const char *field, char *const *v, const size_t *lens, size_t n);
 
 /* A key name for a table cell: escaped (esc_term), "-" when empty, with a
  * trailing "?" when guessed (no configured key matched its prefix). */

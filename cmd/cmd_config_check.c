@@ -197,7 +197,7 @@ static void print_groups(const struct status_bad *b)
 		printf("  %s key '%s': %llu values (%s%s%s)\n", env_kind_name(g->kind), name,
 		       (unsigned long long)g->count, xf_reason_name(g->reason), g->detail[0] ? ": " : "", g->detail[0] ? detail : "");
 		for (size_t j = 0; j < g->n_examples; j++) {
-			char *k = esc_term((const uint8_t *)g->examples[j], strlen(g->examples[j]));
+			char *k = esc_term((const uint8_t *)g->examples[j], g->example_len[j]);
 
 			printf("    %s\n", k ? k : "?");
 			free(k);
