@@ -58,6 +58,7 @@ static int find_row(struct tally_res *r, struct tally_row **out, const struct xf
 		row = &r->rows[i];
 		if (row->kind == res->kind && strcmp(row->key_name, res->key_name) == 0 &&
 		    strcmp(row->key_id, kid) == 0) {
+			row->key_name_guessed |= res->key_name_guessed && res->kind != ENV_IDENTITY;
 			*out = row;
 			return 0;
 		}
@@ -71,6 +72,7 @@ static int find_row(struct tally_res *r, struct tally_row **out, const struct xf
 	row->kind = res->kind;
 	snprintf(row->key_name, sizeof(row->key_name), "%s", res->kind == ENV_IDENTITY ? "" : res->key_name);
 	snprintf(row->key_id, sizeof(row->key_id), "%s", kid);
+	row->key_name_guessed = res->key_name_guessed && res->kind != ENV_IDENTITY;
 	*out = row;
 	return 0;
 }
@@ -84,14 +86,25 @@ static int add_bad(struct tally_res *r, const uint8_t *key, size_t key_len, int6
 		r->bad_unlisted++;
 		return 0;
 	}
-	b = realloc(r->bad, (r->n_bad + 1) * sizeof(*b));
-	if (b == NULL)
-		return err_set(ERR_NOMEM, "out of memory");
-	r->bad = b;
+	if (r->n_bad == r->cap_bad) {
+		/* doubling: growing by one copies the list once per value */
+		size_t cap = r->cap_bad ? 2 * r->cap_bad : 16;
+
+		if (cap > TALLY_MAX_UNREADABLE)
+			cap = TALLY_MAX_UNREADABLE;
+		if ((b = realloc(r->bad, cap * sizeof(*b))) == NULL)
+			return err_set(ERR_NOMEM, "out of memory");
+		r->bad = b;
+		r->cap_bad = cap;
+	}
 	b = &r->bad[r->n_bad];
 	memset(b, 0, sizeof(*b));
-	if ((b->etcd_key = strndup((const char *)key, key_len)) == NULL)
+	if ((b->etcd_key = malloc(key_len + 1)) == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
+	memcpy(b->etcd_key, key, key_len);
+	b->etcd_key[key_len] = '\0';
+	b->etcd_key_len = key_len;
+	b->key_name_guessed = res->key_name_guessed && res->kind != ENV_IDENTITY;
 	r->n_bad++;
 	b->kind = res->kind;
 	snprintf(b->key_name, sizeof(b->key_name), "%s", res->key_name);

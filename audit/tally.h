@@ -20,13 +20,16 @@ struct tally_row {
 	enum env_kind kind;
 	char key_name[ENV_NAME_MAX];
 	char key_id[ENV_NAME_MAX]; /* kmsv2 only */
+	int key_name_guessed;      /* some value of the row matched no configured key */
 	uint64_t count, readable, stale;
 };
 
 struct tally_bad {
-	char *etcd_key;
+	char *etcd_key; /* the key's bytes (NUL-terminated copy; may hold NULs) */
+	size_t etcd_key_len;
 	enum env_kind kind;
 	char key_name[ENV_NAME_MAX];
+	int key_name_guessed;
 	enum xf_reason reason;
 	char detail[256];
 	int64_t mod_revision;
@@ -42,7 +45,7 @@ struct tally_res {
 	struct tally_row *rows;
 	size_t n_rows;
 	struct tally_bad *bad;
-	size_t n_bad;
+	size_t n_bad, cap_bad;
 	uint64_t bad_unlisted; /* unreadable beyond TALLY_MAX_UNREADABLE */
 };
 

@@ -1,6 +1,7 @@
 /* backup_print: a backup verification as tables, and its verdicts; see
  * backup_print.h. The per-config tables use audit's columns (report_print.h). */
 #include "backup_print.h"
+#include "base/esc.h"
 #include "base/hex.h"
 #include "report_print.h"
 
@@ -137,8 +138,12 @@ static void print_config(const struct backup *bk, size_t i)
 static void print_keys(const char *title, uint64_t count, char **v, size_t n)
 {
 	printf("  %s: %llu\n", title, (unsigned long long)count);
-	for (size_t i = 0; i < n; i++)
-		printf("    %s\n", v[i]);
+	for (size_t i = 0; i < n; i++) {
+		char *k = esc_term((const uint8_t *)v[i], strlen(v[i]));
+
+		printf("    %s\n", k != NULL ? k : "?");
+		free(k);
+	}
 	if ((uint64_t)n < count)
 		printf("    ... and %llu more (not listed)\n", (unsigned long long)(count - n));
 }

@@ -93,6 +93,23 @@ int cmd_page_size(int64_t *out, const char *cmd, const char *arg);
 int cmd_output_format(const char *arg);
 
 
+struct json_t;
+/* Bytes from etcd in JSON (cmd/jsonesc.c over core/base/esc.h; never a
+ * dropped field): obj[field] = the bytes as UTF-8 text (invalid bytes and
+ * NUL as U+FFFD), plus obj["<field>_b64"] = the exact bytes in base64 when
+ * the text is not them. Returns 0 or ERR_NOMEM. */
+int cmd_json_bytes(struct json_t *obj, const char *field, const uint8_t *p, size_t n);
+/* The text form alone (a new reference; json null if memory runs out). */
+struct json_t *cmd_json_text(const uint8_t *p, size_t n);
+/* obj[field] = array of the strings' text forms; when any is not clean
+ * UTF-8, also obj["<field>_b64"] = array of each one's base64 (null for
+ * the clean ones). */
+int cmd_json_str_list(struct json_t *obj, const char *field, char *const *v, size_t n);
+
+/* A key name for a table cell: escaped (esc_term), "-" when empty, with a
+ * trailing "?" when guessed (no configured key matched its prefix). */
+void cmd_name_cell(char *out, size_t cap, const char *name, int guessed);
+
 struct scan;
 struct scan_opts;
 struct scan_item;

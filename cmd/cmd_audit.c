@@ -4,6 +4,7 @@
 #include "cmd.h"
 #include "conf/encconf.h"
 #include "base/err.h"
+#include "base/esc.h"
 #include "etcdflags.h"
 #include "audit/history.h"
 #include "kmsflags.h"
@@ -167,9 +168,11 @@ static void list_key(struct audit *a, const struct scan_item *it)
 	if (a->json) {
 		json_t *o = json_object();
 
-		json_object_set_new(o, "etcd_key", json_stringn((const char *)it->kv->key, it->kv->key_len));
+		cmd_json_bytes(o, "etcd_key", it->kv->key, it->kv->key_len);
 		json_object_set_new(o, "provider", json_string(env_kind_name(r->kind)));
-		json_object_set_new(o, "key_name", json_string(r->kind == ENV_IDENTITY ? "" : r->key_name));
+		json_object_set_new(o, "key_name", cmd_json_text((const uint8_t *)(r->kind == ENV_IDENTITY ? "" : r->key_name),
+								 r->kind == ENV_IDENTITY ? 0 : strlen(r->key_name)));
+		json_object_set_new(o, "key_name_guessed", json_boolean(r->kind != ENV_IDENTITY && r->key_name_guessed));
 		json_object_set_new(o, "status", json_string(status));
 		json_object_set_new(o, "mod_revision", json_integer(it->kv->mod_revision));
 		/* JSON Lines: one value per line, the report last */
@@ -177,8 +180,12 @@ static void list_key(struct audit *a, const struct scan_item *it)
 		putchar('\n');
 		json_decref(o);
 	} else {
-		printf("%-64.*s %-10s %-20s %s\n", (int)it->kv->key_len, (const char *)it->kv->key,
-		       env_kind_name(r->kind), r->kind == ENV_IDENTITY ? "-" : r->key_name, status);
+		char *k = esc_term(it->kv->key, it->kv->key_len), name[ENV_NAME_MAX + 8];
+
+		cmd_name_cell(name, sizeof(name), r->kind == ENV_IDENTITY ? "" : r->key_name,
+			      a->conf != NULL && r->kind != ENV_IDENTITY && r->key_name_guessed);
+		printf("%-64s %-10s %-20s %s\n", k != NULL ? k : "?", env_kind_name(r->kind), name, status);
+		free(k);
 	}
 	a->listed++;
 }

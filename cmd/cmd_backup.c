@@ -7,6 +7,7 @@
 #include "cmd.h"
 #include "conf/encconf.h"
 #include "base/err.h"
+#include "base/esc.h"
 #include "kmsflags.h"
 #include "etcdflags.h"
 #include "base/hex.h"
@@ -203,10 +204,11 @@ static int list_value(void *arg, const struct snap_kv *kv, const struct res_id *
 	if (v->json) {
 		json_t *o = json_object(), *st = json_array();
 
-		json_object_set_new(o, "etcd_key", json_stringn((const char *)kv->key, kv->key_len));
+		cmd_json_bytes(o, "etcd_key", kv->key, kv->key_len);
 		json_object_set_new(o, "mod_revision", json_integer(kv->mod_revision));
 		json_object_set_new(o, "provider", json_string(env_kind_name(r[0].kind)));
-		json_object_set_new(o, "key_name", json_string(name));
+		json_object_set_new(o, "key_name", cmd_json_text((const uint8_t *)name, strlen(name)));
+		json_object_set_new(o, "key_name_guessed", json_boolean(name[0] && r[0].key_name_guessed));
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(st, json_string(status_of(v, &r[i])));
 		json_object_set_new(o, "status", st);
@@ -215,8 +217,12 @@ static int list_value(void *arg, const struct snap_kv *kv, const struct res_id *
 		putchar('\n');
 		json_decref(o);
 	} else {
-		printf("%-64.*s %9lld %-10s %-20s", (int)kv->key_len, (const char *)kv->key, (long long)kv->mod_revision,
-		       env_kind_name(r[0].kind), name[0] ? name : "-");
+		char *k = esc_term(kv->key, kv->key_len), cell[ENV_NAME_MAX + 8];
+
+		cmd_name_cell(cell, sizeof(cell), name, name[0] && r[0].key_name_guessed);
+		printf("%-64s %9lld %-10s %-20s", k != NULL ? k : "?", (long long)kv->mod_revision,
+		       env_kind_name(r[0].kind), cell);
+		free(k);
 		for (size_t i = 0; i < n; i++)
 			printf("%s%s", i ? "," : " ", status_of(v, &r[i]));
 		putchar('\n');
@@ -281,15 +287,22 @@ static int run_verify(struct verify *v, struct snap **sp, struct backup **bkp)
 		return rc;
 	o.resources = res;
 	o.n_resources = n;
-	if ((rc = snap_open(sp, v->file)) < 0 || (rc = snap_check_trailer(*sp, on_snap_progress, v)) < 0)
+	/* the trailer's hash runs on a second thread while this one walks and
+	 * decrypts: one read of the file, the two jobs overlapped */
+	if ((rc = snap_open(sp, v->file)) < 0 || (rc = snap_trailer_start(*sp)) < 0)
 		goto out;
-	progress_done(&v->prog);
 	if ((rc = snap_index(*sp, on_snap_progress, v)) < 0 || (rc = backup_new(bkp, *sp, &o)) < 0)
 		goto out;
 	if (v->list_keys && !v->json)
 		printf("%-64s %9s %-10s %-20s %s\n", "KEY", "REVISION", "PROVIDER", "KEY NAME", "STATUS");
 	rc = backup_run(*bkp, list_value, on_values, v);
+	if (rc == 0) {
+		progress_update(&v->prog, "backup verify: hashing");
+		rc = snap_trailer_wait(*sp);
+	}
 out:
+	if (*sp)
+		snap_trailer_wait(*sp);
 	free(res);
 	return rc;
 }
@@ -320,9 +333,11 @@ static int cmd_backup_verify(int argc, char **argv)
 	note_file(&v, snap_get_info(s));
 	if (v.json) {
 		rep = backup_json(bk, v.file, v.history, progress_elapsed(&v.prog));
+		json_object_set_new(rep, "kms_plugins", kmsflags_report(&v.kf));
 		rp_print_json(rep, v.list_keys);
 	} else {
 		backup_print_table(bk, v.file, v.history);
+		kmsflags_print(&v.kf, stdout);
 	}
 	status = backup_ok(bk) ? EXIT_OK : EXIT_FINDINGS;
 out:

@@ -12,6 +12,7 @@
 #include "cmd.h"
 #include "conf/encconf.h"
 #include "base/err.h"
+#include "base/esc.h"
 #include "etcdflags.h"
 #include "kmsflags.h"
 #include "xform/kmsring.h"
@@ -182,10 +183,18 @@ static void print_groups(const struct status_bad *b)
 	for (size_t i = 0; i < b->n_groups; i++) {
 		const struct status_bad_group *g = &b->groups[i];
 
-		printf("  %s key '%s': %llu values (%s%s%s)\n", env_kind_name(g->kind), g->key_name,
-		       (unsigned long long)g->count, xf_reason_name(g->reason), g->detail[0] ? ": " : "", g->detail);
-		for (size_t j = 0; j < g->n_examples; j++)
-			printf("    %s\n", g->examples[j]);
+		char name[ENV_NAME_MAX + 8], detail[1100];
+
+		cmd_name_cell(name, sizeof(name), g->key_name, 0);
+		esc_term_buf(detail, sizeof(detail), (const uint8_t *)g->detail, strlen(g->detail));
+		printf("  %s key '%s': %llu values (%s%s%s)\n", env_kind_name(g->kind), name,
+		       (unsigned long long)g->count, xf_reason_name(g->reason), g->detail[0] ? ": " : "", g->detail[0] ? detail : "");
+		for (size_t j = 0; j < g->n_examples; j++) {
+			char *k = esc_term((const uint8_t *)g->examples[j], strlen(g->examples[j]));
+
+			printf("    %s\n", k ? k : "?");
+			free(k);
+		}
 		if (g->count > g->n_examples)
 			printf("    ... and %llu more\n", (unsigned long long)(g->count - g->n_examples));
 	}

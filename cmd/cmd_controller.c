@@ -15,6 +15,7 @@
 #include "nodecmd.h"
 #include "metrics.h"
 #include "rewrite/rewrite.h"
+#include "kmsflags.h"
 #include "xform/kmsring.h"
 
 #include <signal.h>
@@ -49,6 +50,7 @@ static const char CONTROLLER_HELP[] =
 	"  --state-prefix PREFIX   etcdcrypt's own etcd prefix (default " NODE_DEFAULT_PREFIX ")\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins\n"
+	KMSFLAGS_HELP
 	"  --page-size N           keys per etcd page (default 5000)\n"
 	"  --max-rate N            at most N puts per second (pace a live cluster)\n"
 	"  --metrics-file PATH     keep Prometheus metrics in PATH (agreement, rewrites, the\n"
@@ -75,6 +77,7 @@ struct ctl_cmd {
 	struct etcdflags ef;
 	char node[NODE_NAME_MAX + 1];
 	const char *dir, *state_prefix, *prefix, *keyring_path;
+	struct kmsflags kf;
 	char *expect[NODECMD_MAX_EXPECT];
 	int n_expect, once;
 	long lock_ttl, timeout, max_rate;
@@ -120,6 +123,8 @@ static int parse_opt(struct ctl_cmd *c, int opt, const char *arg, char **argv)
 	case OPT_STATE_PREFIX: c->state_prefix = arg; return 0;
 	case OPT_PREFIX: c->prefix = arg; return 0;
 	case OPT_KEYRING: c->keyring_path = arg; return 0;
+	case OPT_KMS_ENDPOINT:
+		return kmsflags_add(&c->kf, arg) < 0 ? cmd_usage_error(c->verb, "%s", err_msg()) : 0;
 	case OPT_METRICS: c->metrics_path = arg; return 0;
 	case OPT_PAGE:
 		if ((rc = parse_long(c->verb, "--page-size", arg, 1, 100000, &v)) != 0)
@@ -213,6 +218,7 @@ int cmd_controller(int argc, char **argv)
 		{ "state-prefix", required_argument, NULL, OPT_STATE_PREFIX },
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
+		{ "kms-endpoint", required_argument, NULL, OPT_KMS_ENDPOINT },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
 		{ "max-rate", required_argument, NULL, OPT_RATE },
 		{ "metrics-file", required_argument, NULL, OPT_METRICS },
@@ -230,7 +236,7 @@ int cmd_controller(int argc, char **argv)
 		status = status == CMD_HELP_SHOWN ? EXIT_OK : status;
 		goto out;
 	}
-	if (c.keyring_path && (rc = kmsring_load(&ring, c.keyring_path)) < 0) {
+	if ((rc = kmsflags_open(&c.kf, &ring, c.keyring_path, c.ef.debug)) < 0) {
 		status = cmd_fail(rc);
 		goto out;
 	}
@@ -254,6 +260,7 @@ int cmd_controller(int argc, char **argv)
 		status = rc < 0 ? cmd_fail(rc) : EXIT_OK;
 out:
 	kmsring_free(ring);
+	kmsflags_release(&c.kf);
 	release(&c);
 	return status;
 }

@@ -4,6 +4,7 @@
 #include "cmd.h"
 #include "conf/encconf.h"
 #include "base/err.h"
+#include "base/esc.h"
 #include "etcdflags.h"
 #include "kmsflags.h"
 #include "xform/kmsring.h"
@@ -129,16 +130,22 @@ static void each_secret_entry(const uint8_t *obj, size_t n, void (*fn)(void *, c
 
 static void print_entry(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
+	char *ek = esc_term(k, kl), *ev = esc_term(v, vl);
+
 	(void)arg;
-	printf("  %.*s: %.*s\n", (int)kl, (const char *)k, (int)vl, (const char *)v);
+	printf("  %s: %s\n", ek ? ek : "?", ev ? ev : "?");
+	free(ek);
+	free(ev);
 }
 
 static void json_entry(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
-	char key[256];
+	char *key = esc_utf8_lossy(k, kl);
 
-	snprintf(key, sizeof(key), "%.*s", (int)kl, (const char *)k);
-	json_object_set_new(arg, key, json_stringn((const char *)v, vl));
+	/* the data's exact bytes in "<name>_b64" when they are not UTF-8 text */
+	if (key != NULL)
+		cmd_json_bytes(arg, key, v, vl);
+	free(key);
 }
 
 static const char *yes(int b)
@@ -149,31 +156,40 @@ static const char *yes(int b)
 static void print_table(const struct get_args *a, const struct etcd_kv *kv, const struct xf_result *res,
 			const struct buf *plain)
 {
-	printf("key:          %s\n", a->key);
+	char *key = esc_term((const uint8_t *)a->key, strlen(a->key)), name[ENV_NAME_MAX + 8], s[4 * ENV_NAME_MAX];
+
+	printf("key:          %s\n", key ? key : "?");
+	free(key);
 	printf("revision:     mod %lld, create %lld, version %lld\n", (long long)kv->mod_revision,
 	       (long long)kv->create_revision, (long long)kv->version);
 	printf("lease:        %lld\n", (long long)kv->lease);
 	printf("size:         %zu bytes\n", kv->value_len);
 	printf("provider:     %s\n", env_kind_name(res->kind));
-	printf("key name:     %s\n", res->key_name[0] ? res->key_name : "-");
+	cmd_name_cell(name, sizeof(name), res->key_name, a->config != NULL && res->key_name_guessed && res->kind != ENV_IDENTITY);
+	printf("key name:     %s\n", name);
 	if (res->kind == ENV_KMS2)
 		printf("kms key id:   %s\n", res->kms_key_id[0] ? res->kms_key_id : "-");
 	if (a->config == NULL)
 		return;
 	printf("readable:     %s\n", yes(res->ok));
 	if (!res->ok) {
-		printf("reason:       %s: %s\n", xf_reason_name(res->reason), res->detail);
+		esc_term_buf(s, sizeof(s), (const uint8_t *)res->detail, strlen(res->detail));
+		printf("reason:       %s: %s\n", xf_reason_name(res->reason), s);
 		return;
 	}
 	printf("stale:        %s\n", yes(res->stale));
-	printf("object:       %s %s %s%s%s (%s, %zu bytes)\n", res->plain.api_version, res->plain.kind,
-	       res->plain.namespace_, res->plain.namespace_[0] ? "/" : "", res->plain.name,
-	       plain_encoding_name(res->plain.encoding), plain->len);
+	snprintf(s, sizeof(s), "%s %s %s%s%s", res->plain.api_version, res->plain.kind, res->plain.namespace_,
+		 res->plain.namespace_[0] ? "/" : "", res->plain.name);
+	key = esc_term((const uint8_t *)s, strlen(s));
+	printf("object:       %s (%s, %zu bytes)\n", key ? key : "?", plain_encoding_name(res->plain.encoding), plain->len);
+	free(key);
 	if (a->show_data && res->plain.encoding == PLAIN_PROTOBUF) {
 		printf("data:\n");
 		each_secret_entry(plain->data, plain->len, print_entry, NULL);
 	} else if (a->show_data) {
-		printf("data:\n%.*s", (int)plain->len, (const char *)plain->data);
+		key = esc_term(plain->data, plain->len);
+		printf("data:\n%s\n", key ? key : "?");
+		free(key);
 	}
 }
 
@@ -182,30 +198,31 @@ static void print_json(const struct get_args *a, const struct etcd_kv *kv, const
 {
 	json_t *o = json_object();
 
-	json_object_set_new(o, "key", json_string(a->key));
+	cmd_json_bytes(o, "key", (const uint8_t *)a->key, strlen(a->key));
 	json_object_set_new(o, "mod_revision", json_integer(kv->mod_revision));
 	json_object_set_new(o, "create_revision", json_integer(kv->create_revision));
 	json_object_set_new(o, "version", json_integer(kv->version));
 	json_object_set_new(o, "lease", json_integer(kv->lease));
 	json_object_set_new(o, "size", json_integer((json_int_t)kv->value_len));
 	json_object_set_new(o, "provider", json_string(env_kind_name(res->kind)));
-	json_object_set_new(o, "key_name", json_string(res->key_name));
+	json_object_set_new(o, "key_name", cmd_json_text((const uint8_t *)res->key_name, strlen(res->key_name)));
+	json_object_set_new(o, "key_name_guessed", json_boolean(res->kind != ENV_IDENTITY && res->key_name_guessed));
 	if (res->kind == ENV_KMS2)
 		json_object_set_new(o, "key_id", json_string(res->kms_key_id));
 	if (a->config != NULL) {
 		json_object_set_new(o, "readable", json_boolean(res->ok));
 		json_object_set_new(o, "stale", json_boolean(res->ok && res->stale));
 		json_object_set_new(o, "reason", json_string(xf_reason_name(res->reason)));
-		json_object_set_new(o, "detail", json_string(res->detail));
+		json_object_set_new(o, "detail", cmd_json_text((const uint8_t *)res->detail, strlen(res->detail)));
 	}
 	if (res->ok) {
 		json_t *obj = json_object();
 
 		json_object_set_new(obj, "encoding", json_string(plain_encoding_name(res->plain.encoding)));
-		json_object_set_new(obj, "api_version", json_string(res->plain.api_version));
-		json_object_set_new(obj, "kind", json_string(res->plain.kind));
-		json_object_set_new(obj, "namespace", json_string(res->plain.namespace_));
-		json_object_set_new(obj, "name", json_string(res->plain.name));
+		json_object_set_new(obj, "api_version", cmd_json_text((const uint8_t *)res->plain.api_version, strlen(res->plain.api_version)));
+		json_object_set_new(obj, "kind", cmd_json_text((const uint8_t *)res->plain.kind, strlen(res->plain.kind)));
+		json_object_set_new(obj, "namespace", cmd_json_text((const uint8_t *)res->plain.namespace_, strlen(res->plain.namespace_)));
+		json_object_set_new(obj, "name", cmd_json_text((const uint8_t *)res->plain.name, strlen(res->plain.name)));
 		json_object_set_new(obj, "size", json_integer((json_int_t)plain->len));
 		if (a->show_data && res->plain.encoding == PLAIN_PROTOBUF) {
 			json_t *d = json_object();

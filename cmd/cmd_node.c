@@ -12,6 +12,7 @@
 #include "conf/csmconf.h"
 #include "conf/encconf.h"
 #include "base/err.h"
+#include "base/esc.h"
 #include "etcdflags.h"
 #include "node/install.h"
 #include "node/record.h"
@@ -285,9 +286,14 @@ static void print_refusal(const struct node_cmd *c, const struct cfgcheck_result
 	for (size_t i = 0; i < r->bad.n_groups; i++) {
 		const struct status_bad_group *g = &r->bad.groups[i];
 
-		printf("  needs %s key '%s': %llu values (%s), e.g. %s\n", env_kind_name(g->kind),
-		       g->key_name[0] ? g->key_name : "-", (unsigned long long)g->count, xf_reason_name(g->reason),
-		       g->n_examples ? g->examples[0] : "");
+		char name[ENV_NAME_MAX + 8];
+		char *k = esc_term((const uint8_t *)(g->n_examples ? g->examples[0] : ""),
+				   g->n_examples ? strlen(g->examples[0]) : 0);
+
+		cmd_name_cell(name, sizeof(name), g->key_name, 0);
+		printf("  needs %s key '%s': %llu values (%s), e.g. %s\n", env_kind_name(g->kind), name,
+		       (unsigned long long)g->count, xf_reason_name(g->reason), k ? k : "?");
+		free(k);
 	}
 	printf("Keep the keys these values need (e.g. 'etcdcrypt disable --aescbc KEYFILE' on every node),\n"
 	       "let the controllers rewrite, and check 'etcdcrypt status' before dropping them.\n");

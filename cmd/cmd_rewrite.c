@@ -5,6 +5,7 @@
 #include "cmd.h"
 #include "conf/encconf.h"
 #include "base/err.h"
+#include "base/esc.h"
 #include "base/num.h"
 #include "etcdflags.h"
 #include "kmsflags.h"
@@ -70,9 +71,11 @@ static const char REWRITE_HELP[] =
 /* One value the report lists: unreadable (kind, key name, reason) or too
  * large once encrypted (value_bytes). */
 struct listed {
-	char *etcd_key;
+	char *etcd_key; /* the key's bytes, NUL-terminated (may hold NULs) */
+	size_t etcd_key_len;
 	enum env_kind kind;
 	char key_name[ENV_NAME_MAX];
+	int key_name_guessed;
 	enum xf_reason reason;
 	size_t value_bytes;
 	char detail[256];
@@ -274,8 +277,11 @@ static struct listed *list_add(struct listed **v, size_t *n, const uint8_t *key,
 	*v = nv;
 	e = &nv[*n];
 	memset(e, 0, sizeof(*e));
-	if ((e->etcd_key = strndup((const char *)key, key_len)) == NULL)
+	if ((e->etcd_key = malloc(key_len + 1)) == NULL)
 		return NULL;
+	memcpy(e->etcd_key, key, key_len);
+	e->etcd_key[key_len] = '\0';
+	e->etcd_key_len = key_len;
 	(*n)++;
 	return e;
 }
@@ -296,6 +302,7 @@ static void on_bad(void *arg, const struct rw_unreadable *u)
 		return;
 	e->kind = u->res->kind;
 	snprintf(e->key_name, sizeof(e->key_name), "%s", u->res->key_name);
+	e->key_name_guessed = u->res->kind != ENV_IDENTITY && u->res->key_name_guessed;
 	e->reason = u->res->reason;
 	snprintf(e->detail, sizeof(e->detail), "%s", u->res->detail);
 }
@@ -318,11 +325,12 @@ static json_t *bad_json(const struct listed *v, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		json_t *o = json_object();
 
-		json_object_set_new(o, "etcd_key", json_string(v[i].etcd_key));
+		cmd_json_bytes(o, "etcd_key", (const uint8_t *)v[i].etcd_key, v[i].etcd_key_len);
 		json_object_set_new(o, "provider", json_string(env_kind_name(v[i].kind)));
-		json_object_set_new(o, "key_name", json_string(v[i].key_name));
+		json_object_set_new(o, "key_name", cmd_json_text((const uint8_t *)v[i].key_name, strlen(v[i].key_name)));
+		json_object_set_new(o, "key_name_guessed", json_boolean(v[i].key_name_guessed));
 		json_object_set_new(o, "reason", json_string(xf_reason_name(v[i].reason)));
-		json_object_set_new(o, "detail", json_string(v[i].detail));
+		json_object_set_new(o, "detail", cmd_json_text((const uint8_t *)v[i].detail, strlen(v[i].detail)));
 		json_array_append_new(arr, o);
 	}
 	return arr;
@@ -335,10 +343,10 @@ static json_t *big_json(const struct listed *v, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		json_t *o = json_object();
 
-		json_object_set_new(o, "etcd_key", json_string(v[i].etcd_key));
+		cmd_json_bytes(o, "etcd_key", (const uint8_t *)v[i].etcd_key, v[i].etcd_key_len);
 		json_object_set_new(o, "reason", json_string("too_large"));
 		json_object_set_new(o, "value_bytes", json_integer((json_int_t)v[i].value_bytes));
-		json_object_set_new(o, "detail", json_string(v[i].detail));
+		json_object_set_new(o, "detail", cmd_json_text((const uint8_t *)v[i].detail, strlen(v[i].detail)));
 		json_array_append_new(arr, o);
 	}
 	return arr;
@@ -456,12 +464,25 @@ static void print_table(const struct rewrite_cmd *a, const struct rw_stats *st)
 		printf("  deleted meanwhile %llu\n", (unsigned long long)st->vanished);
 	printf("  database growth   ~%.1f MB (each rewrite adds a revision)\n", (double)st->growth_estimate / 1e6);
 	kmsflags_print(&a->kf, stdout);
-	for (size_t i = 0; i < a->n_bad; i++)
-		printf("  UNREADABLE %s  %s:%s  %s: %s\n", a->bad[i].etcd_key, env_kind_name(a->bad[i].kind),
-		       a->bad[i].key_name, xf_reason_name(a->bad[i].reason), a->bad[i].detail);
-	for (size_t i = 0; i < a->n_big; i++)
-		printf("  TOO LARGE %s  %zu bytes once encrypted, over etcd's --max-request-bytes: %s\n", a->big[i].etcd_key,
-		       a->big[i].value_bytes, a->big[i].detail);
+	for (size_t i = 0; i < a->n_bad; i++) {
+		const struct listed *e = &a->bad[i];
+		char *k = esc_term((const uint8_t *)e->etcd_key, e->etcd_key_len), name[ENV_NAME_MAX + 8], d[1100];
+
+		cmd_name_cell(name, sizeof(name), e->key_name, e->key_name_guessed);
+		esc_term_buf(d, sizeof(d), (const uint8_t *)e->detail, strlen(e->detail));
+		printf("  UNREADABLE %s  %s:%s  %s: %s\n", k ? k : "?", env_kind_name(e->kind), e->key_name[0] ? name : "",
+		       xf_reason_name(e->reason), d);
+		free(k);
+	}
+	for (size_t i = 0; i < a->n_big; i++) {
+		const struct listed *e = &a->big[i];
+		char *k = esc_term((const uint8_t *)e->etcd_key, e->etcd_key_len), d[1100];
+
+		esc_term_buf(d, sizeof(d), (const uint8_t *)e->detail, strlen(e->detail));
+		printf("  TOO LARGE %s  %zu bytes once encrypted, over etcd's --max-request-bytes: %s\n", k ? k : "?",
+		       e->value_bytes, d);
+		free(k);
+	}
 	if (!a->dry_run && st->rewritten + st->in_doubt > 0 && !a->compact_end)
 		printf("history: %s%llu older revisions still hold the previous encryption; to purge them run\n"
 		       "  etcdctl compact %lld   and then   etcdctl defrag   on each member\n",

@@ -5,6 +5,7 @@
 #include "cmd.h"
 #include "conf/encconf.h"
 #include "base/err.h"
+#include "base/esc.h"
 #include "etcdflags.h"
 #include "kmsflags.h"
 #include "xform/kmsring.h"
@@ -443,9 +444,15 @@ static void print_table(const struct st_cmd *c, const struct status *st, int64_t
 		if (b->total == 0)
 			continue;
 		printf("unreadable: %s: %llu", st->readers[i].label, (unsigned long long)b->total);
-		if (b->n_groups > 0 && b->groups[0].n_examples > 0)
-			printf(" (e.g. %s: %s %s, %s)", b->groups[0].examples[0], env_kind_name(b->groups[0].kind),
-			       b->groups[0].key_name[0] ? b->groups[0].key_name : "-", xf_reason_name(b->groups[0].reason));
+		if (b->n_groups > 0 && b->groups[0].n_examples > 0) {
+			const char *ex = b->groups[0].examples[0];
+			char *k = esc_term((const uint8_t *)ex, strlen(ex)), name[ENV_NAME_MAX + 8];
+
+			cmd_name_cell(name, sizeof(name), b->groups[0].key_name, 0);
+			printf(" (e.g. %s: %s %s, %s)", k ? k : "?", env_kind_name(b->groups[0].kind), name,
+			       xf_reason_name(b->groups[0].reason));
+			free(k);
+		}
 		printf("\n");
 	}
 	if (c->have_rw)
@@ -468,14 +475,17 @@ static json_t *bad_json(const struct status_reader *r)
 
 	for (size_t i = 0; i < r->bad.n_groups; i++) {
 		const struct status_bad_group *g = &r->bad.groups[i];
-		json_t *ex = json_array();
+		json_t *o = json_object();
 
-		for (size_t j = 0; j < g->n_examples; j++)
-			json_array_append_new(ex, json_string(g->examples[j]));
-		json_array_append_new(groups, json_pack("{s:s,s:s,s:s,s:s,s:I,s:o}", "provider", env_kind_name(g->kind),
-							"key_name", g->key_name, "reason", xf_reason_name(g->reason),
-							"detail", g->detail, "count", (json_int_t)g->count,
-							"examples", ex));
+		/* keys and details are etcd's bytes: never through json_pack's "s",
+		 * which fails (and drops the group) on invalid UTF-8 */
+		json_object_set_new(o, "provider", json_string(env_kind_name(g->kind)));
+		json_object_set_new(o, "key_name", cmd_json_text((const uint8_t *)g->key_name, strlen(g->key_name)));
+		json_object_set_new(o, "reason", json_string(xf_reason_name(g->reason)));
+		json_object_set_new(o, "detail", cmd_json_text((const uint8_t *)g->detail, strlen(g->detail)));
+		json_object_set_new(o, "count", json_integer((json_int_t)g->count));
+		cmd_json_str_list(o, "examples", g->examples, g->n_examples);
+		json_array_append_new(groups, o);
 	}
 	return json_pack("{s:s,s:I,s:o}", "config", r->label, "count", (json_int_t)r->bad.total, "groups", groups);
 }

@@ -1,6 +1,7 @@
 /* report_json: an audit's typed results as JSON (jansson); see
  * report_print.h and docs/audit-json.md. */
 #include "report_print.h"
+#include "cmd.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +20,8 @@ static json_t *provider_rows(const struct tally *t, const struct tally_res *r)
 		json_t *o = json_object();
 
 		json_object_set_new(o, "provider", json_string(env_kind_name(row->kind)));
-		json_object_set_new(o, "key_name", json_string(row->key_name));
+		json_object_set_new(o, "key_name", cmd_json_text((const uint8_t *)row->key_name, strlen(row->key_name)));
+		json_object_set_new(o, "key_name_guessed", json_boolean(row->key_name_guessed));
 		if (row->kind == ENV_KMS2)
 			json_object_set_new(o, "key_id", json_string(row->key_id));
 		json_object_set_new(o, "count", json_integer((json_int_t)row->count));
@@ -38,11 +40,12 @@ static json_t *unreadable_rows(const struct tally_res *r)
 		const struct tally_bad *b = &r->bad[i];
 		json_t *o = json_object();
 
-		json_object_set_new(o, "etcd_key", json_string(b->etcd_key));
+		cmd_json_bytes(o, "etcd_key", (const uint8_t *)b->etcd_key, b->etcd_key_len);
 		json_object_set_new(o, "provider", json_string(env_kind_name(b->kind)));
-		json_object_set_new(o, "key_name", json_string(b->key_name));
+		json_object_set_new(o, "key_name", cmd_json_text((const uint8_t *)b->key_name, strlen(b->key_name)));
+		json_object_set_new(o, "key_name_guessed", json_boolean(b->key_name_guessed));
 		json_object_set_new(o, "reason", json_string(xf_reason_name(b->reason)));
-		json_object_set_new(o, "detail", json_string(b->detail));
+		json_object_set_new(o, "detail", cmd_json_text((const uint8_t *)b->detail, strlen(b->detail)));
 		json_object_set_new(o, "mod_revision", json_integer(b->mod_revision));
 		json_array_append_new(a, o);
 	}

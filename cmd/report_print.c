@@ -1,6 +1,8 @@
 /* report_print: an audit's typed results as aligned tables with counts,
  * percentages and a one-line verdict; see report_print.h. */
 #include "report_print.h"
+#include "cmd.h"
+#include "base/esc.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -10,12 +12,16 @@ struct widths {
 	int res, key;
 };
 
-/* "key-name", "-" without one; KMS v2 rows add "@key-id" */
-static void key_label(char *out, size_t cap, const struct tally_row *row)
+/* "key-name" (escaped; "?" after a guessed name when there is a config to
+ * match), "-" without one; KMS v2 rows add "@key-id" */
+static void key_label(char *out, size_t cap, int have_config, const struct tally_row *row)
 {
 	int kms2 = row->kind == ENV_KMS2;
+	char name[ENV_NAME_MAX + 8], id[ENV_NAME_MAX];
 
-	snprintf(out, cap, "%s%s%s", row->key_name[0] ? row->key_name : "-", kms2 ? "@" : "", kms2 ? row->key_id : "");
+	cmd_name_cell(name, sizeof(name), row->key_name, have_config && row->key_name_guessed);
+	esc_term_buf(id, sizeof(id), (const uint8_t *)row->key_id, strlen(row->key_id));
+	snprintf(out, cap, "%s%s%s", name, kms2 ? "@" : "", kms2 ? id : "");
 }
 
 static struct widths measure_widths(const struct tally *t)
@@ -29,7 +35,7 @@ static struct widths measure_widths(const struct tally *t)
 		if ((int)strlen(r->name) > w.res)
 			w.res = (int)strlen(r->name);
 		for (size_t j = 0; j < r->n_rows; j++) {
-			key_label(name, sizeof(name), &r->rows[j]);
+			key_label(name, sizeof(name), t->have_config, &r->rows[j]);
 			if ((int)strlen(name) > w.key)
 				w.key = (int)strlen(name);
 		}
@@ -43,7 +49,7 @@ static void print_rows(const struct tally_res *r, int have_config, struct widths
 		const struct tally_row *row = &r->rows[i];
 		char name[600];
 
-		key_label(name, sizeof(name), row);
+		key_label(name, sizeof(name), have_config, row);
 		printf("%-*s %-10s %-*s %9llu %6.1f%%", w.res, r->name, env_kind_name(row->kind), w.key, name,
 		       (unsigned long long)row->count, r->total ? 100.0 * (double)row->count / (double)r->total : 0.0);
 		if (have_config)
@@ -73,10 +79,16 @@ static void print_unreadable(const struct tally *t, int with_revision)
 		for (size_t j = 0; j < r->n_bad; j++) {
 			const struct tally_bad *b = &r->bad[j];
 
+			char *k = esc_term((const uint8_t *)b->etcd_key, b->etcd_key_len), name[ENV_NAME_MAX + 8];
+			char detail[1100];
+
 			if (!header++)
 				printf("\nUNREADABLE\n");
-			printf("  %s  %s%s%s  %s: %s", b->etcd_key, env_kind_name(b->kind), b->key_name[0] ? ":" : "",
-			       b->key_name, xf_reason_name(b->reason), b->detail);
+			cmd_name_cell(name, sizeof(name), b->key_name, b->key_name_guessed);
+			esc_term_buf(detail, sizeof(detail), (const uint8_t *)b->detail, strlen(b->detail));
+			printf("  %s  %s%s%s  %s: %s", k != NULL ? k : "?", env_kind_name(b->kind), b->key_name[0] ? ":" : "",
+			       b->key_name[0] ? name : "", xf_reason_name(b->reason), detail);
+			free(k);
 			if (with_revision)
 				printf(" (revision %lld)", (long long)b->mod_revision);
 			putchar('\n');

@@ -206,7 +206,8 @@ static void on_bad(void *arg, const struct rw_unreadable *u)
 		  xf_reason_name(u->res->reason));
 }
 
-/* `rewrite`'s gates before the first write: no KMS target, no alarm, and
+/* `rewrite`'s gates before the first write: a usable KMS v2 write plugin
+ * (no KMS v1 target), no alarm, and
  * the quota guard (estimating the growth only when the bound from the used
  * size does not fit). */
 static int gates(struct ctl *c, const struct rw_opts *ro)
@@ -255,6 +256,7 @@ static int run_rewrite(struct ctl *c, int force, const char *request)
 			      .inflight = RW_DEFAULT_INFLIGHT, .page_size = c->o->page_size, .max_rate = c->o->max_rate,
 			      .stop = &c->rw_stop };
 
+	kmsring_new_run(c->o->ring); /* a fresh KMS Status and seed for every rewrite */
 	memset(&c->rec, 0, sizeof(c->rec));
 	snprintf(c->rec.node, sizeof(c->rec.node), "%s", c->o->node);
 	snprintf(c->rec.write_provider, sizeof(c->rec.write_provider), "%s", encconf_kind_name(w->kind));

@@ -278,6 +278,18 @@ void bolt_drop_resident(const struct bolt *b, uint64_t off, uint64_t len)
 	madvise((void *)(b->map + start), (size_t)(end - start), MADV_DONTNEED);
 }
 
+void bolt_advise_willneed(const struct bolt *b, uint64_t off, uint64_t len)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uint64_t start, end;
+
+	if (!b->mapped || pg <= 0 || off >= b->size)
+		return;
+	end = len > b->size - off ? b->size : off + len;
+	start = off - off % (uint64_t)pg;
+	madvise((void *)(b->map + start), (size_t)(end - start), MADV_WILLNEED);
+}
+
 void bolt_root(const struct bolt *b, struct bolt_bucket *out)
 {
 	out->root = b->root;

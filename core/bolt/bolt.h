@@ -71,6 +71,9 @@ void bolt_get_info(const struct bolt *b, struct bolt_info *out);
  * in when touched, so resident memory stays bounded on huge files. Pointers
  * handed out stay valid. No-op for bolt_open_mem. */
 void bolt_drop_resident(const struct bolt *b, uint64_t off, uint64_t len);
+/* Asks the kernel to read [off, off+len) of a mapped file ahead (no-op in
+ * memory); only a hint. */
+void bolt_advise_willneed(const struct bolt *b, uint64_t off, uint64_t len);
 
 /* The root bucket (whose elements are the top-level buckets). */
 void bolt_root(const struct bolt *b, struct bolt_bucket *out);

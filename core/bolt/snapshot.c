@@ -27,9 +27,11 @@
 #include "base/pbwire.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define HASH_CHUNK ((size_t)16 << 20)
@@ -69,6 +71,11 @@ struct snap {
 	int statm_fd;     /* /proc/self/statm: -1 not opened yet, -2 unavailable */
 	snap_progress_fn progress;
 	void *parg;
+	/* snap_trailer_start: the hash runs on its own thread */
+	pthread_t hasher;
+	int hashing; /* hasher started, not joined yet */
+	int hash_rc;
+	uint8_t hash_out[SNAP_TRAILER];
 };
 
 static uint64_t be64(const uint8_t *p)
@@ -180,6 +187,8 @@ void snap_free(struct snap *s)
 {
 	if (s == NULL)
 		return;
+	if (s->hashing)
+		snap_trailer_wait(s);
 	if (s->statm_fd >= 0)
 		close(s->statm_fd);
 	bolt_close(s->b);
@@ -221,6 +230,61 @@ int snap_check_trailer(struct snap *s, snap_progress_fn progress, void *arg)
 out:
 	digest_free(d);
 	return rc;
+}
+
+/* The hasher thread: reads the db bytes in file order, asking the kernel for
+ * the next chunk while it hashes this one, and drops what it hashed from the
+ * process's resident set (the walk faults its pages back from the page cache
+ * if it needs them). It touches nothing else of s but hash_rc/hash_out. */
+static void *hash_thread(void *arg)
+{
+	struct snap *s = arg;
+	const struct snap_info *in = &s->info;
+	struct digest *d = NULL;
+	int rc;
+
+	if ((rc = digest_sha256_new(&d)) < 0)
+		goto out;
+	for (uint64_t off = 0; off < in->db_bytes && rc == 0; off += HASH_CHUNK) {
+		size_t n = in->db_bytes - off < HASH_CHUNK ? (size_t)(in->db_bytes - off) : HASH_CHUNK;
+
+		if (off + n < in->db_bytes)
+			bolt_advise_willneed(s->b, off + n, HASH_CHUNK);
+		rc = digest_update(d, s->map + off, n);
+		bolt_drop_resident(s->b, off, n);
+	}
+	if (rc == 0)
+		rc = digest_final(d, s->hash_out);
+out:
+	digest_free(d);
+	s->hash_rc = rc;
+	return NULL;
+}
+
+int snap_trailer_start(struct snap *s)
+{
+	if (!s->info.has_trailer || s->hashing || s->info.trailer_checked)
+		return 0;
+	if (pthread_create(&s->hasher, NULL, hash_thread, s) != 0)
+		return snap_check_trailer(s, NULL, NULL); /* no thread: hash now */
+	s->hashing = 1;
+	return 0;
+}
+
+int snap_trailer_wait(struct snap *s)
+{
+	struct snap_info *in = &s->info;
+
+	if (!s->hashing)
+		return 0;
+	pthread_join(s->hasher, NULL);
+	s->hashing = 0;
+	if (s->hash_rc < 0)
+		return s->hash_rc;
+	memcpy(in->actual, s->hash_out, SNAP_TRAILER);
+	in->trailer_checked = 1;
+	in->trailer_matches = memcmp(in->actual, in->expected, SNAP_TRAILER) == 0;
+	return 0;
 }
 
 /* ---- index ------------------------------------------------------------- */

@@ -87,6 +87,15 @@ const struct snap_info *snap_get_info(const struct snap *s);
 /* SHA-256 of the db bytes against the trailer (no-op without one). A
  * mismatch is not an error: see info->trailer_matches. */
 int snap_check_trailer(struct snap *s, snap_progress_fn progress, void *arg);
+/* The same on a second thread, while the caller walks the file: start it
+ * after snap_open, then snap_trailer_wait before reading info's trailer
+ * fields (snap_free waits too). The hasher only reads the mapping, so the
+ * walk, index and key calls below may run meanwhile. Without a thread it
+ * hashes at once (as snap_check_trailer, no progress). */
+int snap_trailer_start(struct snap *s);
+/* Joins the hasher and fills trailer_checked/matches/actual; its error if
+ * hashing failed; 0 when nothing was started. */
+int snap_trailer_wait(struct snap *s);
 
 /* Walks the key and meta buckets and builds the per-key index; counts the
  * entries of every top-level bucket. ERR_CORRUPT names the page/offset or

@@ -67,10 +67,19 @@ static const struct encconf_field top_fields[] = {
 	{ "resources", FT_SEQ_MAP, entry_fields }, { NULL, FT_STR, NULL },
 };
 
+/* The KMS provider names met so far (borrowed from the providers built):
+ * an open-addressing hash set, so that a 4 MiB file of KMS providers is
+ * checked in linear time, not by rescanning every earlier provider. */
+struct name_set {
+	const char **slot;
+	size_t cap, n; /* cap: 0 or a power of two, kept over twice n */
+};
+
 struct encconf_ctx {
 	yaml_document_t *doc;
 	struct encconf *c;
 	size_t budget; /* node visits left: alias expansion is bounded */
+	struct name_set kms_names;
 };
 
 /* ---- errors and paths ----------------------------------------------------- */
@@ -470,15 +479,54 @@ static int build_keys(struct encconf_ctx *x, struct encconf_provider *p, const y
 	return 0;
 }
 
-/* Has any KMS provider built so far (all entries) got this name? */
-static int kms_name_seen(const struct encconf *c, const char *name)
+static size_t name_hash(const char *s)
 {
-	for (size_t i = 0; i < c->n_rules; i++)
-		for (size_t j = 0; j < c->rules[i].n_providers; j++) {
-			const struct encconf_provider *p = &c->rules[i].providers[j];
-			if (p->kind == ENCCONF_KMS && p->kms_name != NULL && strcmp(p->kms_name, name) == 0)
-				return 1;
-		}
+	size_t h = 1469598103934665603u; /* FNV-1a */
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+/* Has any KMS provider built so far (all entries) got this name? */
+static int names_has(const struct name_set *v, const char *name)
+{
+	if (v->cap == 0)
+		return 0;
+	for (size_t i = name_hash(name) & (v->cap - 1);; i = (i + 1) & (v->cap - 1)) {
+		if (v->slot[i] == NULL)
+			return 0;
+		if (strcmp(v->slot[i], name) == 0)
+			return 1;
+	}
+}
+
+static void names_put(struct name_set *v, const char *name)
+{
+	size_t i = name_hash(name) & (v->cap - 1);
+
+	while (v->slot[i] != NULL && strcmp(v->slot[i], name) != 0)
+		i = (i + 1) & (v->cap - 1);
+	if (v->slot[i] == NULL) {
+		v->slot[i] = name;
+		v->n++;
+	}
+}
+
+static int names_add(struct name_set *v, const char *name)
+{
+	if (2 * (v->n + 1) > v->cap) {
+		struct name_set bigger = { calloc(v->cap ? 2 * v->cap : 16, sizeof(char *)), v->cap ? 2 * v->cap : 16, 0 };
+
+		if (bigger.slot == NULL)
+			return err_set(ERR_NOMEM, "out of memory");
+		for (size_t i = 0; i < v->cap; i++)
+			if (v->slot[i] != NULL)
+				names_put(&bigger, v->slot[i]);
+		free(v->slot);
+		*v = bigger;
+	}
+	names_put(v, name);
 	return 0;
 }
 
@@ -493,7 +541,7 @@ static int check_kms_name(struct encconf_ctx *x, const yaml_node_t *kms, const c
 		return fail(x, where(x, kms, "name"), sub, "name is a mandatory field for a provider");
 	if (!v1 && strchr(name, ':') != NULL)
 		return fail(x, n, sub, "invalid KMS provider name %.200s, must not contain ':'", name);
-	if (!v1 && kms_name_seen(x->c, name))
+	if (!v1 && names_has(&x->kms_names, name))
 		return fail(x, n, sub, "duplicate KMS provider name %.200s, names must be unique", name);
 	return 0;
 }
@@ -558,8 +606,11 @@ static int build_provider(struct encconf_ctx *x, struct encconf_provider *p, con
 		return fail(x, item, path, "more than one provider specified in a single element, "
 			    "should split into different list elements");
 	path_child(sub, path, encconf_kind_name(p->kind));
-	if (p->kind == ENCCONF_KMS)
-		return check_kms(x, p, conf, sub);
+	if (p->kind == ENCCONF_KMS) {
+		int rc = check_kms(x, p, conf, sub);
+
+		return rc < 0 ? rc : names_add(&x->kms_names, p->kms_name);
+	}
 	if (p->kind != ENCCONF_IDENTITY)
 		return build_keys(x, p, conf, sub);
 	return 0;
@@ -799,7 +850,7 @@ int encconf_yaml_decode(struct encconf *c, const char *text, size_t len)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
-	struct encconf_ctx x = { &doc, c, 0 };
+	struct encconf_ctx x = { &doc, c, 0, { NULL, 0, 0 } };
 	yaml_node_t *root;
 	int loaded = 0, rc;
 
@@ -823,6 +874,7 @@ int encconf_yaml_decode(struct encconf *c, const char *text, size_t len)
 	x.budget = 4 * (size_t)(doc.nodes.top - doc.nodes.start) + 1024;
 	rc = decode_root(&x, root);
 out:
+	free(x.kms_names.slot);
 	if (loaded)
 		wipe_document(&doc);
 	wipe_parser(&parser);

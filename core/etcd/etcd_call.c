@@ -125,10 +125,17 @@ int etcd_unpack_bb(struct etcd_client *c, size_t ep, const char *method, grpc_by
 		return err_set(ERR_ETCD, "etcd %s: %s: no response message", c->eps[ep].name, method);
 	if (!grpc_byte_buffer_reader_init(&r, bb))
 		return err_set(ERR_INTERNAL, "etcd %s: %s: cannot read the response buffer", c->eps[ep].name, method);
-	s = grpc_byte_buffer_reader_readall(&r);
+	/* a message that arrived in one slice is used in place */
+	if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
+	    bb->data.raw.slice_buffer.count == 1)
+		s = grpc_slice_ref(bb->data.raw.slice_buffer.slices[0]);
+	else
+		s = grpc_byte_buffer_reader_readall(&r);
+	grpc_byte_buffer_reader_destroy(&r);
+	if (d == &etcd_range_wire_descriptor)
+		return etcd_range_wire_new(s, out); /* keeps s: the page points into it */
 	m = protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
 	grpc_slice_unref(s);
-	grpc_byte_buffer_reader_destroy(&r);
 	if (!m)
 		return err_set(ERR_CORRUPT, "etcd %s: %s: cannot decode the %s", c->eps[ep].name, method, d->name);
 	*out = m;

@@ -161,6 +161,16 @@ int etcd_txn_pack(const struct etcd_cas_put *ops, size_t n_ops, grpc_slice *out)
 int etcd_range_pack(grpc_slice *out, const struct etcd_range_req *req);
 /* Points d at s's bytes (zero-copy: valid while s lives). */
 void etcd_kv_from(struct etcd_kv *d, const Mvccpb__KeyValue *s);
+/* etcd_rangewire.c: a RangeResponse read in place. Passing
+ * &etcd_range_wire_descriptor to etcd_call_complete/etcd_unary_slice returns
+ * the received bytes wrapped as a message of that descriptor (never given to
+ * protobuf-c); etcd_range_resp_fill parses it with its kvs pointing into the
+ * bytes, and etcd_range_resp_release frees it. */
+extern const ProtobufCMessageDescriptor etcd_range_wire_descriptor;
+/* Takes ownership of bytes (also on failure). */
+int etcd_range_wire_new(grpc_slice bytes, ProtobufCMessage **out);
+void etcd_range_wire_free(ProtobufCMessage *m);
+int etcd_range_wire_fill(struct etcd_range_resp *out, ProtobufCMessage *m);
 /* Takes ownership of the unpacked RangeResponse m. */
 int etcd_range_resp_fill(struct etcd_range_resp *out, ProtobufCMessage *m);
 

@@ -73,7 +73,7 @@ static int wait_page(struct etcd_pager *p, struct etcd_range_resp *out)
 		etcd_call_release(&p->call);
 		return err_set(ERR_INTERNAL, "etcd pager: unexpected completion queue event %d", (int)ev.type);
 	}
-	rc = etcd_call_complete(p->c, &p->call, &etcdserverpb__range_response__descriptor, &m);
+	rc = etcd_call_complete(p->c, &p->call, &etcd_range_wire_descriptor, &m);
 	if (rc < 0)
 		return rc;
 	return etcd_range_resp_fill(out, m);
@@ -200,6 +200,12 @@ void etcd_pager_free(struct etcd_pager *p)
 	free(p->key);
 	free(p->end);
 	free(p);
+}
+
+void etcd_pager_set_page_size(struct etcd_pager *p, int64_t page_size)
+{
+	if (page_size > 0)
+		p->page_size = page_size;
 }
 
 void etcd_pager_keys_only(struct etcd_pager *p)

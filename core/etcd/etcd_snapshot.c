@@ -40,6 +40,7 @@ struct snapcall {
 	grpc_slice details;
 	const char *error_string;
 	int start_pending, status_pending, recv_pending;
+	int silent; /* ended for silence: the member is hung (or too slow) */
 };
 
 /* tags: distinct addresses inside the call */
@@ -169,14 +170,16 @@ static int next_message(struct snapcall *k, const volatile sig_atomic_t *stop)
 		if (ev.type == GRPC_OP_COMPLETE)
 			k->recv_pending = 0;
 		/* checked on every message too: a fast stream never times out */
-		if (stop && *stop)
+		if ((stop && *stop) || etcd_stopped(k->c))
 			return err_set(ERR_INTERRUPTED, "interrupted while receiving the snapshot from etcd %s",
 				       k->c->eps[k->ep].name);
 		if (ev.type == GRPC_OP_COMPLETE)
 			break;
-		if ((idle += SNAP_POLL_MS) >= limit)
-			return err_set(ERR_UNAVAILABLE, "etcd %s: snapshot: nothing received for %ld s",
-				       k->c->eps[k->ep].name, limit / 1000);
+		if ((idle += SNAP_POLL_MS) >= limit) {
+			k->silent = 1;
+			return err_set(ERR_UNAVAILABLE, "etcd %s: snapshot: nothing received for %.1f s",
+				       k->c->eps[k->ep].name, (double)limit / 1000);
+		}
 	}
 	if (!ev.success || k->recv == NULL) {
 		rc = end_status(k);
@@ -219,14 +222,16 @@ static int stream_once(struct snapcall *k, struct etcd_client *c, etcd_snapshot_
 }
 
 /* A failure before any byte was passed on can be retried: on the next
- * endpoint (unreachable) or after a new token (expired). */
+ * endpoint (unreachable, or a hung member that sent nothing for the command
+ * timeout: another member's snapshot serves as well) or after a new token
+ * (expired). */
 static int retryable(const struct snapcall *k, const struct etcd_client *c, int rc, int *reauth)
 {
 	char det[128];
 	size_t n = GRPC_SLICE_LENGTH(k->details);
 
 	*reauth = 0;
-	if (rc == ERR_UNAVAILABLE && k->status == GRPC_STATUS_UNAVAILABLE)
+	if (rc == ERR_UNAVAILABLE && (k->status == GRPC_STATUS_UNAVAILABLE || k->silent))
 		return 1;
 	if (k->status != GRPC_STATUS_UNAUTHENTICATED || !c->user)
 		return 0;

@@ -111,6 +111,11 @@ int kms_set_encrypt(struct kms_set *s, const struct kms_plugin_ref *p, int sourc
 		    size_t n, struct buf *ct, char key_id[KMS_KEY_ID_MAX + 1], struct buf *annotations,
 		    enum kms_fail *fail, char msg[KMS_MSG_MAX]);
 
+/* Starts a new run for a long-lived process (the controller): Status is
+ * asked again and plugins marked down are dialled again; cached DEKs stay
+ * (a wrapped DEK always unwraps to the same bytes). */
+void kms_set_new_run(struct kms_set *s);
+
 /* Plugins dialled so far (for reports). */
 size_t kms_set_n_plugins(const struct kms_set *s);
 void kms_set_stats(const struct kms_set *s, size_t i, struct kms_stats *out);

@@ -26,6 +26,7 @@
 
 #define KMS_TIMEOUT_DEFAULT 3000
 #define KMS_MAX_ANNOTATIONS 64
+#define KMS_ANNOTATIONS_MAX (32 * 1024)
 #define CQ_GRACE_MS 2000
 #define KMS_MAX_INFLIGHT 64 /* past the call deadline: cancel (gRPC's deadline should already have fired) */
 
@@ -504,6 +505,11 @@ static int encrypt_v2(struct kms_conn *c, const uint8_t *plain, size_t n, struct
 		rc = buf_append(ct, e->ciphertext.data, e->ciphertext.len);
 		for (size_t i = 0; rc == 0 && i < e->n_annotations; i++)
 			rc = put_annotation(ann, e->annotations[i]);
+		if (rc == 0 && ann->len > KMS_ANNOTATIONS_MAX) { /* the apiserver's limit */
+			*fail = KMS_UNAVAILABLE;
+			snprintf(msg, KMS_MSG_MAX, "KMS plugin '%s' at %s: Encrypt: annotations of %zu bytes (at most %d)",
+				 c->name, c->endpoint, ann->len, KMS_ANNOTATIONS_MAX);
+		}
 	}
 	protobuf_c_message_free_unpacked(resp, NULL);
 	return rc;

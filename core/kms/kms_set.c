@@ -217,9 +217,11 @@ static int cache_put(struct kms_set *s, const struct buf *k, uint64_t h, const s
 		ent_clear(e);
 		return err_set(ERR_NOMEM, "out of memory");
 	}
-	memcpy(e->key, k->data, k->len);
+	if (k->len > 0) /* an empty buf has no data pointer */
+		memcpy(e->key, k->data, k->len);
 	e->key_len = k->len;
-	memcpy(e->plain, plain->data, plain->len);
+	if (plain->len > 0)
+		memcpy(e->plain, plain->data, plain->len);
 	e->plain_len = plain->len;
 	e->used = 1;
 	return 0;
@@ -346,6 +348,23 @@ int kms_set_encrypt(struct kms_set *s, const struct kms_plugin_ref *p, int sourc
 out:
 	pthread_mutex_unlock(&s->mu);
 	return rc;
+}
+
+void kms_set_new_run(struct kms_set *s)
+{
+	pthread_mutex_lock(&s->mu);
+	for (size_t i = 0; i < s->n_conns; i++) {
+		struct kms_conn *c = s->conns[i];
+
+		c->have_status = 0;
+		if (c->down && c->ch != NULL) /* a bad endpoint stays down: it cannot heal */
+			c->down = 0;
+	}
+	/* failures were cached with the DEKs: forget them, keep the DEKs */
+	for (size_t i = 0; i < KMS_CACHE_SLOTS; i++)
+		if (s->cache[i].used && s->cache[i].fail)
+			ent_clear(&s->cache[i]);
+	pthread_mutex_unlock(&s->mu);
 }
 
 size_t kms_set_n_plugins(const struct kms_set *s)

@@ -379,3 +379,20 @@ int kmsring_prefetch_run(const struct kms_ring *r)
 	s->pf_n = 0;
 	return rc;
 }
+
+void kmsring_new_run(const struct kms_ring *r)
+{
+	struct kms_ring_state *s = r ? r->st : NULL;
+
+	for (size_t i = 0; s && i < s->n_writers; i++) {
+		mem_wipe(s->writers[i]->seed, sizeof(s->writers[i]->seed));
+		buf_release(&s->writers[i]->wrapped);
+		buf_release(&s->writers[i]->annotations);
+		free(s->writers[i]);
+		free(s->writer_names[i]);
+	}
+	if (s)
+		s->n_writers = 0;
+	if (r && r->set)
+		kms_set_new_run(r->set);
+}

@@ -78,6 +78,10 @@ int kmsring_writer(const struct kms_ring *r, const struct encconf_provider *p, c
 int kmsring_prefetch_add(const struct kms_ring *r, const struct encconf_provider *p, const struct kms_wrapped *w);
 int kmsring_prefetch_run(const struct kms_ring *r);
 
+/* A new run of a long-lived process: a new seed (and Status) for the next
+ * KMS v2 write, plugins asked again (kms_set_new_run). */
+void kmsring_new_run(const struct kms_ring *r);
+
 /* The set the ring asks (for reports), or NULL. */
 struct kms_set *kmsring_set(const struct kms_ring *r);
 

@@ -9,6 +9,7 @@
  * under a prefix unique to this run, so reruns do not collide. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <netinet/in.h>
@@ -1065,6 +1066,200 @@ static int snap_sink(void *arg, const uint8_t *p, size_t n, uint64_t total)
 	return 0;
 }
 
+/* ---- a member that hangs on demand -------------------------------------
+ * A TCP proxy to the live etcd whose byte pumps can be frozen: connections
+ * stay open and new ones are accepted, but nothing moves, exactly what a
+ * SIGSTOPped etcd looks like to a client. Threads and sockets live until
+ * the test process ends. */
+struct hproxy {
+	int lfd;
+	int port;
+	struct sockaddr_in up;
+	volatile int frozen;
+};
+
+struct hpump {
+	struct hproxy *px;
+	int from, to;
+};
+
+static void *hpump_run(void *arg)
+{
+	struct hpump *p = arg;
+	char buf[16384];
+
+	for (;;) {
+		struct pollfd pf = { p->from, POLLIN, 0 };
+		ssize_t n;
+
+		if (p->px->frozen || poll(&pf, 1, 20) <= 0 || p->px->frozen) {
+			usleep(10 * 1000); /* frozen: checked again after the poll */
+			continue;
+		}
+		if ((n = read(p->from, buf, sizeof(buf))) <= 0)
+			break;
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(p->to, buf + off, (size_t)(n - off));
+
+			if (w <= 0)
+				goto out;
+			off += w;
+		}
+	}
+out:
+	shutdown(p->to, SHUT_WR);
+	free(p);
+	return NULL;
+}
+
+static void hpump_start(struct hproxy *px, int from, int to)
+{
+	struct hpump *p = malloc(sizeof(*p));
+	pthread_t th;
+
+	ck_assert_ptr_nonnull(p);
+	*p = (struct hpump){ px, from, to };
+	ck_assert(pthread_create(&th, NULL, hpump_run, p) == 0);
+	pthread_detach(th);
+}
+
+static void *hproxy_accept(void *arg)
+{
+	struct hproxy *px = arg;
+
+	for (;;) {
+		int c = accept(px->lfd, NULL, NULL), u;
+
+		if (c < 0)
+			break;
+		u = socket(AF_INET, SOCK_STREAM, 0);
+		if (u < 0 || connect(u, (struct sockaddr *)&px->up, sizeof(px->up)) != 0) {
+			close(c);
+			if (u >= 0)
+				close(u);
+			continue;
+		}
+		hpump_start(px, c, u);
+		hpump_start(px, u, c);
+	}
+	return NULL;
+}
+
+static void hproxy_start(struct hproxy *px, const char *upstream)
+{
+	const char *colon = strrchr(upstream, ':');
+	pthread_t th;
+
+	memset(px, 0, sizeof(*px));
+	ck_assert_ptr_nonnull(colon);
+	px->up.sin_family = AF_INET;
+	px->up.sin_port = htons((uint16_t)atoi(colon + 1));
+	px->up.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	px->port = hung_port(&px->lfd); /* listening: accept() takes them */
+	ck_assert(pthread_create(&th, NULL, hproxy_accept, px) == 0);
+	pthread_detach(th);
+}
+
+/* A client whose first endpoint is px (then the live etcd), on px. */
+static struct etcd_client *open_via(struct hproxy *px, char *ep, size_t size, long cmd_ms)
+{
+	static const char *eps[2];
+	struct etcd_opts o;
+	struct etcd_client *c = NULL;
+	int rc;
+
+	snprintf(ep, size, "127.0.0.1:%d", px->port);
+	eps[0] = ep;
+	eps[1] = need_env("ETCDCRYPT_TEST_ENDPOINT");
+	opts_init(&o, eps, 2);
+	o.command_timeout_ms = cmd_ms;
+	px->frozen = 0;
+	rc = etcd_open(&c, &o);
+	ck_assert_msg(rc == 0, "%s", err_msg());
+	ck_assert_str_eq(etcd_endpoint(c), ep);
+	return c;
+}
+
+/* The member in use hangs: every call that is safe to repeat goes on on the
+ * next endpoint after one command timeout; a plain Put is not repeated. */
+START_TEST(test_hung_member_failover)
+{
+	static struct hproxy px; /* its threads outlive the test */
+	char ep[64], key[128];
+	struct etcd_client *c;
+	struct etcd_range_resp r;
+	struct etcd_range_req q;
+	struct etcd_cas_put op;
+	struct etcd_async *a = NULL;
+	struct etcd_async_result res;
+	struct snapbuf b = { 0 };
+	int64_t rev;
+	double t0, ms;
+
+	hproxy_start(&px, need_env("ETCDCRYPT_TEST_ENDPOINT"));
+	mkkey(key, sizeof(key), "hung", "k");
+	memset(&q, 0, sizeof(q));
+	q.key = (const uint8_t *)key;
+	q.key_len = strlen(key);
+
+	/* a read */
+	c = open_via(&px, ep, sizeof(ep), 600);
+	rev = put_str(c, key, "v1");
+	px.frozen = 1;
+	t0 = now_ms();
+	ck_assert_msg(etcd_range(c, &r, &q) == 0, "%s", err_msg());
+	ms = now_ms() - t0;
+	ck_assert_msg(ms >= 550 && ms < 2500, "range took %.0f ms", ms);
+	ck_assert_int_eq((int)r.n_kvs, 1);
+	ck_assert_str_ne(etcd_endpoint(c), ep);
+	etcd_range_resp_release(&r);
+	etcd_close(c);
+
+	/* a CAS Txn in flight (the async writer) */
+	c = open_via(&px, ep, sizeof(ep), 600);
+	ck_assert_int_eq(etcd_async_new(&a, c, 4), 0);
+	op = (struct etcd_cas_put){ (const uint8_t *)key, strlen(key), (const uint8_t *)"v2", 2, rev, 0 };
+	px.frozen = 1;
+	ck_assert_int_eq(etcd_async_txn_cas(a, &op, 1, NULL), 0);
+	ck_assert_int_eq(etcd_async_wait(a, &res), 0);
+	ck_assert_msg(res.rc == 0 && res.succeeded, "rc %d succeeded %d: %s", res.rc, res.succeeded, res.rc_msg);
+	ck_assert_str_ne(etcd_endpoint(c), ep);
+	etcd_async_free(a);
+	etcd_close(c);
+
+	/* a pager */
+	c = open_via(&px, ep, sizeof(ep), 600);
+	px.frozen = 1;
+	{
+		struct etcd_pager *p = NULL;
+		const struct etcd_range_resp *page;
+
+		ck_assert_int_eq(etcd_pager_new(&p, c, q.key, q.key_len, NULL, 0, 10, 0), 0);
+		ck_assert_msg(etcd_pager_next(p, &page) == 1, "%s", err_msg());
+		ck_assert(kv_is(&page->kvs[0], key, "v2"));
+		etcd_pager_free(p);
+	}
+	etcd_close(c);
+
+	/* a plain Put is not repeated: it may be applied once the member wakes */
+	c = open_via(&px, ep, sizeof(ep), 600);
+	px.frozen = 1;
+	ck_assert_int_eq(etcd_put(c, NULL, q.key, q.key_len, (const uint8_t *)"v3", 2, 0), ERR_UNAVAILABLE);
+	ck_assert_msg(strstr(err_msg(), "DEADLINE_EXCEEDED") && strstr(err_msg(), ep), "%s", err_msg());
+	etcd_close(c);
+
+	/* a snapshot stream that never starts */
+	c = open_via(&px, ep, sizeof(ep), 600);
+	px.frozen = 1;
+	ck_assert_msg(etcd_snapshot(c, snap_sink, &b, NULL) == 0, "%s", err_msg());
+	ck_assert_uint_eq(b.n, b.total + 32);
+	ck_assert_str_ne(etcd_endpoint(c), ep);
+	free(b.p);
+	etcd_close(c);
+	px.frozen = 0;
+}
+END_TEST
+
 START_TEST(test_snapshot_stream)
 {
 	struct etcd_client *c = open_plain();
@@ -1141,6 +1336,7 @@ static Suite *etcd_suite(void)
 	tcase_add_test(t, test_endpoint_check);
 	tcase_add_test(t, test_hung_endpoint);
 	tcase_add_test(t, test_stop_flag);
+	tcase_add_test(t, test_hung_member_failover);
 	tcase_add_test(t, test_tls_ok);
 	tcase_add_test(t, test_tls_other_ca_cert);
 	tcase_add_test(t, test_tls_wrong_ca);

@@ -223,10 +223,17 @@ if [ "$D" -le 1 ] && [ "$E" -le 3 ]; then t_pass "rotation rewrite: $D Decrypt (
 t_exit 0 "independent reader: all under kek-2 now" \
 	$PY "$READER" --endpoints "$R" --keks "$KEKS" --plugin rw-kms --expect "$ETCD_TMP/plain.json" --key-id kek-2 --seeds 1
 
+# status (the CSM view) decrypts every secret through the plugin too
+t_exit 0 "status through the plugin: consistent" "$BIN" status --endpoints "$R" --node "m1=$ETCD_TMP/to-kms.yaml" \
+	--node "m2=$ETCD_TMP/to-kms.yaml" "${RWEP[@]}"
+t_stdout_has "current: rw-kms" "status: every secret under the plugin"
+
 # backup verify and config check through the plugin
 etcdctl --endpoints "$R" snapshot save "$ETCD_TMP/kms.db" >/dev/null 2>&1
 t_exit 0 "backup verify of a KMS v2 snapshot through the plugin" "$BIN" backup verify "$ETCD_TMP/kms.db" \
-	--config "$ETCD_TMP/to-kms.yaml" "${RWEP[@]}"
+	--config "$ETCD_TMP/to-kms.yaml" "${RWEP[@]}" -o json
+t_eq "$($PY -c 'import json,sys; p=json.load(open(sys.argv[1]))["kms_plugins"]; print(p[0]["name"], p[0]["decrypt_calls"])' "$T_OUT")" \
+	"rw-kms 1" "backup verify: one Decrypt for the snapshot's one seed, reported"
 t_exit 0 "config check through the plugin" "$BIN" config check "$ETCD_TMP/from-kms.yaml" --endpoints "$R" "${RWEP[@]}"
 
 # and back out of KMS
@@ -266,6 +273,11 @@ print(("ok" if ok else "not ok") + f" - {sec['unreadable_count']} unreadable; {u
 sys.exit(0 if ok else 1)
 PY
 if [ $? -eq 0 ]; then t_pass "every value: kms_unavailable with the plugin's error"; else t_fail "kms_unavailable per value"; fi
+
+kms_ctl rw '{"key_id": "kek-2", "short_dek": 5}'
+t_exit 1 "plugin answers a 5-byte DEK: audit exit 1, not a failure of the run" "$BIN" audit --endpoints "$R" \
+	--config "$ETCD_TMP/to-kms.yaml" "${RWEP[@]}" -o json
+t_stdout_has "returned a DEK of 5 bytes" "a DEK of the wrong size is a per-value reason"
 
 kms_ctl rw '{"key_id": "kek-2", "latency_ms": 4000}'
 sed 's/timeout: 2s/timeout: 1s/' "$ETCD_TMP/to-kms.yaml" > "$ETCD_TMP/fast.yaml"

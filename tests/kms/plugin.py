@@ -19,7 +19,8 @@ plugin while it runs:
    "version": "v2",            Status version
    "fail": {"Decrypt": "UNAVAILABLE:the HSM is down"},   per-method failures
    "latency_ms": 0,            sleep before answering
-   "encrypt_key_id": "kek-1"}  key ID Encrypt claims (a rotation race)
+   "encrypt_key_id": "kek-1",  key ID Encrypt claims (a rotation race)
+   "short_dek": 5}             KMS v2 Decrypt answers only the first 5 bytes (a broken plugin)
 --stats is rewritten within 10 ms of every call: {"Status": n, "Decrypt": n, ...}.
 """
 import argparse
@@ -156,11 +157,12 @@ class Plugin:
                 _field(3, self.current(c)))
 
     def decrypt2(self, req, context):
-        self.enter("Decrypt", context)
+        c = self.enter("Decrypt", context)
         f = _parse(req)
         ct = b"".join(v for n, v in f if n == 1)
         key_id = b"".join(v for n, v in f if n == 3).decode()
-        return _field(1, self.unwrap(key_id, ct, context))
+        plain = self.unwrap(key_id, ct, context)
+        return _field(1, plain[:c["short_dek"]] if "short_dek" in c else plain)
 
     def encrypt2(self, req, context):
         c = self.enter("Encrypt", context)

@@ -709,6 +709,31 @@ START_TEST(test_deep_nesting)
 }
 END_TEST
 
+/* KMS v2 names must be unique across the file; a file near the 4 MiB cap
+ * holds ~70000 KMS providers, and checking each against every earlier one
+ * took 45 s. The duplicate at the very end is still found, at its line. */
+START_TEST(test_many_kms_providers)
+{
+	size_t cap = 4u * 1024 * 1024, n, count = 0;
+	char *text = malloc(cap);
+	struct encconf *c = (struct encconf *)1;
+	char want[96];
+
+	ck_assert_ptr_nonnull(text);
+	n = (size_t)snprintf(text, cap, HDR "  - resources: [secrets]\n    providers:\n");
+	while (n + 200 < cap - 100)
+		n += (size_t)snprintf(text + n, cap - n, "      - kms: {apiVersion: v2, name: k%zu, endpoint: unix:///a}\n",
+				      count++);
+	n += (size_t)snprintf(text + n, cap - n, "      - kms: {apiVersion: v2, name: k7, endpoint: unix:///a}\n");
+	ck_assert_uint_gt(count, 60000);
+	ck_assert_int_eq(encconf_parse(&c, text, n, "kms.yaml"), ERR_CONFIG);
+	snprintf(want, sizeof(want), "kms.yaml:%zu:", count + 6);
+	ck_assert_msg(strncmp(err_msg(), want, strlen(want)) == 0 &&
+		      strstr(err_msg(), "duplicate KMS provider name k7, names must be unique") != NULL, "got: %s", err_msg());
+	free(text);
+}
+END_TEST
+
 static Suite *encconf_suite(void)
 {
 	Suite *s = suite_create("encconf");
@@ -740,6 +765,7 @@ static Suite *encconf_suite(void)
 	tcase_add_loop_test(tb, test_bad_config, 0, N_BAD);
 	tcase_add_test(tb, test_alias_bomb);
 	tcase_add_test(tb, test_deep_nesting);
+	tcase_add_test(tb, test_many_kms_providers);
 	tcase_set_timeout(tb, 30);
 	suite_add_tcase(s, tb);
 	return s;

@@ -2,7 +2,8 @@
  * overrides and their errors, an endpoint that is not a unix socket, a
  * socket nobody listens on, and a socket that accepts but never answers
  * (the deadline must end the call, the plugin is then down for the run and
- * later calls fail at once without dialling). The protocol itself, against
+ * later calls fail at once without dialling, until a new run). The
+ * protocol itself, against
  * a real plugin, is tests/integration/t_kms.sh. */
 #include "testutil.h"
 
@@ -138,6 +139,14 @@ START_TEST(test_silent_socket_deadline)
 	ck_assert_int_eq(fail, KMS_UNAVAILABLE);
 	kms_set_stats(s, 0, &st);
 	ck_assert_uint_eq(st.cache_hits, 1);
+	/* a long-lived process starts a new run: the plugin is asked again */
+	kms_set_new_run(s);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	decrypt(s, &p, &fail, msg);
+	ck_assert_int_eq(fail, KMS_UNAVAILABLE);
+	ck_assert_msg(ms_since(&t0) >= 400, "new run: dialled again, took %ld ms", ms_since(&t0));
+	kms_set_stats(s, 0, &st);
+	ck_assert_uint_eq(st.decrypt_calls, 2);
 	kms_set_free(s);
 	close(fd);
 	unlink(a.sun_path);

@@ -129,17 +129,26 @@ END_TEST
 
 START_TEST(test_unreadable_list_is_bounded)
 {
+	static const char forged[] = "k8s:enc:aescbc:v1:key-1999:0123456789abcdef0123456789abcdef";
 	struct env e;
-	char name[32];
+	struct xf_result res;
+	char key[64];
 
 	env_init(&e, 1);
+	/* read once: every value below is the same forged bytes under its own key */
+	ck_assert(xf_read(e.xf, &res, &e.plain, (const uint8_t *)"/registry/secrets/ns/f", 22, (const uint8_t *)forged,
+			  strlen(forged)) == 0);
+	ck_assert(!res.ok);
 	for (int i = 0; i < TALLY_MAX_UNREADABLE + 5; i++) {
-		snprintf(name, sizeof(name), "f%05d", i);
-		add(&e, name, FORGED);
+		int n = snprintf(key, sizeof(key), "/registry/secrets/ns/f%05d", i);
+
+		ck_assert(tally_add(&e.t, e.r, (const uint8_t *)key, (size_t)n, 7, (const uint8_t *)forged, strlen(forged),
+				    &res) == 0);
 	}
 	ck_assert_uint_eq(e.r->unreadable, TALLY_MAX_UNREADABLE + 5);
 	ck_assert_uint_eq(e.r->n_bad, TALLY_MAX_UNREADABLE);
 	ck_assert_uint_eq(e.r->bad_unlisted, 5);
+	ck_assert_str_eq(e.r->bad[TALLY_MAX_UNREADABLE - 1].etcd_key, "/registry/secrets/ns/f09999");
 	ck_assert_uint_eq(e.r->n_rows, 1);
 	env_release(&e);
 }
