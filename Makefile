@@ -18,7 +18,7 @@ PKGS := grpc gpr libprotobuf-c libcrypto yaml-0.1 libsodium jansson
 TEST_PKGS := check
 
 # check, demo and bench install what is missing first (a fresh Debian machine).
-ifneq ($(filter check demo bench valgrind,$(MAKECMDGOALS)),)
+ifneq ($(filter check demo bench bench-scale valgrind,$(MAKECMDGOALS)),)
 DEPS_RC := $(shell bash scripts/deps.sh 1>&2; echo $$?)
 ifneq ($(DEPS_RC),0)
 $(error scripts/deps.sh failed; see the message above)
@@ -145,6 +145,10 @@ demo: all $(BUILD)/bench/loadgen
 bench: bench-tools
 	bash bench/run.sh
 
+# 100k and 1M secrets on tmpfs, one run of each job (needs ~10 GB of free RAM)
+bench-scale: bench-tools
+	BENCH_ONLY=scale bash bench/run.sh
+
 fuzz:
 	bash tests/fuzz/run.sh
 
@@ -154,7 +158,7 @@ deps:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all tests check check-unit valgrind demo bench fuzz deps clean
+.PHONY: all tests check check-unit valgrind demo bench bench-scale fuzz deps clean
 .SECONDARY:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

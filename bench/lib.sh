@@ -30,3 +30,17 @@ row() {
 header() {
 	printf '\n%s\n  %-58s %11s %12s %9s\n' "$1" "command" "median" "peak RSS" "ratio" | tee -a "$BENCH_OUT"
 }
+
+# cpu_us NAME N: median client CPU (user + sys, all threads) per item in us
+cpu_us() {
+	awk -v n="$2" '{ print ($3 + $4) * 1e6 / n }' "$BENCH_DIR/$1.runs" | sort -n |
+		awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# target LABEL VALUE OP LIMIT UNIT: one "target" line, met or not met
+target() {
+	awk -v l="$1" -v v="$2" -v op="$3" -v lim="$4" -v u="$5" 'BEGIN {
+		ok = (op == "<=") ? (v <= lim) : (v >= lim)
+		printf "  target %-46s %8.2f%s (%s %s%s): %s\n", l, v, u, op, lim, u, ok ? "met" : "NOT met" }' |
+		tee -a "$BENCH_OUT"
+}

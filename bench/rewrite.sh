@@ -65,6 +65,10 @@ bench_rewrite() { # N STORAGE
 		-v cpu="$(awk '{ print $3 + $4 }' "$BENCH_DIR/rw.runs" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')" \
 		'BEGIN { printf "  => %.0f secrets/s; %.1fx the per-key baseline (target >= 10x); %.0f%% of the ceiling (target >= 70%%); %.1f us CPU per secret\n",
 			n / rw, c / rw, 100 * ce / rw, 1e6 * cpu / n }' | tee -a "$BENCH_OUT"
+	echo "  client CPU (user+sys) per secret: rewrite $(cpu_us rw "$n" | awk '{ printf "%.1f", $1 }') us, (b) $(cpu_us ceiling "$n" | awk '{ printf "%.1f", $1 }') us, (c) $(cpu_us bcas "$n" | awk '{ printf "%.1f", $1 }') us" | tee -a "$BENCH_OUT"
+	target "rewrite speed / batched CAS (c)" \
+		"$(awk -v r="$(median "$BENCH_DIR/rw.runs" 1)" -v b="$(median "$BENCH_DIR/bcas.runs" 1)" 'BEGIN { print b / r }')" ">=" 1.1 x
+	target "rewrite client CPU (user+sys) per secret" "$(cpu_us rw "$n")" "<=" 8 " us"
 	etcd_stop rwbench
 	if [ "$where" = disk ]; then
 		rm -rf "$ETCD_TMP"

@@ -6,6 +6,8 @@
 #   BENCH_SIZES="10000 100000"  BENCH_RUNS=5  bash bench/run.sh
 #   BENCH_ONLY=kms BENCH_SIZES=20000 bash bench/run.sh   (one row group: audit, kms,
 #                                                       rewrite or backup)
+#   BENCH_ONLY=scale BENCH_SCALE_N=1000000 bash bench/run.sh  (make bench-scale: one
+#       run of every job at N, peak RSS and time against the 100k figures)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=build/etcdcrypt
@@ -45,6 +47,7 @@ bench_audit() { # N
 	rm -f "$BENCH_DIR"/*.runs
 	for _ in $(seq 1 "$RUNS"); do
 		measure dump etcdctl --endpoints "$ep" get --prefix /registry/secrets/ -w protobuf
+		measure keys etcdctl --endpoints "$ep" get --prefix --keys-only /registry/secrets/
 		measure audit $BIN audit --endpoints "$ep" --config bench/config.yaml
 		measure classify $BIN audit --endpoints "$ep"
 	done
@@ -53,11 +56,16 @@ bench_audit() { # N
 	awk -v f="$n" -v l="$LOOP_N" '{ printf "%.3f %s %s %s\n", $1 * f / l, $2, $3, $4 }' "$BENCH_DIR/loop.runs" > "$BENCH_DIR/loopx.runs"
 	header "audit, $n secrets of ~2.5 KiB (20% plaintext, 80% aesgcm/aescbc x2/secretbox)"
 	row "etcdctl get --prefix -w protobuf (dump only, baseline)" dump dump
+	row "etcdctl get --prefix --keys-only (keys only)" keys dump
 	row "etcdcrypt audit --config (full decryption)" audit dump
 	row "etcdcrypt audit (classify only)" classify dump
 	row "per-secret etcdctl loop ($LOOP_N secrets, extrapolated)" loopx dump
 	awk -v a="$(median "$BENCH_DIR/audit.runs" 1)" -v l="$(median "$BENCH_DIR/loopx.runs" 1)" \
 		'BEGIN { printf "  => audit is %.0fx faster than the per-secret loop\n", l / a }' | tee -a "$BENCH_OUT"
+	target "audit / etcdctl get --keys-only" \
+		"$(awk -v a="$(median "$BENCH_DIR/audit.runs" 1)" -v k="$(median "$BENCH_DIR/keys.runs" 1)" 'BEGIN { print a / k }')" "<=" 1.5 x
+	target "audit client CPU (user+sys) per secret" "$(cpu_us audit "$n")" "<=" 4 " us"
+	echo "  (etcdctl dump client CPU $(cpu_us dump "$n" | awk '{ printf "%.1f", $1 }') us/secret, keys-only $(cpu_us keys "$n" | awk '{ printf "%.1f", $1 }') us/key)" | tee -a "$BENCH_OUT"
 	etcd_stop bench
 }
 
@@ -82,6 +90,10 @@ if want rewrite; then
 fi
 if want backup && declare -f bench_backup >/dev/null; then
 	bench_backup "${BENCH_BACKUP_SIZE:-100000}"
+fi
+if [ "$ONLY" = scale ]; then
+	source bench/scale.sh
+	bench_scale "${BENCH_SCALE_N:-1000000}"
 fi
 echo
 echo "results saved in $BENCH_OUT"

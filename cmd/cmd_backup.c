@@ -333,9 +333,11 @@ static int cmd_backup_verify(int argc, char **argv)
 	note_file(&v, snap_get_info(s));
 	if (v.json) {
 		rep = backup_json(bk, v.file, v.history, progress_elapsed(&v.prog));
+		json_object_set_new(rep, "kms_plugins", kmsflags_report(&v.kf));
 		rp_print_json(rep, v.list_keys);
 	} else {
 		backup_print_table(bk, v.file, v.history);
+		kmsflags_print(&v.kf, stdout);
 	}
 	status = backup_ok(bk) ? EXIT_OK : EXIT_FINDINGS;
 out:

@@ -11,7 +11,8 @@
 #define SCAN_PREFETCH 256 /* values whose KMS v1 DEKs are asked for together */
 
 #define SCAN_RETRIES 5
-#define SCAN_KEYS_PAGE 50000 /* keys-only pages: few, so etcd's per-page index walk stays small */
+#define SCAN_KEYS_PAGE 25000      /* first keys-only page (doubled for each next one) */
+#define SCAN_KEYS_PAGE_MAX 200000 /* ~12 MB of keys: few pages, so etcd's per-page index walk stays small */
 
 struct scan_target {
 	struct res_id id;
@@ -258,34 +259,65 @@ static int bounds_add(struct bounds *b, const uint8_t *key, size_t n)
 	return 0;
 }
 
-/* One cheap keys-only pass (few, large pages) fixes the revision and where
- * each chunk of page_size keys starts. */
-static int find_bounds(struct scan *s, const uint8_t *start, size_t sl, const uint8_t *end, size_t el,
-		       struct bounds *b)
+/* The keys-only planning pass, read as the chunks need it: the first page
+ * fixes the revision and the first chunks' starts, and the value chunks are
+ * read while the next keys page is on the wire (audit used to wait for the
+ * whole pass first). Keys pages grow from SCAN_KEYS_PAGE to SCAN_KEYS_PAGE_MAX:
+ * etcd walks its index from a limited page's start to the range end, so few
+ * pages keep that walk short, and small first pages start the values early. */
+struct planner {
+	struct etcd_pager *p;
+	struct bounds b;
+	uint64_t n;   /* keys seen */
+	int64_t page; /* keys page size asked for next */
+	int done;
+};
+
+static int plan_open(struct scan *s, struct planner *pl, const uint8_t *start, size_t sl, const uint8_t *end,
+		     size_t el)
 {
-	const struct etcd_range_resp *page;
-	struct etcd_pager *p = NULL;
-	uint64_t n = 0;
 	int rc;
 
-	if ((rc = etcd_pager_new(&p, s->cl, start, sl, end, el, SCAN_KEYS_PAGE, s->revision)) < 0)
+	memset(pl, 0, sizeof(*pl));
+	pl->page = SCAN_KEYS_PAGE;
+	if ((rc = etcd_pager_new(&pl->p, s->cl, start, sl, end, el, pl->page, s->revision)) < 0)
 		return rc;
-	etcd_pager_keys_only(p);
-	while ((rc = etcd_pager_next(p, &page)) == 1) {
+	etcd_pager_keys_only(pl->p);
+	return 0;
+}
+
+static void plan_close(struct planner *pl)
+{
+	etcd_pager_free(pl->p);
+	bounds_free(&pl->b);
+}
+
+/* Reads keys pages until `want` chunk starts are known or the range ends. */
+static int plan_need(struct scan *s, struct planner *pl, size_t want)
+{
+	const struct etcd_range_resp *page;
+	int rc = 0;
+
+	while (!pl->done && pl->b.n < want) {
+		if ((rc = etcd_pager_next(pl->p, &page)) < 0)
+			return rc;
+		if (pl->page < SCAN_KEYS_PAGE_MAX) { /* the next page is on the wire: this sizes the one after */
+			pl->page = pl->page * 2 > SCAN_KEYS_PAGE_MAX ? SCAN_KEYS_PAGE_MAX : pl->page * 2;
+			etcd_pager_set_page_size(pl->p, pl->page);
+		}
 		if (s->revision == 0)
-			s->revision = etcd_pager_revision(p);
-		for (size_t i = 0; i < page->n_kvs && rc >= 0; i++)
-			if (n++ % (uint64_t)s->o.page_size == 0)
-				rc = bounds_add(b, page->kvs[i].key, page->kvs[i].key_len);
-		if (rc < 0)
+			s->revision = etcd_pager_revision(pl->p);
+		if (rc == 0) {
+			pl->done = 1;
 			break;
+		}
+		for (size_t i = 0; i < page->n_kvs && rc >= 0; i++)
+			if (pl->n++ % (uint64_t)s->o.page_size == 0)
+				rc = bounds_add(&pl->b, page->kvs[i].key, page->kvs[i].key_len);
+		if (rc < 0)
+			return rc;
 	}
-	/* an empty prefix still fixes the revision (its header's), which later
-	 * prefixes are read at and the reports print */
-	if (rc == 0 && s->revision == 0)
-		s->revision = etcd_pager_revision(p);
-	etcd_pager_free(p);
-	return rc < 0 ? rc : 0;
+	return 0;
 }
 
 /* A pager over chunk i, its first request already on the wire. */
@@ -302,28 +334,36 @@ static int chunk_pager(struct scan *s, struct etcd_pager **out, const struct bou
 /* etcd 3.4 walks its whole index from a page's start key to range_end for
  * every limited page, so paging a large prefix costs it quadratic time.
  * Bounded chunks cost it linear time; two are in flight, so etcd reads the
- * next while this one is decrypted. */
+ * next while this one is decrypted. A chunk's pager starts only when the
+ * start of the chunk after it is known (or the keys ran out), so its end is
+ * right. */
 static int scan_chunks(struct scan *s, const uint8_t *start, size_t sl, const uint8_t *end, size_t el,
 		       struct scan_target *fixed, scan_fn fn, scan_progress_fn progress, void *arg, uint64_t *seen)
 {
-	struct bounds b = { 0 };
+	struct planner pl;
 	struct etcd_pager *cur = NULL, *next = NULL;
-	int rc = find_bounds(s, start, sl, end, el, &b);
+	int rc = plan_open(s, &pl, start, sl, end, el);
 
-	for (size_t i = 0; rc == 0 && i < b.n; i++) {
+	for (size_t i = 0; rc == 0; i++) {
+		if ((rc = plan_need(s, &pl, i + 3)) < 0 || i >= pl.b.n)
+			break;
 		if (cur == NULL)
-			rc = chunk_pager(s, &cur, &b, i, end, el);
-		if (rc == 0 && i + 1 < b.n)
-			rc = chunk_pager(s, &next, &b, i + 1, end, el);
+			rc = chunk_pager(s, &cur, &pl.b, i, end, el);
+		if (rc == 0 && i + 1 < pl.b.n)
+			rc = chunk_pager(s, &next, &pl.b, i + 1, end, el);
 		if (rc == 0)
 			rc = drain_pager(s, cur, fixed, fn, progress, arg, seen);
 		etcd_pager_free(cur);
 		cur = next;
 		next = NULL;
 	}
+	/* an empty prefix still fixes the revision (its header's), which later
+	 * prefixes are read at and the reports print */
+	if (rc == 0 && s->revision == 0)
+		s->revision = etcd_pager_revision(pl.p);
 	etcd_pager_free(cur);
 	etcd_pager_free(next);
-	bounds_free(&b);
+	plan_close(&pl);
 	return rc;
 }
 

@@ -202,6 +202,12 @@ void etcd_pager_free(struct etcd_pager *p)
 	free(p);
 }
 
+void etcd_pager_set_page_size(struct etcd_pager *p, int64_t page_size)
+{
+	if (page_size > 0)
+		p->page_size = page_size;
+}
+
 void etcd_pager_keys_only(struct etcd_pager *p)
 {
 	p->keys_only = 1;

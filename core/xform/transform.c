@@ -76,6 +76,7 @@ int xf_new(struct xf **out, const struct encconf *conf, const char *group, const
 	x->ring = ring;
 	buf_init(&x->tmp, 0);
 	buf_init(&x->dek, 4096);
+	buf_init(&x->last, 0);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const struct encconf_provider *p = rule ? &rule->providers[i] : &identity;
 
@@ -105,6 +106,8 @@ void xf_free(struct xf *x)
 	free(x->provs);
 	buf_release(&x->tmp);
 	buf_release(&x->dek);
+	buf_release(&x->last);
+	free(x->cur_key_id);
 	prov_raw_free(x->raw);
 	free(x);
 }

@@ -25,6 +25,13 @@ struct xf {
 	struct buf tmp; /* scratch plaintext for diagnosis */
 	struct buf dek; /* unwrapped KMS DEK/seed */
 	struct prov_raw *raw; /* KMS data keys: reused contexts (made on first KMS value) */
+	/* what x->dek holds (xf_kms.c: same_as_last), valid when last_ok */
+	int last_ok, last_type;
+	const struct encconf_provider *last_prov;
+	size_t last_id_len;
+	struct buf last; /* key ID | annotations | wrapped bytes */
+	int cur_asked;    /* the first provider's current KMS v2 key ID asked */
+	char *cur_key_id; /* NULL: unknown */
 };
 
 /* the value being read */

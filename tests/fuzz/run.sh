@@ -16,7 +16,7 @@ if ! command -v clang >/dev/null; then
 	apt-get install -y clang >/dev/null || { apt-get update >/dev/null && apt-get install -y clang >/dev/null; }
 fi
 
-SRCS="core/bolt/bolt.c core/bolt/snapshot.c core/base/pbwire.c core/base/err.c"
+SRCS="core/bolt/bolt.c core/bolt/snapshot.c core/base/pbwire.c core/base/err.c core/base/file.c core/base/hex.c core/xform/digest.c"
 clang -std=c11 -D_GNU_SOURCE -g -O1 -I. -Icore -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -fno-omit-frame-pointer \
 	-o "$FUZZ_DIR/fuzz_snapshot" tests/fuzz/fuzz_snapshot.c $SRCS \

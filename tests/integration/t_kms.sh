@@ -231,7 +231,9 @@ t_stdout_has "current: rw-kms" "status: every secret under the plugin"
 # backup verify and config check through the plugin
 etcdctl --endpoints "$R" snapshot save "$ETCD_TMP/kms.db" >/dev/null 2>&1
 t_exit 0 "backup verify of a KMS v2 snapshot through the plugin" "$BIN" backup verify "$ETCD_TMP/kms.db" \
-	--config "$ETCD_TMP/to-kms.yaml" "${RWEP[@]}"
+	--config "$ETCD_TMP/to-kms.yaml" "${RWEP[@]}" -o json
+t_eq "$($PY -c 'import json,sys; p=json.load(open(sys.argv[1]))["kms_plugins"]; print(p[0]["name"], p[0]["decrypt_calls"])' "$T_OUT")" \
+	"rw-kms 1" "backup verify: one Decrypt for the snapshot's one seed, reported"
 t_exit 0 "config check through the plugin" "$BIN" config check "$ETCD_TMP/from-kms.yaml" --endpoints "$R" "${RWEP[@]}"
 
 # and back out of KMS
