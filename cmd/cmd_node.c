@@ -74,8 +74,9 @@ static const char DISABLE_HELP[] =
 	"CSM's 'encryption.sh --disable' for this control-plane node: identity first (new\n"
 	"writes are plaintext), then the keys given, which keep encrypted values readable.\n"
 	"Refused (exit 1, naming the keys still needed) while any value in etcd needs a\n"
-	"key the new config lacks: disable keeping the key on every node, let the\n"
-	"controllers rewrite, then disable with no key.\n\n";
+	"key the new config lacks, or another node's record writes with one: disable\n"
+	"keeping the key on every node, let the controllers rewrite, then disable with\n"
+	"no key.\n\n";
 static const char COMMON_HELP[] =
 	"options:\n"
 	"  --aescbc KEYFILE        an AES-CBC key (16, 24 or 32 bytes; '-': stdin)\n"
@@ -93,8 +94,9 @@ static const char COMMON_HELP[] =
 	KMSFLAGS_HELP
 	"  --page-size N           keys per etcd page (default 5000)\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
-	"\nexit status: 0 installed, published (and restarted); 1 refused: some value would be\n"
-	"             unreadable (nothing changed); 2 usage or config error;\n"
+	"\nexit status: 0 installed, published (and restarted); 1 refused: some value, or what\n"
+	"             another node writes, would be unreadable (nothing changed);\n"
+	"             2 usage or config error;\n"
 	"             3 etcd unreachable, cannot write the file, or the restart failed\n";
 
 struct node_cmd {
@@ -286,7 +288,7 @@ static void print_refusal(const struct node_cmd *c, const struct cfgcheck_result
 
 		char name[ENV_NAME_MAX + 8];
 		char *k = esc_term((const uint8_t *)(g->n_examples ? g->examples[0] : ""),
-				   g->n_examples ? strlen(g->examples[0]) : 0);
+				   g->n_examples ? g->example_len[0] : 0);
 
 		cmd_name_cell(name, sizeof(name), g->key_name, 0);
 		printf("  needs %s key '%s': %llu values (%s), e.g. %s\n", env_kind_name(g->kind), name,
@@ -316,6 +318,49 @@ static int prove(struct node_cmd *c, struct etcd_client *cl, int *refused)
 			       (unsigned long long)r.total, (long long)r.revision);
 	}
 	cfgcheck_release(&r);
+	return rc;
+}
+
+/* The other nodes' kube-apiservers write new values with the write key of
+ * their published records: a config that cannot read one of those would
+ * make this node's apiserver fail on values written after the proof (e.g.
+ * a full disable on one node while the others still encrypt). Refuses
+ * (printing who writes what) in that case. */
+static int others_readable(const struct node_cmd *c, struct etcd_client *cl, int *refused)
+{
+	struct node_record *v = NULL;
+	struct status_name *mine = NULL;
+	size_t n = 0, n_mine = 0;
+	int64_t rev;
+	int rc;
+
+	*refused = 0;
+	if ((rc = node_list(cl, c->state_prefix, &v, &n, &rev)) < 0 ||
+	    (rc = status_conf_names(&mine, &n_mine, c->proposed)) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct status_name *w = node_record_write(&v[i]);
+		size_t j = 0;
+
+		if (w == NULL || strcmp(v[i].node, c->node) == 0)
+			continue;
+		while (j < n_mine && !node_name_eq(&mine[j], w))
+			j++;
+		if (j < n_mine)
+			continue;
+		if (!*refused)
+			printf("%s: REFUSED: other nodes write new values with a key the new config cannot read; "
+			       "nothing was changed\n", c->verb);
+		printf("  %s writes %s '%s' (its record %snodes/%s)\n", v[i].node, encconf_kind_name(w->kind), w->name,
+		       c->state_prefix, v[i].node);
+		*refused = 1;
+	}
+	if (*refused)
+		printf("Keep those keys in this node's config until every node has moved on "
+		       "(e.g. 'etcdcrypt disable --aescbc KEYFILE' on every node first).\n");
+out:
+	status_names_free(mine, n_mine);
+	node_records_free(v, n);
 	return rc;
 }
 
@@ -406,7 +451,8 @@ static int node_change(int argc, char **argv, enum csmconf_mode mode)
 		goto out;
 	}
 	etcdflags_opts(&c.ef, &eo);
-	if ((rc = etcd_open(&cl, &eo)) < 0 || (rc = prove(&c, cl, &refused)) < 0) {
+	if ((rc = etcd_open(&cl, &eo)) < 0 || (rc = others_readable(&c, cl, &refused)) < 0 ||
+	    (!refused && (rc = prove(&c, cl, &refused)) < 0)) {
 		status = cmd_fail(rc);
 		goto out;
 	}

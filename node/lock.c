@@ -15,6 +15,7 @@
 struct node_lock {
 	struct node_lock_opts o;
 	int64_t lease;
+	int64_t granted_ms; /* when the grant was sent: etcd's TTL runs from after it */
 	char key[NODE_PREFIX_MAX + 128];
 	pthread_t thread;
 	int thread_started;
@@ -44,35 +45,58 @@ static void mark_lost(struct node_lock *l)
 		*l->o.on_lost = 1;
 }
 
-/* Renews the lease every ttl/3 s on a client of its own; gives the lease
- * up for lost when etcd says it is gone or no renewal succeeded for ttl s. */
+/* How long after a renewal was SENT the lease is given up for lost when
+ * no later one succeeded: etcd counts the TTL from when it handled the
+ * renewal, which is after we sent it, so the holder stops writing before
+ * etcd can expire the lease and hand the lock to the next in line. The
+ * margin covers the keeper's polling and the in-flight Txns the rewrite
+ * still finishes after its stop flag is set. */
+static int64_t lost_after_ms(int ttl)
+{
+	int64_t ms = (int64_t)ttl * 1000, margin = ms / 5 > 500 ? ms / 5 : 500;
+
+	return ms - margin;
+}
+
+/* Renews the lease every ttl/3 s on a client of its own, each call bounded
+ * by ttl/3 s (a hung member must not hold a renewal past the lease's
+ * life); gives the lease up for lost when etcd says it is gone or no
+ * renewal sent in the last lost_after_ms succeeded. */
 static void *keeper(void *arg)
 {
 	struct node_lock *l = arg;
 	struct etcd_client *kc = NULL;
-	int64_t last_ok = now_ms(), next = last_ok + l->o.ttl * 1000 / 3, ttl;
+	struct etcd_opts eo = *l->o.eo;
+	int64_t period = (int64_t)l->o.ttl * 1000 / 3, last_ok = l->granted_ms, next = last_ok + period, sent, ttl;
 
+	if (eo.command_timeout_ms <= 0 || eo.command_timeout_ms > period)
+		eo.command_timeout_ms = period;
+	if (eo.dial_timeout_ms <= 0 || eo.dial_timeout_ms > period)
+		eo.dial_timeout_ms = period;
 	while (!l->quit && !l->lost) {
+		if (now_ms() - last_ok >= lost_after_ms(l->o.ttl)) {
+			mark_lost(l);
+			break;
+		}
 		if (now_ms() < next) {
 			sleep_ms(50);
 			continue;
 		}
-		next = now_ms() + l->o.ttl * 1000 / 3;
-		if (kc == NULL && etcd_open(&kc, l->o.eo) < 0)
+		next = now_ms() + period;
+		if (kc == NULL && etcd_open(&kc, &eo) < 0)
 			kc = NULL;
+		sent = now_ms();
 		if (kc != NULL && etcd_lease_keepalive(kc, l->lease, &ttl) == 0) {
 			if (ttl == 0) {
 				mark_lost(l); /* expired or revoked */
 				break;
 			}
-			last_ok = now_ms();
+			last_ok = sent;
 		} else if (kc != NULL) {
 			etcd_close(kc);
 			kc = NULL;
 			next = now_ms() + 500;
 		}
-		if (now_ms() - last_ok >= (int64_t)l->o.ttl * 1000)
-			mark_lost(l);
 	}
 	etcd_close(kc);
 	return NULL;
@@ -149,6 +173,7 @@ int node_lock_acquire(struct node_lock **out, struct etcd_client *cl, const stru
 	if (l == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
 	l->o = *o;
+	l->granted_ms = now_ms();
 	if ((rc = etcd_lease_grant(cl, &l->lease, o->ttl)) < 0)
 		goto fail;
 	if (pthread_create(&l->thread, NULL, keeper, l) != 0) {

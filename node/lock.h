@@ -14,7 +14,10 @@
  * (SIGKILL) stops renewing; etcd expires its lease after ttl seconds and
  * deletes its key, and the next in line holds the lock. A holder that
  * cannot renew in time (etcd unreachable, the lease gone) sets *on_lost:
- * it must stop writing (the rewrite's stop flag). Its writes stay safe
+ * it must stop writing (the rewrite's stop flag). "In time" is counted
+ * from when the last good renewal was sent, less a margin (a fifth of the
+ * TTL, at least 0.5 s), so the holder stops before etcd can expire the
+ * lease; each renewal call is bounded by ttl/3. Its writes stay safe
  * either way: every rewrite write is a compare-and-swap. */
 #ifndef ETCDCRYPT_NODE_LOCK_H
 #define ETCDCRYPT_NODE_LOCK_H

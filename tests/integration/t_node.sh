@@ -105,6 +105,18 @@ if grep -qF "ncn-m004: missing (no record)" "$T_OUT" && grep -qF "goal: unknown"
 	t_pass "--expect-nodes: a node without a record is shown missing, goal unknown"
 else t_fail "--expect-nodes: missing node"; fi
 
+# a full disable on one node while the others encrypt with key 1: every value in etcd is
+# still plaintext (the proof alone would pass), but what ncn-m002 and ncn-m003 write next
+# would be unreadable on ncn-m001
+SUM=$(sha256sum "$D/ncn-m001/current.yaml")
+NR=$(wc -l < "$RST")
+t_exit 1 "2. full disable on ncn-m001 while the others write key 1: refused" on ncn-m001 disable
+t_stdout_has "ncn-m002 writes aescbc '$NAME1'" "the refusal names who writes with which key"
+t_eq "$(sha256sum "$D/ncn-m001/current.yaml")" "$SUM" "2. current.yaml untouched"
+t_eq "$(wc -l < "$RST")" "$NR" "2. no restart"
+t_exit 1 "2. status: still rewrite needed" status
+t_stdout_has "goal: $NAME1" "2. the records still agree on key 1"
+
 # ---- 3. three controllers at once: exactly one rewrite --------------------------------
 versions > "$D/v0.json"
 for n in "${NODES[@]}"; do
