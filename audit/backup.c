@@ -83,11 +83,12 @@ int backup_new(struct backup **out, struct snap *s, const struct backup_opts *op
 	return 0;
 }
 
-static void free_list(char **v, size_t n)
+static void free_list(char **v, size_t *lens, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
+	free(lens);
 }
 
 void backup_free(struct backup *bk)
@@ -100,25 +101,33 @@ void backup_free(struct backup *bk)
 	free(bk->t);
 	for (size_t i = 0; i < bk->nx; i++)
 		tally_release(&bk->tally[i]);
-	free_list(bk->h.deleted, bk->h.n_deleted);
-	free_list(bk->h.recreated, bk->h.n_recreated);
-	free_list(bk->h.plain_keys, bk->h.n_plain_keys);
+	free_list(bk->h.deleted, bk->h.deleted_len, bk->h.n_deleted);
+	free_list(bk->h.recreated, bk->h.recreated_len, bk->h.n_recreated);
+	free_list(bk->h.plain_keys, bk->h.plain_keys_len, bk->h.n_plain_keys);
 	buf_release(&bk->plain);
 	free(bk);
 }
 
-/* Appends key to a capped list. */
-static int list_add(char ***v, size_t *n, const struct snap_kv *kv)
+/* Appends key (all its bytes: a key may hold NULs) to a capped list. */
+static int list_add(char ***v, size_t **lens, size_t *n, const struct snap_kv *kv)
 {
-	char **nv;
+	char **nv, *k;
+	size_t *nl;
 
 	if (*n >= BACKUP_MAX_LISTED)
 		return 0;
 	if ((nv = realloc(*v, (*n + 1) * sizeof(*nv))) == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
 	*v = nv;
-	if ((nv[*n] = strndup((const char *)kv->key, kv->key_len)) == NULL)
+	if ((nl = realloc(*lens, (*n + 1) * sizeof(*nl))) == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
+	*lens = nl;
+	if ((k = malloc(kv->key_len + 1)) == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	memcpy(k, kv->key, kv->key_len);
+	k[kv->key_len] = '\0';
+	nv[*n] = k;
+	nl[*n] = kv->key_len;
 	(*n)++;
 	return 0;
 }
@@ -129,14 +138,14 @@ static int note_history(struct backup_history *h, const struct snap_kv *kv)
 
 	history_add_key(&h->sum, kv);
 	if (kv->plain_historical > 0)
-		rc = list_add(&h->plain_keys, &h->n_plain_keys, kv);
+		rc = list_add(&h->plain_keys, &h->plain_keys_len, &h->n_plain_keys, kv);
 	if (rc == 0 && kv->deleted) {
 		h->deleted_keys++;
-		rc = list_add(&h->deleted, &h->n_deleted, kv);
+		rc = list_add(&h->deleted, &h->deleted_len, &h->n_deleted, kv);
 	}
 	if (rc == 0 && kv->recreated) {
 		h->recreated_keys++;
-		rc = list_add(&h->recreated, &h->n_recreated, kv);
+		rc = list_add(&h->recreated, &h->recreated_len, &h->n_recreated, kv);
 	}
 	return rc;
 }
@@ -194,14 +203,47 @@ static int on_key(void *arg, const struct snap_kv *kv)
 	return 0;
 }
 
-static int str_cmp(const void *a, const void *b)
+/* etcd's order: bytewise, a prefix first (keys may hold NULs: no strcmp) */
+static int bytes_cmp(const char *a, size_t an, const char *b, size_t bn)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	int c = memcmp(a, b, an < bn ? an : bn);
+
+	return c != 0 ? c : (an > bn) - (an < bn);
 }
 
 static int bad_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct tally_bad *)a)->etcd_key, ((const struct tally_bad *)b)->etcd_key);
+	const struct tally_bad *x = a, *y = b;
+
+	return bytes_cmp(x->etcd_key, x->etcd_key_len, y->etcd_key, y->etcd_key_len);
+}
+
+struct keyref {
+	char *key;
+	size_t len;
+};
+
+static int keyref_cmp(const void *a, const void *b)
+{
+	const struct keyref *x = a, *y = b;
+
+	return bytes_cmp(x->key, x->len, y->key, y->len);
+}
+
+/* Sorts a listed-key list and its lengths together (unsorted when out of
+ * memory: the lists are still complete). */
+static void sort_keys(char **v, size_t *lens, size_t n)
+{
+	struct keyref *r = n > 1 ? malloc(n * sizeof(*r)) : NULL;
+
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		r[i] = (struct keyref){ v[i], lens[i] };
+	qsort(r, n, sizeof(*r), keyref_cmp);
+	for (size_t i = 0; i < n; i++)
+		v[i] = r[i].key, lens[i] = r[i].len;
+	free(r);
 }
 
 static int res_cmp(const void *a, const void *b)
@@ -222,12 +264,9 @@ static void sort_results(struct backup *bk)
 			if (t->res[r].n_bad > 1)
 				qsort(t->res[r].bad, t->res[r].n_bad, sizeof(*t->res[r].bad), bad_cmp);
 	}
-	if (bk->h.n_deleted > 1)
-		qsort(bk->h.deleted, bk->h.n_deleted, sizeof(char *), str_cmp);
-	if (bk->h.n_recreated > 1)
-		qsort(bk->h.recreated, bk->h.n_recreated, sizeof(char *), str_cmp);
-	if (bk->h.n_plain_keys > 1)
-		qsort(bk->h.plain_keys, bk->h.n_plain_keys, sizeof(char *), str_cmp);
+	sort_keys(bk->h.deleted, bk->h.deleted_len, bk->h.n_deleted);
+	sort_keys(bk->h.recreated, bk->h.recreated_len, bk->h.n_recreated);
+	sort_keys(bk->h.plain_keys, bk->h.plain_keys_len, bk->h.n_plain_keys);
 }
 
 int backup_run(struct backup *bk, backup_value_fn fn, backup_progress_fn progress, void *arg)

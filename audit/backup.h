@@ -45,7 +45,9 @@ struct backup_history {
 	struct history_result sum; /* history_add_key: what audit --history counts too
 				      (retired counts stay 0: not judged here) */
 	uint64_t deleted_keys, recreated_keys;
-	char **deleted, **recreated, **plain_keys; /* listed keys, each malloc'd */
+	char **deleted, **recreated, **plain_keys; /* listed keys, each malloc'd and
+						      NUL-terminated, but may hold NULs: */
+	size_t *deleted_len, *recreated_len, *plain_keys_len; /* each one's length */
 	size_t n_deleted, n_recreated, n_plain_keys;
 };
 

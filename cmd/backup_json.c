@@ -57,12 +57,12 @@ static json_t *history_obj(const struct backup *bk)
 	json_object_set_new(o, "plaintext_revisions_historical", json_integer((json_int_t)h->sum.plaintext_historical));
 	json_object_set_new(o, "keys_with_historical_plaintext",
 			    json_integer((json_int_t)h->sum.keys_with_historical_plaintext));
-	cmd_json_str_list(o, "keys_with_historical_plaintext_list", h->plain_keys, h->n_plain_keys);
+	cmd_json_str_list(o, "keys_with_historical_plaintext_list", h->plain_keys, h->plain_keys_len, h->n_plain_keys);
 	json_object_set_new(o, "oldest_historical_plaintext_revision", json_integer(h->sum.oldest_plaintext_revision));
 	json_object_set_new(o, "deleted_keys_count", json_integer((json_int_t)h->deleted_keys));
-	cmd_json_str_list(o, "deleted_keys", h->deleted, h->n_deleted);
+	cmd_json_str_list(o, "deleted_keys", h->deleted, h->deleted_len, h->n_deleted);
 	json_object_set_new(o, "recreated_keys_count", json_integer((json_int_t)h->recreated_keys));
-	cmd_json_str_list(o, "recreated_keys", h->recreated, h->n_recreated);
+	cmd_json_str_list(o, "recreated_keys", h->recreated, h->recreated_len, h->n_recreated);
 	json_object_set_new(o, "purge_needed", json_boolean(h->sum.plaintext_historical > 0));
 	return o;
 }

@@ -135,11 +135,11 @@ static void print_config(const struct backup *bk, size_t i)
 	free(labels);
 }
 
-static void print_keys(const char *title, uint64_t count, char **v, size_t n)
+static void print_keys(const char *title, uint64_t count, char **v, const size_t *lens, size_t n)
 {
 	printf("  %s: %llu\n", title, (unsigned long long)count);
 	for (size_t i = 0; i < n; i++) {
-		char *k = esc_term((const uint8_t *)v[i], strlen(v[i]));
+		char *k = esc_term((const uint8_t *)v[i], lens[i]);
 
 		printf("    %s\n", k != NULL ? k : "?");
 		free(k);
@@ -161,8 +161,8 @@ static void print_history(const struct backup *bk)
 	if (h->sum.plaintext_historical > 0 && h->sum.oldest_plaintext_revision > 0)
 		printf("; oldest at revision %lld", (long long)h->sum.oldest_plaintext_revision);
 	printf(")\n");
-	print_keys("deleted keys", h->deleted_keys, h->deleted, h->n_deleted);
-	print_keys("re-created keys", h->recreated_keys, h->recreated, h->n_recreated);
+	print_keys("deleted keys", h->deleted_keys, h->deleted, h->deleted_len, h->n_deleted);
+	print_keys("re-created keys", h->recreated_keys, h->recreated, h->recreated_len, h->n_recreated);
 	if (h->sum.plaintext_historical > 0)
 		printf("  this backup still holds old plaintext: compact and defragment the cluster, then take a new "
 		       "snapshot and retire this one\n");

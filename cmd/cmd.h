@@ -89,6 +89,10 @@ int cmd_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
  * usage error and returns EXIT_USAGE. */
 int cmd_page_size(int64_t *out, const char *cmd, const char *arg);
 
+/* --quota-bytes for command cmd: a byte count with an optional K/M/G (KiB,
+ * MB...) suffix into *out, 0; else prints a usage error, EXIT_USAGE. */
+int cmd_quota_bytes(int64_t *out, const char *cmd, const char *arg);
+
 /* Parses "table" or "json" for -o. Returns 0/1 (json) or ERR_USAGE. */
 int cmd_output_format(const char *arg);
 
@@ -103,8 +107,9 @@ int cmd_json_bytes(struct json_t *obj, const char *field, const uint8_t *p, size
 struct json_t *cmd_json_text(const uint8_t *p, size_t n);
 /* obj[field] = array of the strings' text forms; when any is not clean
  * UTF-8, also obj["<field>_b64"] = array of each one's base64 (null for
- * the clean ones). */
-int cmd_json_str_list(struct json_t *obj, const char *field, char *const *v, size_t n);
+ * the clean ones). lens: each one's length (etcd keys may hold NULs);
+ * NULL: strlen. */
+int cmd_json_str_list(struct json_t *obj, const char *field, char *const *v, const size_t *lens, size_t n);
 
 /* A key name for a table cell: escaped (esc_term), "-" when empty, with a
  * trailing "?" when guessed (no configured key matched its prefix). */

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_NODE_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_BACKUP, OPT_PREFIX, OPT_PAGE };
+enum { OPT_NODE_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_BACKUP, OPT_PREFIX, OPT_PAGE, OPT_ALLOW_EMPTY };
 
 
 static const char CHECK_HELP[] =
@@ -49,9 +49,13 @@ static const char CHECK_HELP[] =
 	"                          (etcdctl snapshot save) under PROPOSED (repeatable)\n"
 	"  --etcd-prefix PREFIX    kube-apiserver's --etcd-prefix (default /registry)\n"
 	"  --page-size N           keys per etcd page (default 5000)\n"
+	"  --allow-empty           a resource (or --all prefix) with no key at all in etcd is\n"
+	"                          fine (default: refused, e.g. a mistyped --etcd-prefix proves\n"
+	"                          nothing)\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
 	"\nexit status: 0 every value readable under PROPOSED (warnings may be printed);\n"
-	"             1 refused: some value would be unreadable; 2 usage or config error;\n"
+	"             1 refused: some value would be unreadable, or a scanned prefix held no\n"
+	"             key (without --allow-empty); 2 usage or config error;\n"
 	"             3 etcd unreachable or other runtime failure\n";
 
 struct check {
@@ -63,6 +67,7 @@ struct check {
 	size_t n_backups;
 	uint64_t backup_bad;
 	int64_t page_size;
+	int allow_empty;
 	struct encconf *proposed;
 	struct encconf *nodes[CMD_MAX_NODES];
 	struct kms_ring *ring;
@@ -89,6 +94,7 @@ static int parse_opt(struct check *k, int opt, const char *arg, char **argv)
 		k->backups[k->n_backups++] = arg;
 		return 0;
 	case OPT_PREFIX: k->prefix = arg; return 0;
+	case OPT_ALLOW_EMPTY: k->allow_empty = 1; return 0;
 	case OPT_PAGE:
 		return cmd_page_size(&k->page_size, "config check", arg);
 	case 'h': fputs(CHECK_HELP, stdout); return CMD_HELP_SHOWN;
@@ -107,6 +113,7 @@ static int parse_args(struct check *k, int argc, char **argv)
 		{ "backup", required_argument, NULL, OPT_BACKUP },
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
+		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -190,7 +197,7 @@ static void print_groups(const struct status_bad *b)
 		printf("  %s key '%s': %llu values (%s%s%s)\n", env_kind_name(g->kind), name,
 		       (unsigned long long)g->count, xf_reason_name(g->reason), g->detail[0] ? ": " : "", g->detail[0] ? detail : "");
 		for (size_t j = 0; j < g->n_examples; j++) {
-			char *k = esc_term((const uint8_t *)g->examples[j], strlen(g->examples[j]));
+			char *k = esc_term((const uint8_t *)g->examples[j], g->example_len[j]);
 
 			printf("    %s\n", k ? k : "?");
 			free(k);
@@ -234,8 +241,19 @@ static void print_etcd(const struct check *k, int64_t revision)
 	print_groups(&k->res.bad);
 }
 
+/* A prefix with no key proved nothing: no "safe" unless --allow-empty. */
+static int empty_refused(const struct check *k)
+{
+	return k->res.empty.n > 0 && !k->allow_empty;
+}
+
 static void print_verdict(const struct check *k)
 {
+	if (k->res.bad.total == 0 && k->backup_bad == 0 && empty_refused(k)) {
+		printf("verdict: REFUSED: %zu scanned prefix%s held no key in etcd: nothing was proven there\n",
+		       k->res.empty.n, k->res.empty.n == 1 ? "" : "es");
+		return;
+	}
 	if (k->res.bad.total == 0 && k->backup_bad == 0) {
 		printf("verdict: safe: every value in etcd%s is readable under %s\n",
 		       k->n_backups ? " and in the backups" : "", k->proposed_path);
@@ -356,8 +374,9 @@ int cmd_config_check(int argc, char **argv)
 	print_etcd(&k, k.res.revision);
 	if ((rc = check_backups(&k)) < 0)
 		goto fail;
+	cmd_empty_status("config check", &k.res.empty, k.allow_empty);
 	print_verdict(&k);
-	status = k.res.bad.total > 0 || k.backup_bad > 0 ? EXIT_FINDINGS : EXIT_OK;
+	status = k.res.bad.total > 0 || k.backup_bad > 0 || empty_refused(&k) ? EXIT_FINDINGS : EXIT_OK;
 	goto out;
 fail:
 	progress_done(&k.prog);

@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 enum { OPT_NODE = CMD_OPT_FIRST, OPT_DIR, OPT_ONCE, OPT_EXPECT, OPT_LOCK_TTL, OPT_STATE_PREFIX, OPT_PREFIX,
-       OPT_KEYRING, OPT_PAGE, OPT_TIMEOUT, OPT_RATE, OPT_METRICS };
+       OPT_KEYRING, OPT_PAGE, OPT_TIMEOUT, OPT_RATE, OPT_METRICS, OPT_QUOTA };
 
 static const char CONTROLLER_HELP[] =
 	"usage: etcdcrypt controller [--node NAME] [--dir DIR] [--once] [--expect-nodes A,B,C]\n"
@@ -53,6 +53,8 @@ static const char CONTROLLER_HELP[] =
 	KMSFLAGS_HELP
 	"  --page-size N           keys per etcd page (default 5000)\n"
 	"  --max-rate N            at most N puts per second (pace a live cluster)\n"
+	"  --quota-bytes N         etcd's --quota-backend-bytes (K/M/G suffixes) for the quota\n"
+	"                          guard, as in rewrite (default: 2 GiB, etcd's default)\n"
 	"  --metrics-file PATH     keep Prometheus metrics in PATH (agreement, rewrites, the\n"
 	"                          published rewrite), replaced atomically (docs/metrics.md)\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
@@ -82,6 +84,8 @@ struct ctl_cmd {
 	int n_expect, once;
 	long lock_ttl, timeout, max_rate;
 	int64_t page_size;
+	int64_t quota;  /* --quota-bytes, else RW_DEFAULT_QUOTA */
+	int quota_given;
 	const char *metrics_path; /* --metrics-file, and what it shows: */
 	int agreed;
 	uint64_t rewrites, failures;
@@ -118,6 +122,9 @@ static int parse_opt(struct ctl_cmd *c, int opt, const char *arg, char **argv)
 	case OPT_KMS_ENDPOINT:
 		return kmsflags_add(&c->kf, arg) < 0 ? cmd_usage_error(c->verb, "%s", err_msg()) : 0;
 	case OPT_METRICS: c->metrics_path = arg; return 0;
+	case OPT_QUOTA:
+		c->quota_given = 1;
+		return cmd_quota_bytes(&c->quota, c->verb, arg);
 	case OPT_PAGE:
 		if ((rc = parse_long(c->verb, "--page-size", arg, 1, 100000, &v)) != 0)
 			return rc;
@@ -214,10 +221,12 @@ int cmd_controller(int argc, char **argv)
 		{ "page-size", required_argument, NULL, OPT_PAGE },
 		{ "max-rate", required_argument, NULL, OPT_RATE },
 		{ "metrics-file", required_argument, NULL, OPT_METRICS },
+		{ "quota-bytes", required_argument, NULL, OPT_QUOTA },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl_cmd c = { .verb = "controller", .dir = NODE_DEFAULT_DIR, .state_prefix = NODE_DEFAULT_PREFIX,
+			     .quota = RW_DEFAULT_QUOTA,
 			     .lock_ttl = NODE_LOCK_DEFAULT_TTL };
 	struct kms_ring *ring = NULL;
 	struct etcd_opts eo;
@@ -236,7 +245,7 @@ int cmd_controller(int argc, char **argv)
 	o = (struct node_ctl_opts){ .eo = &eo, .prefix = c.state_prefix, .node = c.node, .dir = c.dir,
 				    .expect = c.expect, .n_expect = (size_t)c.n_expect, .once = c.once,
 				    .lock_ttl = (int)c.lock_ttl, .etcd_prefix = c.prefix, .page_size = c.page_size,
-				    .quota = RW_DEFAULT_QUOTA, .max_rate = (double)c.max_rate, .ring = ring, .version = ETCDCRYPT_VERSION,
+				    .quota = c.quota, .quota_given = c.quota_given, .max_rate = (double)c.max_rate, .ring = ring, .version = ETCDCRYPT_VERSION,
 				    .stop = &cmd_stop, .log = ctl_log, .arg = &c,
 				    .on_state = c.metrics_path ? ctl_state : NULL };
 	rc = node_ctl_run(&o);

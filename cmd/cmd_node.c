@@ -288,7 +288,7 @@ static void print_refusal(const struct node_cmd *c, const struct cfgcheck_result
 
 		char name[ENV_NAME_MAX + 8];
 		char *k = esc_term((const uint8_t *)(g->n_examples ? g->examples[0] : ""),
-				   g->n_examples ? strlen(g->examples[0]) : 0);
+				   g->n_examples ? g->example_len[0] : 0);
 
 		cmd_name_cell(name, sizeof(name), g->key_name, 0);
 		printf("  needs %s key '%s': %llu values (%s), e.g. %s\n", env_kind_name(g->kind), name,

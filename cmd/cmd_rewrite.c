@@ -110,30 +110,6 @@ struct rewrite_cmd {
 	double seconds;     /* the run's, for both views */
 };
 
-static int parse_size(const char *s, int64_t *out)
-{
-	char *end;
-	double v = strtod(s, &end);
-	double mult = 1;
-
-	if (end == s || v <= 0)
-		return ERR_USAGE;
-	if (*end == 'K' || *end == 'k')
-		mult = 1024, end++;
-	else if (*end == 'M')
-		mult = 1024.0 * 1024, end++;
-	else if (*end == 'G')
-		mult = 1024.0 * 1024 * 1024, end++;
-	if (*end == 'i')
-		end++;
-	if (*end == 'B')
-		end++;
-	if (*end)
-		return ERR_USAGE;
-	*out = (int64_t)(v * mult);
-	return 0;
-}
-
 static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 {
 	long v;
@@ -178,8 +154,8 @@ static int parse_opt(struct rewrite_cmd *a, int c, const char *arg)
 			return cmd_usage_error("rewrite", "--max-rate: '%s' is not a positive number", arg);
 		return 0;
 	case OPT_QUOTA:
-		if (parse_size(arg, &a->quota) < 0)
-			return cmd_usage_error("rewrite", "--quota-bytes: '%s' is not a size (e.g. 8589934592 or 8G)", arg);
+		if (cmd_quota_bytes(&a->quota, "rewrite", arg) != 0)
+			return EXIT_USAGE;
 		a->quota_given = 1;
 		return 0;
 	case 'o':

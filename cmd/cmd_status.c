@@ -446,7 +446,7 @@ static void print_table(const struct st_cmd *c, const struct status *st, int64_t
 		printf("unreadable: %s: %llu", st->readers[i].label, (unsigned long long)b->total);
 		if (b->n_groups > 0 && b->groups[0].n_examples > 0) {
 			const char *ex = b->groups[0].examples[0];
-			char *k = esc_term((const uint8_t *)ex, strlen(ex)), name[ENV_NAME_MAX + 8];
+			char *k = esc_term((const uint8_t *)ex, b->groups[0].example_len[0]), name[ENV_NAME_MAX + 8];
 
 			cmd_name_cell(name, sizeof(name), b->groups[0].key_name, 0);
 			printf(" (e.g. %s: %s %s, %s)", k ? k : "?", env_kind_name(b->groups[0].kind), name,
@@ -484,7 +484,7 @@ static json_t *bad_json(const struct status_reader *r)
 		json_object_set_new(o, "reason", json_string(xf_reason_name(g->reason)));
 		json_object_set_new(o, "detail", cmd_json_text((const uint8_t *)g->detail, strlen(g->detail)));
 		json_object_set_new(o, "count", json_integer((json_int_t)g->count));
-		cmd_json_str_list(o, "examples", g->examples, g->n_examples);
+		cmd_json_str_list(o, "examples", g->examples, g->example_len, g->n_examples);
 		json_array_append_new(groups, o);
 	}
 	return json_pack("{s:s,s:I,s:o}", "config", r->label, "count", (json_int_t)r->bad.total, "groups", groups);

@@ -35,14 +35,14 @@ int cmd_json_bytes(json_t *obj, const char *field, const uint8_t *p, size_t n)
 	return err;
 }
 
-int cmd_json_str_list(json_t *obj, const char *field, char *const *v, size_t n)
+int cmd_json_str_list(json_t *obj, const char *field, char *const *v, const size_t *lens, size_t n)
 {
 	json_t *a = json_array(), *b = NULL;
 	char twin[128];
 	int err = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		size_t l = strlen(v[i]);
+		size_t l = lens != NULL ? lens[i] : strlen(v[i]);
 
 		json_array_append_new(a, cmd_json_text((const uint8_t *)v[i], l));
 		if (b == NULL && !esc_utf8_clean((const uint8_t *)v[i], l)) {

@@ -174,6 +174,37 @@ int cmd_page_size(int64_t *out, const char *cmd, const char *arg)
 	return 0;
 }
 
+static int parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	double mult = 1;
+
+	if (end == s || v <= 0)
+		return ERR_USAGE;
+	if (*end == 'K' || *end == 'k')
+		mult = 1024, end++;
+	else if (*end == 'M')
+		mult = 1024.0 * 1024, end++;
+	else if (*end == 'G')
+		mult = 1024.0 * 1024 * 1024, end++;
+	if (*end == 'i')
+		end++;
+	if (*end == 'B')
+		end++;
+	if (*end)
+		return ERR_USAGE;
+	*out = (int64_t)(v * mult);
+	return 0;
+}
+
+int cmd_quota_bytes(int64_t *out, const char *cmd, const char *arg)
+{
+	if (parse_size(arg, out) < 0)
+		return cmd_usage_error(cmd, "--quota-bytes: '%s' is not a size (e.g. 8589934592 or 8G)", arg);
+	return 0;
+}
+
 int cmd_output_format(const char *arg)
 {
 	if (strcmp(arg, "table") == 0)

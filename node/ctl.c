@@ -212,15 +212,16 @@ static void on_bad(void *arg, const struct rw_unreadable *u)
  * size does not fit). */
 static int gates(struct ctl *c, const struct rw_opts *ro)
 {
-	struct etcd_status es;
+	struct etcd_db_sizes db;
 	struct rw_quota q;
 	int rc;
 
-	if ((rc = rw_check_target(ro)) < 0 || (rc = rw_check_alarms(c->cl)) < 0 || (rc = etcd_status(c->cl, &es)) < 0 ||
+	/* each member enforces the quota on its own file: the largest decides */
+	if ((rc = rw_check_target(ro)) < 0 || (rc = rw_check_alarms(c->cl)) < 0 || (rc = etcd_db_sizes(c->cl, &db)) < 0 ||
 	    (rc = rw_count(c->cl, ro, &c->rec.total)) < 0)
 		return rc;
-	q = (struct rw_quota){ .quota = c->o->quota, .quota_given = 0, .db_size = es.db_size,
-			       .db_size_in_use = es.db_size_in_use, .keys = c->rec.total, .growth = -1 };
+	q = (struct rw_quota){ .quota = c->o->quota, .quota_given = c->o->quota_given, .db_size = db.max_db_size,
+			       .db_size_in_use = db.max_db_size_in_use, .keys = c->rec.total, .growth = -1 };
 	if ((rc = rw_quota_check(ro, &q)) <= 0)
 		return rc;
 	if ((rc = rw_estimate(c->cl, ro, &q.values, &q.growth)) < 0)

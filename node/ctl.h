@@ -49,6 +49,7 @@ struct node_ctl_opts {
 	const char *etcd_prefix; /* kube-apiserver's, NULL: /registry */
 	int64_t page_size;
 	int64_t quota;           /* etcd's --quota-backend-bytes */
+	int quota_given;         /* quota was given, not assumed (the messages differ) */
 	double max_rate;         /* puts per second, 0: unlimited */
 	const struct kms_ring *ring;
 	const char *version;     /* etcdcrypt's, for the record */

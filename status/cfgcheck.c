@@ -70,6 +70,7 @@ int cfgcheck_run(struct cfgcheck_result *out, struct etcd_client *cl, const stru
 			break;
 		rc = scan_run(s, on_value, on_progress, &u);
 		out->revision = scan_revision(s);
+		scan_empty(rc == 0 ? s : NULL, &out->empty);
 		scan_free(s);
 		if (rc != ERR_COMPACTED || attempt > 0)
 			break;

@@ -37,6 +37,7 @@ struct cfgcheck_result {
 	uint64_t total;   /* values scanned */
 	uint64_t current; /* already under PROPOSED's write key */
 	struct status_bad bad; /* unreadable under PROPOSED; release with cfgcheck_release */
+	struct scan_empty empty; /* targets that held no key: nothing was proven there */
 };
 
 /* The union of the resources the configs name into *out (caller frees). */

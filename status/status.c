@@ -113,8 +113,11 @@ int status_bad_add(struct status_bad *b, const struct etcd_kv *kv, const struct 
 	g->count++;
 	if (g->n_examples >= STATUS_EXAMPLES)
 		return 0;
-	if ((key = strndup((const char *)kv->key, kv->key_len)) == NULL)
+	if ((key = malloc(kv->key_len + 1)) == NULL) /* not strndup: a key may hold NULs */
 		return err_set(ERR_NOMEM, "out of memory");
+	memcpy(key, kv->key, kv->key_len);
+	key[kv->key_len] = '\0';
+	g->example_len[g->n_examples] = kv->key_len;
 	g->examples[g->n_examples++] = key;
 	return 0;
 }

@@ -57,7 +57,8 @@ struct status_bad_group {
 	enum xf_reason reason;
 	char detail[256]; /* of the first value of the group */
 	uint64_t count;
-	char *examples[STATUS_EXAMPLES]; /* etcd keys, NUL-terminated */
+	char *examples[STATUS_EXAMPLES]; /* etcd keys, NUL-terminated but may hold NULs: */
+	size_t example_len[STATUS_EXAMPLES]; /* each one's length */
 	size_t n_examples;
 };
 

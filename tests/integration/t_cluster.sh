@@ -162,6 +162,14 @@ t_exit 3 "rewrite through c1: refused, the largest member would pass the quota" 
 	--endpoints "$(eps_first c1)" --config "$CBC" --force --quota-bytes "$Q"
 t_stderr_has "over the quota" "quota refusal explains"
 t_stderr_has "$BIG" "quota refusal counts from the largest database"
+# the controller runs the same guard (node/ctl.c): through c1 too, with the same quota
+mkdir -p "$ETCD_TMP/ctl"
+install -m 600 "$CBC" "$ETCD_TMP/ctl/current.yaml"
+t_exit 3 "controller --once through c1: refused, the largest member would pass the quota" timeout 60 "$BIN" controller \
+	--once --node q1 --dir "$ETCD_TMP/ctl" --lock-ttl 3 --endpoints "$(eps_first c1)" --quota-bytes "$Q"
+t_stderr_has "$BIG" "controller: the refusal counts from the largest database"
+t_stderr_has "etcd raises NOSPACE there" "controller: --quota-bytes is taken as given, not assumed"
+etcdctl --endpoints "$ETCD_C_ENDPOINTS" del --prefix /etcdcrypt/ >/dev/null
 
 # --- 4. a closed stdout pipe is exit 3, not death by SIGPIPE -------------------
 echo "# section 4 at ${SECONDS} s"

@@ -118,5 +118,12 @@ t_fast 1 "status --etcd-prefix /registr: exit 1" "$BIN" status --endpoints "$P" 
 t_stderr_has "etcdcrypt status: no key under '/registr/secrets/'" "status: the empty prefix is named"
 t_fast 0 "status --etcd-prefix /registr --allow-empty: exit 0" "$BIN" status --endpoints "$P" --node "m1=$FX/configs/identity-only.yaml" --etcd-prefix /registr --allow-empty
 t_fast 0 "status (one plaintext secret, identity everywhere): exit 0" "$BIN" status --endpoints "$P" --node "m1=$FX/configs/identity-only.yaml"
+t_fast 1 "config check --etcd-prefix /registr: exit 1, not 'safe'" "$BIN" config check --endpoints "$P" "$CFG" --etcd-prefix /registr
+t_stderr_has "etcdcrypt config check: no key under '/registr/secrets/'" "config check: the empty prefix is named"
+t_stdout_lacks "verdict: safe" "config check: an empty prefix is not called safe"
+t_stdout_has "verdict: REFUSED: 1 scanned prefix held no key" "config check: the verdict says why"
+t_fast 0 "config check --etcd-prefix /registr --allow-empty: exit 0" "$BIN" config check --endpoints "$P" "$CFG" --etcd-prefix /registr --allow-empty
+t_fast 0 "config check (one plaintext secret, readable under aescbc+identity): exit 0" "$BIN" config check --endpoints "$P" "$CFG"
+t_stdout_has "verdict: safe" "config check: safe when the secret was read"
 
 t_done

@@ -40,6 +40,24 @@ for k in plain_keys:
     subprocess.run(["etcdctl", "--endpoints", ep, "put", k], input=obj, check=True, stdout=subprocess.DEVNULL)
 for k in trunc_keys:
     subprocess.run(["etcdctl", "--endpoints", ep, "put", k], input=trunc, check=True, stdout=subprocess.DEVNULL)
+# keys holding a NUL byte (no argv carries one: etcd's JSON gateway): one
+# unreadable, one whose history holds plaintext, one deleted, one re-created
+import urllib.request
+def gw(path, body):
+    req = urllib.request.Request("http://" + ep + path, data=json.dumps(body).encode(), method="POST")
+    return json.load(urllib.request.urlopen(req, timeout=10))
+def gwput(k, v):
+    gw("/v3/kv/put", {"key": base64.b64encode(k).decode(), "value": base64.b64encode(v).decode()})
+def gwdel(k):
+    gw("/v3/kv/deleterange", {"key": base64.b64encode(k).decode()})
+nul_trunc, nul_hist = P + b"nul-\x00-trunc", P + b"nul-\x00-hist"
+nul_del, nul_rec = P + b"nul-\x00-del", P + b"nul-\x00-rec"
+gwput(nul_trunc, trunc)
+gwput(nul_hist, obj); gwput(nul_hist, trunc)
+gwput(nul_del, obj); gwdel(nul_del)
+gwput(nul_rec, obj); gwdel(nul_rec); gwput(nul_rec, obj)
+trunc_keys += [nul_trunc, nul_hist]
+plain_keys += [nul_rec]
 all_keys = set(plain_keys + trunc_keys)
 subprocess.run(["etcdctl", "--endpoints", ep, "snapshot", "save", f"{tmp}/snap.db"], check=True,
                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -106,7 +124,27 @@ json_case("backup verify -o json", ["backup", "verify", f"{tmp}/snap.db", "--con
 json_case("backup verify --list-keys -o json", ["backup", "verify", f"{tmp}/snap.db", "--config", cfg, "--list-keys", "-o", "json"],
           (1,), all_keys, lines=True)
 json_case("status -o json", ["status"] + E + ["--node", f"m1={cfg}", "-o", "json"], (1,), set(trunc_keys))
-for k in plain_keys + trunc_keys:
+
+# history lists and examples keep every byte of a key holding NUL
+def twin_list(d, field):
+    twins = d.get(field + "_b64") or [None] * len(d.get(field, []))
+    return {base64.b64decode(b) if b is not None else s.encode() for s, b in zip(d.get(field, []), twins)}
+r = run(["backup", "verify", f"{tmp}/snap.db", "--config", cfg, "--history", "-o", "json"], (1,))
+for d in json_docs(r.stdout):
+    h = d.get("history") or {}
+    check(nul_hist in twin_list(h, "keys_with_historical_plaintext_list"), f"backup --history JSON: {nul_hist!r} in keys_with_historical_plaintext_list")
+    check(nul_del in twin_list(h, "deleted_keys"), f"backup --history JSON: {nul_del!r} in deleted_keys ({sorted(twin_list(h, 'deleted_keys'))[:3]})")
+    check(nul_rec in twin_list(h, "recreated_keys"), f"backup --history JSON: {nul_rec!r} in recreated_keys")
+r = run(["backup", "verify", f"{tmp}/snap.db", "--config", cfg, "--history"], (1,))
+for k in (b"nul-\\x00-del", b"nul-\\x00-rec"):
+    check(k in r.stdout, f"backup --history table: {k!r} shown whole, NUL escaped")
+r = run(["status"] + E + ["--node", f"m1={cfg}"], (1,))
+for line in r.stdout.splitlines():
+    if line.startswith(b"unreadable:") and b"nul-" in line:
+        check(b"nul-\\x00-" in line, f"status table: the example key is shown whole ({line[:80]!r})")
+r = run(["config", "check"] + E + [cfg], (1,))
+check(b"nul-\\x00-trunc" in r.stdout and b"nul-\\x00-hist" in r.stdout, "config check table: NUL keys shown whole")
+for k in [k for k in plain_keys + trunc_keys if b"\x00" not in k]:  # no argv holds a NUL
     json_case(f"get -o json {k!r}", ["get"] + E + [k, "--config", cfg, "-o", "json"], (0, 1), {k})
 
 for what, args in [("audit", ["audit"] + E + ["--config", cfg]),
