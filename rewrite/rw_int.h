@@ -73,6 +73,14 @@ int rw_settle(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int 
  * as one new Txn. */
 int rw_resolve(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int depth);
 
+/* One put p of a failed batch b against its key as just read (kv; key NULL:
+ * deleted meanwhile): gone (vanished), unchanged (its verified value goes
+ * into redo, with the key's current lease), holding our bytes (an earlier
+ * attempt applied: rewritten), or changed by someone (rehandled: decided
+ * again with rw_decide, after_conflict set; into redo if it needs a write). */
+int rw_redo_key(struct rw *w, const struct rw_batch *b, const struct rw_put *p, const struct etcd_kv *kv,
+		struct rw_batch *redo);
+
 /* rw_redo.c: a Txn over puts lo..hi ended in error rc and may still have
  * been applied: read its keys to count it as applied or not, or else as in
  * doubt. Keeps err_msg(). */

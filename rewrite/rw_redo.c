@@ -49,8 +49,7 @@ static int is_ours(struct rw *w, const struct rw_batch *b, const struct rw_put *
 	return 1;
 }
 
-/* One key of a failed batch as it is now: into redo if it needs a write. */
-static int redo_key(struct rw *w, const struct rw_batch *b, const struct rw_put *p, const struct etcd_kv *kv,
+int rw_redo_key(struct rw *w, const struct rw_batch *b, const struct rw_put *p, const struct etcd_kv *kv,
 		    struct rw_batch *redo)
 {
 	const uint8_t *key = b->data.data + p->key_off;
@@ -98,7 +97,7 @@ int rw_resolve(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int
 	if ((rc = reread(w, b, lo, hi, &m)) < 0)
 		goto out;
 	for (size_t i = lo; i < hi && rc == 0; i++)
-		rc = redo_key(w, b, &b->puts[i], &m.kvs[i - lo], redo);
+		rc = rw_redo_key(w, b, &b->puts[i], &m.kvs[i - lo], redo);
 	etcd_many_resp_release(&m);
 	if (rc == 0 && redo->n > 0) {
 		rc = rw_txn_sync(w, redo, 0, redo->n, &ok, &rev);

@@ -228,9 +228,10 @@ int etcd_alarms(struct etcd_client *c, unsigned *out_alarms);
  * returns <0 to stop with that code. It costs etcd what `etcdctl snapshot
  * save` costs: one read transaction and the file read once.
  * Stops within a fraction of a second with ERR_INTERRUPTED once *stop (may
- * be NULL) is non-zero; a stream silent for the command timeout ends with
- * ERR_UNAVAILABLE. Before the first piece arrives, an unreachable endpoint
- * fails over and an expired token is renewed, as for unary calls; after it,
+ * be NULL) or the client's stop flag is non-zero; a stream silent for the
+ * command timeout ends with ERR_UNAVAILABLE. Before the first piece arrives,
+ * an unreachable or silent (hung) endpoint fails over and an expired token
+ * is renewed, as for unary calls; after it,
  * errors are returned (fn's bytes so far are then incomplete). etcd with
  * auth lets only a user with the root role take a snapshot: others get
  * ERR_AUTH ("permission denied"). The hash is not checked here. */

@@ -1,7 +1,8 @@
 /* test_rewrite: rewrite's per-value decision (rw_decide) with no etcd: what
  * is left alone (unreadable: reported; current: counted, also when --force
  * meets a value decided again after a conflict), what is sealed for the
- * write target and verified, what a dry run counts. Sealed values are opened
+ * write target and verified, what a dry run counts; and after a Txn's compare
+ * failed, what each re-read key becomes (rw_redo_key). Sealed values are opened
  * here with OpenSSL's EVP directly (AES-256-CBC, PKCS#7, the key from the
  * config file), not with etcdcrypt's provider. */
 #include "testutil.h"
@@ -51,12 +52,16 @@ static void fx_init(struct fixture *f, const char *config)
 	f->w.on_bad = on_bad;
 	f->w.arg = f;
 	buf_init(&f->w.check, 0);
+	buf_init(&f->w.plain, 0);
+	buf_init(&f->w.enc_conflict, 0);
 	buf_init(&f->out, 0);
 }
 
 static void fx_release(struct fixture *f)
 {
 	buf_release(&f->w.check);
+	buf_release(&f->w.plain);
+	buf_release(&f->w.enc_conflict);
 	buf_release(&f->out);
 	xf_free(f->xf);
 	encconf_free(f->conf);
@@ -217,6 +222,138 @@ START_TEST(test_decrypt_to_identity)
 }
 END_TEST
 
+/* ---- after a failed compare: one put, its key as re-read ------------------- */
+
+struct conflict {
+	struct fixture f;
+	struct rw_batch b, redo; /* the failed batch: one put of KEY; what goes out again */
+	struct buf sent;         /* the verified value that Txn carried */
+};
+
+static void conflict_init(struct conflict *c)
+{
+	int need = 0;
+
+	fx_init(&c->f, "k8s-vectors/configs/aescbc.yaml");
+	memset(&c->b, 0, sizeof(c->b));
+	memset(&c->redo, 0, sizeof(c->redo));
+	buf_init(&c->b.data, 0);
+	buf_init(&c->redo.data, 0);
+	buf_init(&c->sent, 0);
+	ck_assert_int_eq(decide(&c->f, OBJ, strlen(OBJ), 0, &need), 0);
+	ck_assert(need == 1 && buf_append(&c->sent, c->f.out.data, c->f.out.len) == 0);
+	ck_assert(rw_batch_add(&c->b, (const uint8_t *)KEY, strlen(KEY), c->sent.data, c->sent.len, 42, 0, c->f.xf) == 0);
+	memset(&c->f.st, 0, sizeof(c->f.st));
+}
+
+static void conflict_release(struct conflict *c)
+{
+	buf_release(&c->b.data);
+	buf_release(&c->redo.data);
+	buf_release(&c->sent);
+	fx_release(&c->f);
+}
+
+static int redo(struct conflict *c, const void *value, size_t n, int64_t mod, int64_t lease)
+{
+	struct etcd_kv kv = { .key = (const uint8_t *)KEY, .key_len = strlen(KEY), .value = value, .value_len = n,
+			      .mod_revision = mod, .lease = lease };
+
+	if (value == NULL)
+		kv.key = NULL; /* deleted meanwhile */
+	return rw_redo_key(&c->f.w, &c->b, &c->b.puts[0], &kv, &c->redo);
+}
+
+START_TEST(test_conflict_key_vanished)
+{
+	struct conflict c;
+
+	conflict_init(&c);
+	ck_assert_int_eq(redo(&c, NULL, 0, 0, 0), 0);
+	ck_assert_uint_eq(c.f.st.vanished, 1);
+	ck_assert_uint_eq(c.redo.n, 0);
+	conflict_release(&c);
+}
+END_TEST
+
+/* the compare failed for another key of the Txn: this one still holds what
+ * was read; its verified value goes out again, keeping the lease it has now */
+START_TEST(test_conflict_key_unchanged)
+{
+	static const char stored[] = OBJ;
+	struct conflict c;
+
+	conflict_init(&c);
+	ck_assert_int_eq(redo(&c, stored, strlen(stored), 42, 7), 0);
+	ck_assert_uint_eq(c.redo.n, 1);
+	ck_assert_int_eq(c.redo.puts[0].mod_revision, 42);
+	ck_assert_int_eq(c.redo.puts[0].lease, 7);
+	ck_assert_uint_eq(c.redo.puts[0].val_len, c.sent.len);
+	ck_assert(memcmp(c.redo.data.data + c.redo.puts[0].val_off, c.sent.data, c.sent.len) == 0);
+	ck_assert_uint_eq(c.f.st.rehandled, 0);
+	conflict_release(&c);
+}
+END_TEST
+
+/* the key holds exactly the bytes we sent (fresh IV: nobody else's): an
+ * earlier attempt was applied; counted, not sent again */
+START_TEST(test_conflict_key_ours)
+{
+	struct conflict c;
+
+	conflict_init(&c);
+	ck_assert_int_eq(redo(&c, c.sent.data, c.sent.len, 50, 0), 0);
+	ck_assert_uint_eq(c.redo.n, 0);
+	ck_assert_uint_eq(c.f.st.rewritten, 1);
+	ck_assert_int_eq(c.f.st.revision_end, 50);
+	conflict_release(&c);
+}
+END_TEST
+
+/* someone wrote a new plaintext: decided again, sealed from the NEW value */
+START_TEST(test_conflict_key_rewritten_by_someone)
+{
+	static const char newer[] = "{\"kind\":\"Secret\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"a\","
+				    "\"namespace\":\"ns\"},\"data\":{\"k\":\"djI=\"}}\n";
+	struct conflict c;
+	uint8_t back[512];
+
+	conflict_init(&c);
+	ck_assert_int_eq(redo(&c, newer, strlen(newer), 51, 0), 0);
+	ck_assert_uint_eq(c.f.st.rehandled, 1);
+	ck_assert_uint_eq(c.redo.n, 1);
+	ck_assert_int_eq(c.redo.puts[0].mod_revision, 51);
+	size_t n = cbc_open(back, sizeof(back), c.redo.data.data + c.redo.puts[0].val_off, c.redo.puts[0].val_len);
+	ck_assert(n == strlen(newer) && memcmp(back, newer, n) == 0);
+	conflict_release(&c);
+}
+END_TEST
+
+/* the apiserver wrote it meanwhile with the write key: done, even with
+ * --force; and a value changed into something unreadable is reported */
+START_TEST(test_conflict_key_now_current_or_unreadable)
+{
+	static const char forged[] = "k8s:enc:aescbc:v1:key-1999:0123456789abcdef0123456789abcdef";
+	struct conflict c;
+	struct buf theirs;
+
+	conflict_init(&c);
+	c.f.o.force = 1;
+	buf_init(&theirs, 0);
+	ck_assert(xf_write(c.f.xf, &theirs, (const uint8_t *)KEY, strlen(KEY), (const uint8_t *)OBJ, strlen(OBJ)) == 0);
+	ck_assert_int_eq(redo(&c, theirs.data, theirs.len, 52, 0), 0);
+	ck_assert_uint_eq(c.f.st.current, 1);
+	ck_assert_uint_eq(c.redo.n, 0);
+	ck_assert_int_eq(redo(&c, forged, strlen(forged), 53, 0), 0);
+	ck_assert_uint_eq(c.f.st.unreadable, 1);
+	ck_assert_int_eq(c.f.bad_calls, 1);
+	ck_assert_uint_eq(c.redo.n, 0);
+	ck_assert_uint_eq(c.f.st.rehandled, 2);
+	buf_release(&theirs);
+	conflict_release(&c);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("rewrite");
@@ -227,6 +364,13 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_unreadable_is_reported_not_written);
 	tcase_add_test(tc, test_dry_run_counts_without_writing);
 	tcase_add_test(tc, test_decrypt_to_identity);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("conflict");
+	tcase_add_test(tc, test_conflict_key_vanished);
+	tcase_add_test(tc, test_conflict_key_unchanged);
+	tcase_add_test(tc, test_conflict_key_ours);
+	tcase_add_test(tc, test_conflict_key_rewritten_by_someone);
+	tcase_add_test(tc, test_conflict_key_now_current_or_unreadable);
 	suite_add_tcase(s, tc);
 	return s;
 }
