@@ -93,14 +93,6 @@ struct ctl_cmd {
 	int have_last;
 };
 
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
-
 static int parse_long(const char *verb, const char *opt, const char *arg, long lo, long hi, long *out)
 {
 	if (num_parse_long(out, arg, lo, hi) < 0)
@@ -254,10 +246,8 @@ int cmd_controller(int argc, char **argv)
 				    .expect = c.expect, .n_expect = (size_t)c.n_expect, .once = c.once,
 				    .lock_ttl = (int)c.lock_ttl, .etcd_prefix = c.prefix, .page_size = c.page_size,
 				    .quota = c.quota, .quota_given = c.quota_given, .max_rate = (double)c.max_rate, .ring = ring, .version = ETCDCRYPT_VERSION,
-				    .stop = &stop_flag, .log = ctl_log, .arg = &c,
+				    .stop = &cmd_stop, .log = ctl_log, .arg = &c,
 				    .on_state = c.metrics_path ? ctl_state : NULL };
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	rc = node_ctl_run(&o);
 	if (rc == ERR_INTERRUPTED && !c.once)
 		status = EXIT_OK;
@@ -283,7 +273,7 @@ static int follow(struct ctl_cmd *c, struct etcd_client *cl, const char *id)
 	uint64_t shown = (uint64_t)-1;
 	int rc;
 
-	while (!stop_flag) {
+	while (!cmd_stop) {
 		rc = node_rwrec_get(cl, c->state_prefix, &r);
 		if (rc < 0 && rc != ERR_NOTFOUND)
 			return cmd_fail(rc);
@@ -342,8 +332,6 @@ int cmd_restart(int argc, char **argv)
 		goto out;
 	}
 	printf("requested a rewrite of every secret: %srequest = %s\n", c.state_prefix, id);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	status = follow(&c, cl, id);
 out:
 	etcd_close(cl);
