@@ -93,14 +93,6 @@ struct ctl_cmd {
 	int have_last;
 };
 
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
-
 static int parse_long(const char *verb, const char *opt, const char *arg, long lo, long hi, long *out)
 {
 	if (num_parse_long(out, arg, lo, hi) < 0)
@@ -144,31 +136,16 @@ static int parse_opt(struct ctl_cmd *c, int opt, const char *arg, char **argv)
 	}
 }
 
+static int parse_one(void *arg, int opt, const char *optarg, char **argv)
+{
+	return parse_opt(arg, opt, optarg, argv);
+}
+
 static int parse_args(struct ctl_cmd *c, int argc, char **argv, const struct option *opts)
 {
-	int opt, rc;
+	int rc = nodecmd_getopt(c->verb, &c->ef, argc, argv, opts, parse_one, c, NULL);
 
-	if ((rc = etcdflags_init(&c->ef)) < 0)
-		return cmd_fail(rc);
-	opterr = 0;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if ((rc = etcdflags_handle(&c->ef, opt, optarg)) < 0)
-			return cmd_usage_error(c->verb, "%s", err_msg());
-		if (rc == 1)
-			continue;
-		if ((rc = parse_opt(c, opt, optarg, argv)) != 0)
-			return rc;
-	}
-	if (optind != argc)
-		return cmd_usage_error(c->verb, "unexpected argument '%s'", argv[optind]);
-	if (node_prefix_check(c->state_prefix) < 0)
-		return cmd_usage_error(c->verb, "%s", err_msg());
-	if (!c->node[0])
-		nodecmd_hostname(c->node, sizeof(c->node));
-	if (!node_name_valid(c->node))
-		return cmd_usage_error(c->verb, "the host name '%s' is not a node name; give --node NAME", c->node);
-	return 0;
+	return rc != 0 ? rc : nodecmd_check(c->verb, c->node, c->state_prefix);
 }
 
 static void release(struct ctl_cmd *c)
@@ -254,10 +231,8 @@ int cmd_controller(int argc, char **argv)
 				    .expect = c.expect, .n_expect = (size_t)c.n_expect, .once = c.once,
 				    .lock_ttl = (int)c.lock_ttl, .etcd_prefix = c.prefix, .page_size = c.page_size,
 				    .quota = c.quota, .quota_given = c.quota_given, .max_rate = (double)c.max_rate, .ring = ring, .version = ETCDCRYPT_VERSION,
-				    .stop = &stop_flag, .log = ctl_log, .arg = &c,
+				    .stop = &cmd_stop, .log = ctl_log, .arg = &c,
 				    .on_state = c.metrics_path ? ctl_state : NULL };
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	rc = node_ctl_run(&o);
 	if (rc == ERR_INTERRUPTED && !c.once)
 		status = EXIT_OK;
@@ -283,7 +258,7 @@ static int follow(struct ctl_cmd *c, struct etcd_client *cl, const char *id)
 	uint64_t shown = (uint64_t)-1;
 	int rc;
 
-	while (!stop_flag) {
+	while (!cmd_stop) {
 		rc = node_rwrec_get(cl, c->state_prefix, &r);
 		if (rc < 0 && rc != ERR_NOTFOUND)
 			return cmd_fail(rc);
@@ -342,8 +317,6 @@ int cmd_restart(int argc, char **argv)
 		goto out;
 	}
 	printf("requested a rewrite of every secret: %srequest = %s\n", c.state_prefix, id);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	status = follow(&c, cl, id);
 out:
 	etcd_close(cl);

@@ -149,6 +149,37 @@ int nodecmd_expect_list(char **v, size_t max, const char *cmd, const char *arg)
 	return (int)n;
 }
 
+int nodecmd_getopt(const char *verb, struct etcdflags *ef, int argc, char **argv, const struct option *opts,
+		   int (*one)(void *arg, int opt, const char *optarg, char **argv), void *arg, const char *hint)
+{
+	int opt, rc;
+
+	if ((rc = etcdflags_init(ef)) < 0)
+		return cmd_fail(rc);
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if ((rc = etcdflags_handle(ef, opt, optarg)) < 0)
+			return cmd_usage_error(verb, "%s", err_msg());
+		if (rc == 0 && (rc = one(arg, opt, optarg, argv)) != 0)
+			return rc;
+	}
+	if (optind != argc)
+		return cmd_usage_error(verb, "unexpected argument '%s'%s", argv[optind], hint ? hint : "");
+	return 0;
+}
+
+int nodecmd_check(const char *verb, char *node, const char *state_prefix)
+{
+	if (!node[0])
+		nodecmd_hostname(node, NODE_NAME_MAX + 1);
+	if (!node_name_valid(node))
+		return cmd_usage_error(verb, "the host name '%s' is not a node name; give --node NAME", node);
+	if (node_prefix_check(state_prefix) < 0)
+		return cmd_usage_error(verb, "%s", err_msg());
+	return 0;
+}
+
 static int read_key(struct node_cmd *c, int opt, const char *path)
 {
 	enum encconf_kind kind = opt == OPT_AESCBC ? ENCCONF_AESCBC : opt == OPT_AESGCM ? ENCCONF_AESGCM
@@ -194,6 +225,11 @@ static int parse_opt(struct node_cmd *c, int opt, const char *arg, char **argv)
 	}
 }
 
+static int parse_one(void *arg, int opt, const char *optarg, char **argv)
+{
+	return parse_opt(arg, opt, optarg, argv);
+}
+
 static int parse_args(struct node_cmd *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -215,36 +251,17 @@ static int parse_args(struct node_cmd *c, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int opt, rc;
+	int rc = nodecmd_getopt(c->verb, &c->ef, argc, argv, opts, parse_one, c, " (keys are read from files: --aescbc KEYFILE)");
 
-	if ((rc = etcdflags_init(&c->ef)) < 0)
-		return cmd_fail(rc);
-	opterr = 0;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if ((rc = etcdflags_handle(&c->ef, opt, optarg)) < 0)
-			return cmd_usage_error(c->verb, "%s", err_msg());
-		if (rc == 1)
-			continue;
-		if ((rc = parse_opt(c, opt, optarg, argv)) != 0)
-			return rc;
-	}
-	if (optind != argc)
-		return cmd_usage_error(c->verb, "unexpected argument '%s' (keys are read from files: --aescbc KEYFILE)",
-				       argv[optind]);
+	if (rc != 0)
+		return rc;
 	if (c->rollback && c->n_keys)
 		return cmd_usage_error(c->verb, "--rollback takes no key: it puts back the kept file");
 	if (!c->rollback && c->mode == CSMCONF_ENABLE && c->n_keys == 0)
 		return cmd_usage_error(c->verb, "needs at least one key: --aescbc KEYFILE, --aesgcm KEYFILE or --secretbox KEYFILE");
 	if (c->restart_cmd && c->no_restart)
 		return cmd_usage_error(c->verb, "--restart-cmd and --no-restart exclude each other");
-	if (!c->node[0])
-		nodecmd_hostname(c->node, sizeof(c->node));
-	if (!node_name_valid(c->node))
-		return cmd_usage_error(c->verb, "the host name '%s' is not a node name; give --node NAME", c->node);
-	if (node_prefix_check(c->state_prefix) < 0)
-		return cmd_usage_error(c->verb, "%s", err_msg());
-	return 0;
+	return nodecmd_check(c->verb, c->node, c->state_prefix);
 }
 
 /* The new config text (generated, or the kept file for --rollback) and the

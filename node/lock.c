@@ -73,7 +73,10 @@ static void *keeper(void *arg)
 		eo.command_timeout_ms = period;
 	if (eo.dial_timeout_ms <= 0 || eo.dial_timeout_ms > period)
 		eo.dial_timeout_ms = period;
+	eo.stop = NULL; /* renewing is not interrupted: release ends it, and revokes */
 	while (!l->quit && !l->lost) {
+		if (*l->o.stop && l->o.on_lost)
+			*l->o.on_lost = 1; /* SIGINT/SIGTERM: the holder stops writing too */
 		if (now_ms() - last_ok >= lost_after_ms(l->o.ttl)) {
 			mark_lost(l);
 			break;
@@ -98,6 +101,10 @@ static void *keeper(void *arg)
 			next = now_ms() + 500;
 		}
 	}
+	/* released while held: revoke here, on a client that *stop does not cut
+	 * short, so the next in line need not wait for the TTL */
+	if (l->quit && !l->lost && (kc != NULL || etcd_open(&kc, &eo) == 0))
+		etcd_lease_revoke(kc, l->lease);
 	etcd_close(kc);
 	return NULL;
 }
@@ -220,8 +227,8 @@ void node_lock_release(struct node_lock *l, struct etcd_client *cl)
 		return;
 	l->quit = 1;
 	if (l->thread_started)
-		pthread_join(l->thread, NULL);
-	if (l->lease && cl)
+		pthread_join(l->thread, NULL); /* the keeper revokes the lease */
+	else if (l->lease && cl)
 		etcd_lease_revoke(cl, l->lease); /* best effort: else it expires */
 	free(l);
 }

@@ -35,7 +35,9 @@ struct node_lock_opts {
 	const char *node;           /* the value of the lock key */
 	int ttl;                    /* seconds, 2..3600 */
 	volatile sig_atomic_t *stop;    /* acquire gives up when set (ERR_INTERRUPTED) */
-	volatile sig_atomic_t *on_lost; /* set to 1 when the lease is lost; may be NULL */
+	/* may be NULL; set to 1 (within 50 ms) when the lease is lost or *stop
+	 * is set: the holder's writes must stop (the rewrite's stop flag) */
+	volatile sig_atomic_t *on_lost;
 };
 
 struct node_lock;
@@ -50,7 +52,8 @@ int node_lock_acquire(struct node_lock **out, struct etcd_client *cl, const stru
 /* Non-zero once the lease was lost (the holder must stop writing). */
 int node_lock_lost(const struct node_lock *l);
 
-/* Revokes the lease (deleting the lock key), stops the keep-alive thread
+/* Stops the keep-alive thread, which revokes the lease (deleting the lock
+ * key) on its own client, one *stop does not interrupt (bounded by ttl/3),
  * and frees l. NULL-safe. */
 void node_lock_release(struct node_lock *l, struct etcd_client *cl);
 
