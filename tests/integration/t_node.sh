@@ -81,6 +81,14 @@ t_stdout_has "goal: identity" "goal identity"
 t_stdout_has "changed: " "changed: line"
 t_stdout_has "etcd: identity (60)" "60 plaintext secrets"
 
+# ---- 0b. a mistyped --etcd-prefix proves nothing: refused, nothing changed -------------
+H0=$(sha256sum < "$D/ncn-m001/current.yaml")
+t_exit 1 "0b. enable --etcd-prefix /registr: refused (no key there), exit 1" on ncn-m001 enable --aescbc "$D/k1.key" --etcd-prefix /registr
+t_stderr_has "etcdcrypt enable: no key under '/registr/secrets/'" "0b. the empty prefix is named"
+t_stdout_lacks "configuration updated" "0b. nothing installed"
+t_eq "$(sha256sum < "$D/ncn-m001/current.yaml")" "$H0" "0b. current.yaml unchanged"
+t_eq "$(wc -l < "$RST")" 3 "0b. no restart"
+
 # ---- 1. enable on one node -----------------------------------------------------------
 t_exit 0 "1. enable on ncn-m001" on ncn-m001 enable --aescbc "$D/k1.key"
 t_stdout_has "ncn-m001 configuration updated ensure all control plane nodes run this same command" "CSM's line"
