@@ -58,9 +58,10 @@ static const char CONTROLLER_HELP[] =
 	"  --metrics-file PATH     keep Prometheus metrics in PATH (agreement, rewrites, the\n"
 	"                          published rewrite), replaced atomically (docs/metrics.md)\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
-	"\nexit status: 0 (--once) etcd is consistent with the agreed key, or stopped by\n"
-	"             SIGINT/SIGTERM; 1 values left unreadable; 2 usage or config error;\n"
-	"             3 a gate refused (alarm, quota) or a runtime failure\n";
+	"\nexit status: 0 (--once) etcd is consistent with the agreed key; (without --once)\n"
+	"             stopped by SIGINT/SIGTERM; 1 values left unreadable, or --once\n"
+	"             interrupted; 2 usage or config error; 3 a gate refused (alarm,\n"
+	"             quota) or a runtime failure\n";
 
 static const char RESTART_HELP[] =
 	"usage: etcdcrypt restart [--timeout SECONDS] [--state-prefix PREFIX] [etcd flags]\n\n"
