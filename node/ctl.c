@@ -296,6 +296,11 @@ static int run_rewrite(struct ctl *c, int force, const char *request)
 		  (long long)st.revision_end, (unsigned long long)st.scanned, (unsigned long long)st.rewritten,
 		  (unsigned long long)st.current, (unsigned long long)st.unreadable, rc < 0 ? ": " : "",
 		  rc < 0 ? c->rec.error : "");
+	/* a mistyped --etcd-prefix rewrites nothing: say so, a 'done' alone
+	 * would read as an all-clear */
+	for (size_t i = 0; rc == 0 && i < st.empty.n && i < SCAN_EMPTY_MAX; i++)
+		c->o->log(c->o->arg, "warning: no key at all under '%s' (check --etcd-prefix): nothing was rewritten there",
+			  st.empty.prefix[i]);
 	if (rc == 0 && st.unreadable > 0)
 		rc = err_set(ERR_DECRYPT, "%llu values stay unreadable under %s's config",
 			     (unsigned long long)st.unreadable, c->o->node);

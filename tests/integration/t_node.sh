@@ -321,4 +321,11 @@ sys.exit(1 if bad or not any(k.startswith("/etcdcrypt/nodes/") for k in d) else 
 PY
 if [ $? -eq 0 ]; then t_pass "8. no key, base64 or hex of a key anywhere in etcd outside the secrets"; else t_fail "8. key material in etcd"; fi
 
+# ---- 13. a controller with a mistyped --etcd-prefix says it rewrote nothing there ----------
+# (its own --state-prefix: the records above are left alone)
+t_exit 0 "13. controller --once --etcd-prefix /registr: exit 0" timeout 60 "$BIN" controller --once --node ncn-m001 \
+	--dir "$D/ncn-m001" --state-prefix /etcdcrypt-typo/ --etcd-prefix /registr --lock-ttl 3 --endpoints "$E"
+t_stdout_has "warning: no key at all under '/registr/secrets/' (check --etcd-prefix)" "13. the empty prefix is named in its log"
+etcdctl --endpoints "$E" del --prefix /etcdcrypt-typo/ >/dev/null
+
 t_done
