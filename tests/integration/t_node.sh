@@ -328,4 +328,14 @@ t_exit 0 "13. controller --once --etcd-prefix /registr: exit 0" timeout 60 "$BIN
 t_stdout_has "warning: no key at all under '/registr/secrets/' (check --etcd-prefix)" "13. the empty prefix is named in its log"
 etcdctl --endpoints "$E" del --prefix /etcdcrypt-typo/ >/dev/null
 
+# ---- 14. an unreadable value under a key with control bytes: logged escaped ---------------
+ESCKEY=$(printf '/registry/secrets/ns0/esc-\033]0;pwned\007\033[2J')
+printf 'k8s:enc:aescbc:v1:nosuchkey:0123456789abcdef0123456789abcdef' | etcdctl --endpoints "$E" put "$ESCKEY" >/dev/null
+t_exit 1 "14. controller --once with an unreadable value: exit 1" timeout 60 "$BIN" controller --once --node ncn-m001 \
+	--dir "$D/ncn-m001" --state-prefix /etcdcrypt-esc/ --lock-ttl 3 --endpoints "$E"
+t_stdout_has 'unreadable, left untouched: /registry/secrets/ns0/esc-\e]0;pwned\x07\e[2J' "14. the key is logged escaped"
+if LC_ALL=C grep -q $'\033' "$T_OUT"; then t_fail "14. no raw ESC in the controller's log"; else t_pass "14. no raw ESC in the controller's log"; fi
+etcdctl --endpoints "$E" del "$ESCKEY" >/dev/null
+etcdctl --endpoints "$E" del --prefix /etcdcrypt-esc/ >/dev/null
+
 t_done
