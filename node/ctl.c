@@ -2,6 +2,7 @@
  * ctl.h. */
 #include "ctl.h"
 #include "base/err.h"
+#include "base/esc.h"
 #include "base/resources.h"
 #include "conf/encconf.h"
 #include "install.h"
@@ -202,8 +203,11 @@ static void on_bad(void *arg, const struct rw_unreadable *u)
 {
 	struct ctl *c = arg;
 
-	c->o->log(c->o->arg, "unreadable, left untouched: %.*s (%s)", (int)u->key_len, (const char *)u->key,
-		  xf_reason_name(u->res->reason));
+	/* an etcd key: every byte, escaped (a log read on a terminal) */
+	char *k = esc_term(u->key, u->key_len);
+
+	c->o->log(c->o->arg, "unreadable, left untouched: %s (%s)", k != NULL ? k : "?", xf_reason_name(u->res->reason));
+	free(k);
 }
 
 /* `rewrite`'s gates before the first write: a usable KMS v2 write plugin

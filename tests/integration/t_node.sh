@@ -305,7 +305,14 @@ t_stdout_has "rewrite done by ncn-m00" "restart followed the rewrite to its end"
 for n in "${NODES[@]}"; do
 	for _ in $(seq 1 100); do grep -q "restart was requested" "$D/ctl-long-$n.log" && break; sleep 0.1; done
 done
-sleep 2
+# until each of the three has decided, under the lock: one forced rewrite, two
+# 'served meanwhile' (a fixed 2 s could end before a slow one decided, and
+# a second forced rewrite after it would go unseen); at most 30 s
+for _ in $(seq 1 300); do
+	[ "$(cat "$D"/ctl-long-*.log | grep -c 'rewriting to .* (forced)\|was served by .* meanwhile')" -ge 3 ] && break
+	sleep 0.1
+done
+t_eq "$(cat "$D"/ctl-long-*.log | grep -c 'was served by .* meanwhile')" 2 "10. the two others found the request served"
 versions > "$D/v3.json"
 t_eq "$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); print(sorted(set(b[k]-a[k] for k in a)))' "$D/v2.json" "$D/v3.json")" \
 	"[1]" "10. every secret rewritten once more, by one of the three controllers"
@@ -353,5 +360,15 @@ t_exit 0 "13. controller --once --etcd-prefix /registr: exit 0" timeout 60 "$BIN
 	--dir "$D/ncn-m001" --state-prefix /etcdcrypt-typo/ --etcd-prefix /registr --lock-ttl 3 --endpoints "$E"
 t_stdout_has "warning: no key at all under '/registr/secrets/' (check --etcd-prefix)" "13. the empty prefix is named in its log"
 etcdctl --endpoints "$E" del --prefix /etcdcrypt-typo/ >/dev/null
+
+# ---- 14. an unreadable value under a key with control bytes: logged escaped ---------------
+ESCKEY=$(printf '/registry/secrets/ns0/esc-\033]0;pwned\007\033[2J')
+printf 'k8s:enc:aescbc:v1:nosuchkey:0123456789abcdef0123456789abcdef' | etcdctl --endpoints "$E" put "$ESCKEY" >/dev/null
+t_exit 1 "14. controller --once with an unreadable value: exit 1" timeout 60 "$BIN" controller --once --node ncn-m001 \
+	--dir "$D/ncn-m001" --state-prefix /etcdcrypt-esc/ --lock-ttl 3 --endpoints "$E"
+t_stdout_has 'unreadable, left untouched: /registry/secrets/ns0/esc-\e]0;pwned\x07\e[2J' "14. the key is logged escaped"
+if LC_ALL=C grep -q $'\033' "$T_OUT"; then t_fail "14. no raw ESC in the controller's log"; else t_pass "14. no raw ESC in the controller's log"; fi
+etcdctl --endpoints "$E" del "$ESCKEY" >/dev/null
+etcdctl --endpoints "$E" del --prefix /etcdcrypt-esc/ >/dev/null
 
 t_done
