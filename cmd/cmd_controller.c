@@ -58,9 +58,10 @@ static const char CONTROLLER_HELP[] =
 	"  --metrics-file PATH     keep Prometheus metrics in PATH (agreement, rewrites, the\n"
 	"                          published rewrite), replaced atomically (docs/metrics.md)\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
-	"\nexit status: 0 (--once) etcd is consistent with the agreed key, or stopped by\n"
-	"             SIGINT/SIGTERM; 1 values left unreadable; 2 usage or config error;\n"
-	"             3 a gate refused (alarm, quota) or a runtime failure\n";
+	"\nexit status: 0 (--once) etcd is consistent with the agreed key; (without --once)\n"
+	"             stopped by SIGINT/SIGTERM; 1 values left unreadable, or --once\n"
+	"             interrupted; 2 usage or config error; 3 a gate refused (alarm,\n"
+	"             quota) or a runtime failure\n";
 
 static const char RESTART_HELP[] =
 	"usage: etcdcrypt restart [--timeout SECONDS] [--state-prefix PREFIX] [etcd flags]\n\n"
@@ -136,31 +137,16 @@ static int parse_opt(struct ctl_cmd *c, int opt, const char *arg, char **argv)
 	}
 }
 
+static int parse_one(void *arg, int opt, const char *optarg, char **argv)
+{
+	return parse_opt(arg, opt, optarg, argv);
+}
+
 static int parse_args(struct ctl_cmd *c, int argc, char **argv, const struct option *opts)
 {
-	int opt, rc;
+	int rc = nodecmd_getopt(c->verb, &c->ef, argc, argv, opts, parse_one, c, NULL);
 
-	if ((rc = etcdflags_init(&c->ef)) < 0)
-		return cmd_fail(rc);
-	opterr = 0;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if ((rc = etcdflags_handle(&c->ef, opt, optarg)) < 0)
-			return cmd_usage_error(c->verb, "%s", err_msg());
-		if (rc == 1)
-			continue;
-		if ((rc = parse_opt(c, opt, optarg, argv)) != 0)
-			return rc;
-	}
-	if (optind != argc)
-		return cmd_usage_error(c->verb, "unexpected argument '%s'", argv[optind]);
-	if (node_prefix_check(c->state_prefix) < 0)
-		return cmd_usage_error(c->verb, "%s", err_msg());
-	if (!c->node[0])
-		nodecmd_hostname(c->node, sizeof(c->node));
-	if (!node_name_valid(c->node))
-		return cmd_usage_error(c->verb, "the host name '%s' is not a node name; give --node NAME", c->node);
-	return 0;
+	return rc != 0 ? rc : nodecmd_check(c->verb, c->node, c->state_prefix);
 }
 
 static void release(struct ctl_cmd *c)

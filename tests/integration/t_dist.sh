@@ -30,7 +30,7 @@ TGZ=$DB/dist/$NAME.tar.gz
 DEB=$DB/deb/etcdcrypt_${VERSION}_$ARCH.deb
 
 # make check's own make flags (SANITIZE=..., jobserver) must not leak in
-t_run env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -j2 BUILD="$DB" dist deb
+t_run env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS -u SANITIZE make -j2 BUILD="$DB" SANITIZE= dist deb
 if [ "$T_RC" -ne 0 ] || [ ! -f "$TGZ" ] || [ ! -f "$DEB" ]; then
 	t_fail "make dist deb builds $TGZ and $DEB" "exit $T_RC"
 	t_done
@@ -104,7 +104,7 @@ for want in "-rwxr-xr-x root/root ./usr/bin/etcdcrypt" \
 	"-rw-r--r-- root/root ./usr/share/man/man1/etcdcrypt.1.gz" \
 	"-rw-r--r-- root/root ./usr/share/bash-completion/completions/etcdcrypt" \
 	"-rw-r--r-- root/root ./lib/systemd/system/etcdcrypt.service" \
-	"-rw-r--r-- root/root ./etc/default/etcdcrypt" \
+	"-rw------- root/root ./etc/default/etcdcrypt" \
 	"-rw-r--r-- root/root ./usr/share/doc/etcdcrypt/copyright" \
 	"-rw-r--r-- root/root ./usr/share/doc/etcdcrypt/README.md" \
 	"-rw-r--r-- root/root ./usr/share/doc/etcdcrypt/licenses/libgrpc-dev" \

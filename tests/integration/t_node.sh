@@ -81,6 +81,14 @@ t_stdout_has "goal: identity" "goal identity"
 t_stdout_has "changed: " "changed: line"
 t_stdout_has "etcd: identity (60)" "60 plaintext secrets"
 
+# ---- 0b. a mistyped --etcd-prefix proves nothing: refused, nothing changed -------------
+H0=$(sha256sum < "$D/ncn-m001/current.yaml")
+t_exit 1 "0b. enable --etcd-prefix /registr: refused (no key there), exit 1" on ncn-m001 enable --aescbc "$D/k1.key" --etcd-prefix /registr
+t_stderr_has "etcdcrypt enable: no key under '/registr/secrets/'" "0b. the empty prefix is named"
+t_stdout_lacks "configuration updated" "0b. nothing installed"
+t_eq "$(sha256sum < "$D/ncn-m001/current.yaml")" "$H0" "0b. current.yaml unchanged"
+t_eq "$(wc -l < "$RST")" 3 "0b. no restart"
+
 # ---- 1. enable on one node -----------------------------------------------------------
 t_exit 0 "1. enable on ncn-m001" on ncn-m001 enable --aescbc "$D/k1.key"
 t_stdout_has "ncn-m001 configuration updated ensure all control plane nodes run this same command" "CSM's line"
@@ -205,7 +213,33 @@ MS=$(( ($(date +%s%N) - T0) / 1000000 ))
 PIDS=()
 if [ "$MS" -lt 2000 ] && [ "$RC" -eq 0 ]; then t_pass "9. SIGTERM mid-rewrite: stopped in $MS ms, exit 0"
 else t_fail "9. SIGTERM mid-rewrite: exit $RC after $MS ms" "$(tail -3 "$D/ctl-term.log")"; fi
-"$BIN" controller --node ncn-m001 --dir "$D/ncn-m001" --lock-ttl 3 --max-rate 150 --page-size 50 --endpoints "$E" \
+# the lock's lease revoked behind the holder's back (as etcd does when it expires): the
+# rewrite notices within TTL/3, stops writing (no more values under key 2) and says so
+# values under key 2
+under2() { etcdctl --endpoints "$E" get --prefix /registry/secrets/ --print-value-only | grep -ac "^k8s:enc:aescbc:v1:$NAME2:"; }
+"$BIN" controller --node ncn-m003 --dir "$D/ncn-m003" --lock-ttl 3 --max-rate 50 --page-size 50 --endpoints "$E" \
+	> "$D/ctl-lost.log" 2>&1 &
+LOSTPID=$!
+PIDS+=($LOSTPID)
+for _ in $(seq 1 100); do grep -q "rewriting to" "$D/ctl-lost.log" && break; sleep 0.1; done
+sleep 0.5
+LEASE=$(etcdctl --endpoints "$E" get --prefix /etcdcrypt/lock/ --keys-only | sed -n 's|^/etcdcrypt/lock/||p' | head -1)
+T0=$(date +%s%N)
+etcdctl --endpoints "$E" lease revoke "$LEASE" >/dev/null
+for _ in $(seq 1 100); do grep -q "lost the lock's lease" "$D/ctl-lost.log" && break; sleep 0.05; done
+MS=$(( ($(date +%s%N) - T0) / 1000000 ))
+R1=$(under2)
+sleep 0.3
+R2=$(under2)
+kill -TERM "$LOSTPID"
+wait "$LOSTPID"
+PIDS=()
+# TTL/3 (1 s) to notice, and no pacing sleep (50 values at 50/s) before it stops: well under 1.8 s
+if grep -q "lost the lock's lease during the rewrite; stopped writing" "$D/ctl-lost.log" && [ "$MS" -lt 1800 ]; then
+	t_pass "9. lease revoked mid-rewrite: the holder stopped in $MS ms"
+else t_fail "9. lease revoked mid-rewrite (lease '$LEASE', $MS ms)" "$(tail -3 "$D/ctl-lost.log")"; fi
+t_eq "$R2" "$R1" "9. no value rewritten after the holder said it stopped"
+"$BIN" controller --node ncn-m001 --dir "$D/ncn-m001" --lock-ttl 3 --max-rate 60 --page-size 50 --endpoints "$E" \
 	> "$D/ctl-kill.log" 2>&1 &
 VICTIM=$!
 PIDS+=($VICTIM)
@@ -213,7 +247,7 @@ for _ in $(seq 1 100); do
 	etcdctl --endpoints "$E" get /etcdcrypt/rewrite --print-value-only 2>/dev/null | grep -q "\"node\":\"ncn-m001\",\"state\":\"running\",\"write\":{\"provider\":\"aescbc\",\"name\":\"$NAME2\"" && break
 	sleep 0.1
 done
-sleep 1.5 # some of the 660 writes are done (150/s), most are not
+sleep 1.5 # some of the ~500 writes left are done (60/s), most are not
 kill -9 "$VICTIM"
 wait "$VICTIM" 2>/dev/null
 PIDS=()
@@ -271,7 +305,14 @@ t_stdout_has "rewrite done by ncn-m00" "restart followed the rewrite to its end"
 for n in "${NODES[@]}"; do
 	for _ in $(seq 1 100); do grep -q "restart was requested" "$D/ctl-long-$n.log" && break; sleep 0.1; done
 done
-sleep 2
+# until each of the three has decided, under the lock: one forced rewrite, two
+# 'served meanwhile' (a fixed 2 s could end before a slow one decided, and
+# a second forced rewrite after it would go unseen); at most 30 s
+for _ in $(seq 1 300); do
+	[ "$(cat "$D"/ctl-long-*.log | grep -c 'rewriting to .* (forced)\|was served by .* meanwhile')" -ge 3 ] && break
+	sleep 0.1
+done
+t_eq "$(cat "$D"/ctl-long-*.log | grep -c 'was served by .* meanwhile')" 2 "10. the two others found the request served"
 versions > "$D/v3.json"
 t_eq "$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); print(sorted(set(b[k]-a[k] for k in a)))' "$D/v2.json" "$D/v3.json")" \
 	"[1]" "10. every secret rewritten once more, by one of the three controllers"
@@ -312,5 +353,22 @@ print("found:", bad)
 sys.exit(1 if bad or not any(k.startswith("/etcdcrypt/nodes/") for k in d) else 0)
 PY
 if [ $? -eq 0 ]; then t_pass "8. no key, base64 or hex of a key anywhere in etcd outside the secrets"; else t_fail "8. key material in etcd"; fi
+
+# ---- 13. a controller with a mistyped --etcd-prefix says it rewrote nothing there ----------
+# (its own --state-prefix: the records above are left alone)
+t_exit 0 "13. controller --once --etcd-prefix /registr: exit 0" timeout 60 "$BIN" controller --once --node ncn-m001 \
+	--dir "$D/ncn-m001" --state-prefix /etcdcrypt-typo/ --etcd-prefix /registr --lock-ttl 3 --endpoints "$E"
+t_stdout_has "warning: no key at all under '/registr/secrets/' (check --etcd-prefix)" "13. the empty prefix is named in its log"
+etcdctl --endpoints "$E" del --prefix /etcdcrypt-typo/ >/dev/null
+
+# ---- 14. an unreadable value under a key with control bytes: logged escaped ---------------
+ESCKEY=$(printf '/registry/secrets/ns0/esc-\033]0;pwned\007\033[2J')
+printf 'k8s:enc:aescbc:v1:nosuchkey:0123456789abcdef0123456789abcdef' | etcdctl --endpoints "$E" put "$ESCKEY" >/dev/null
+t_exit 1 "14. controller --once with an unreadable value: exit 1" timeout 60 "$BIN" controller --once --node ncn-m001 \
+	--dir "$D/ncn-m001" --state-prefix /etcdcrypt-esc/ --lock-ttl 3 --endpoints "$E"
+t_stdout_has 'unreadable, left untouched: /registry/secrets/ns0/esc-\e]0;pwned\x07\e[2J' "14. the key is logged escaped"
+if LC_ALL=C grep -q $'\033' "$T_OUT"; then t_fail "14. no raw ESC in the controller's log"; else t_pass "14. no raw ESC in the controller's log"; fi
+etcdctl --endpoints "$E" del "$ESCKEY" >/dev/null
+etcdctl --endpoints "$E" del --prefix /etcdcrypt-esc/ >/dev/null
 
 t_done
