@@ -174,6 +174,9 @@ void etcd_kv_from(struct etcd_kv *d, const Mvccpb__KeyValue *s);
 extern const ProtobufCMessageDescriptor etcd_range_wire_descriptor;
 /* Takes ownership of bytes (also on failure). */
 int etcd_range_wire_new(grpc_slice bytes, ProtobufCMessage **out);
+/* The same over a message received in several slices (references taken):
+ * fields that straddle two slices are copied, the rest are read in place. */
+int etcd_range_wire_new_slices(const grpc_slice *sl, size_t n, ProtobufCMessage **out);
 void etcd_range_wire_free(ProtobufCMessage *m);
 int etcd_range_wire_fill(struct etcd_range_resp *out, ProtobufCMessage *m);
 /* A TxnResponse received that way (not freed): succeeded and header.revision. */
