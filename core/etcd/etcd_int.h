@@ -94,6 +94,11 @@ int etcd_switch_endpoint(struct etcd_client *c);
 int etcd_authenticate(struct etcd_client *c);
 /* A new channel to endpoint i (the caller destroys it). */
 int etcd_channel_new(struct etcd_client *c, size_t i, grpc_channel **out);
+/* One endpoint from a URL (host:port, http://, https://), TLS when the
+ * scheme says so or the client holds TLS files; release with
+ * etcd_endpoint_release. For members found by MemberList. */
+int etcd_endpoint_from_url(const struct etcd_client *c, struct etcd_endpoint *e, const char *url);
+void etcd_endpoint_release(struct etcd_endpoint *e);
 double etcd_now(void); /* monotonic seconds */
 
 /* etcd_wait.c: waits that watch the stop flag */
@@ -193,5 +198,6 @@ int etcd_range_resp_fill(struct etcd_range_resp *out, ProtobufCMessage *m);
 #define ETCD_M_SNAPSHOT "/etcdserverpb.Maintenance/Snapshot"
 #define ETCD_M_DEFRAG "/etcdserverpb.Maintenance/Defragment"
 #define ETCD_M_AUTHENTICATE "/etcdserverpb.Auth/Authenticate"
+#define ETCD_M_MEMBERLIST "/etcdserverpb.Cluster/MemberList"
 
 #endif
