@@ -58,9 +58,13 @@ static const char CONTROLLER_HELP[] =
 	"  --metrics-file PATH     keep Prometheus metrics in PATH (agreement, rewrites, the\n"
 	"                          published rewrite), replaced atomically (docs/metrics.md)\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
-	"\nexit status: 0 (--once) etcd is consistent with the agreed key, or stopped by\n"
-	"             SIGINT/SIGTERM; 1 values left unreadable; 2 usage or config error;\n"
-	"             3 a gate refused (alarm, quota) or a runtime failure\n";
+	"\nSIGINT/SIGTERM stop it within about a second in every state, etcd down included:\n"
+	"a rewrite ends cleanly (its record says interrupted) and the lock's lease is\n"
+	"revoked, so another controller takes over at once (within the lease TTL when\n"
+	"etcd cannot be reached).\n"
+	"\nexit status: 0 (--once) etcd is consistent with the agreed key; 1 values left\n"
+	"             unreadable, or interrupted (SIGINT/SIGTERM); 2 usage or config\n"
+	"             error; 3 a gate refused (alarm, quota) or a runtime failure\n";
 
 static const char RESTART_HELP[] =
 	"usage: etcdcrypt restart [--timeout SECONDS] [--state-prefix PREFIX] [etcd flags]\n\n"
@@ -71,8 +75,9 @@ static const char RESTART_HELP[] =
 	"  --timeout SECONDS       give up waiting after this long (default 3600)\n"
 	"  --state-prefix PREFIX   etcdcrypt's own etcd prefix (default " NODE_DEFAULT_PREFIX ")\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
-	"\nexit status: 0 the rewrite finished; 1 it failed or left unreadable values;\n"
-	"             2 usage error; 3 etcd unreachable or the timeout passed\n";
+	"\nexit status: 0 the rewrite finished; 1 it failed or left unreadable values, or\n"
+	"             interrupted (SIGINT/SIGTERM: the controllers go on with the\n"
+	"             request); 2 usage error; 3 etcd unreachable or the timeout passed\n";
 
 struct ctl_cmd {
 	const char *verb;
@@ -92,14 +97,6 @@ struct ctl_cmd {
 	struct node_rwrec last;
 	int have_last;
 };
-
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop_flag = 1;
-}
 
 static int parse_long(const char *verb, const char *opt, const char *arg, long lo, long hi, long *out)
 {
@@ -254,13 +251,16 @@ int cmd_controller(int argc, char **argv)
 				    .expect = c.expect, .n_expect = (size_t)c.n_expect, .once = c.once,
 				    .lock_ttl = (int)c.lock_ttl, .etcd_prefix = c.prefix, .page_size = c.page_size,
 				    .quota = c.quota, .quota_given = c.quota_given, .max_rate = (double)c.max_rate, .ring = ring, .version = ETCDCRYPT_VERSION,
-				    .stop = &stop_flag, .log = ctl_log, .arg = &c,
+				    .stop = &cmd_stop, .log = ctl_log, .arg = &c,
 				    .on_state = c.metrics_path ? ctl_state : NULL };
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	/* SIGINT/SIGTERM set cmd_stop (main.c; etcdflags_opts made this
+	 * command cooperative): the etcd client stops within half a second
+	 * wherever it is, a rewrite ends cleanly, its record and the lock's
+	 * lease get one cleanup step of at most 0.5 s, and main's 2 s
+	 * fallback ends whatever is still running */
 	rc = node_ctl_run(&o);
-	if (rc == ERR_INTERRUPTED && !c.once)
-		status = EXIT_OK;
+	if (rc == ERR_INTERRUPTED)
+		status = (fprintf(stderr, "etcdcrypt controller: interrupted\n"), EXIT_FINDINGS);
 	else if (rc == ERR_DECRYPT)
 		status = (fprintf(stderr, "etcdcrypt controller: %s\n", err_msg()), EXIT_FINDINGS);
 	else if (rc == ERR_REFUSED)
@@ -283,8 +283,10 @@ static int follow(struct ctl_cmd *c, struct etcd_client *cl, const char *id)
 	uint64_t shown = (uint64_t)-1;
 	int rc;
 
-	while (!stop_flag) {
+	while (!cmd_stop) {
 		rc = node_rwrec_get(cl, c->state_prefix, &r);
+		if (rc == ERR_INTERRUPTED)
+			break;
 		if (rc < 0 && rc != ERR_NOTFOUND)
 			return cmd_fail(rc);
 		if (rc == 0 && strcmp(r.request, id) == 0) {
@@ -310,7 +312,8 @@ static int follow(struct ctl_cmd *c, struct etcd_client *cl, const char *id)
 					"(is 'etcdcrypt controller' running on the nodes, and do they agree?)\n", c->timeout);
 			return EXIT_RUNTIME;
 		}
-		usleep(250000);
+		if (etcd_sleep(cl, 250) < 0)
+			break;
 	}
 	fprintf(stderr, "etcdcrypt restart: interrupted; the controllers go on with the request\n");
 	return EXIT_FINDINGS;
@@ -342,8 +345,7 @@ int cmd_restart(int argc, char **argv)
 		goto out;
 	}
 	printf("requested a rewrite of every secret: %srequest = %s\n", c.state_prefix, id);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	fflush(stdout);
 	status = follow(&c, cl, id);
 out:
 	etcd_close(cl);

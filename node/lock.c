@@ -219,9 +219,14 @@ void node_lock_release(struct node_lock *l, struct etcd_client *cl)
 	if (l == NULL)
 		return;
 	l->quit = 1;
+	if (l->lease && cl) {
+		/* after a stop, the revoke is the client's one bounded cleanup
+		 * step; it goes before the keeper's join, which may wait for a
+		 * renewal in flight on a hung member */
+		etcd_cleanup_begin(cl, NODE_LOCK_CLEANUP_MS);
+		etcd_lease_revoke(cl, l->lease); /* best effort: else it expires */
+	}
 	if (l->thread_started)
 		pthread_join(l->thread, NULL);
-	if (l->lease && cl)
-		etcd_lease_revoke(cl, l->lease); /* best effort: else it expires */
 	free(l);
 }
