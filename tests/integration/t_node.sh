@@ -360,17 +360,28 @@ openssl_check "$NAME2" "$D/k2.key" > "$T_OUT" 2>&1 && t_pass "13. all secrets re
 	t_fail "13. secrets after the second interrupted rewrite" "$(tail -3 "$T_OUT")"
 
 # restart waiting for a rewrite no controller serves
+# wait_request OLD: until <prefix>request is no longer OLD (the restart has asked)
+wait_request() {
+	local i
+	for i in $(seq 1 100); do
+		[ "$(etcdctl --endpoints "$E" get /etcdcrypt/request --print-value-only)" != "$1" ] && return 0
+		sleep 0.1
+	done
+	t_fail "13. restart did not put its request"
+}
+REQ=$(etcdctl --endpoints "$E" get /etcdcrypt/request --print-value-only)
 "$BIN" restart --timeout 60 --endpoints "$E" > "$D/restart-int.log" 2>&1 &
 P=$!
 PIDS+=($P)
-wait_log "$D/restart-int.log" "requested a rewrite" || t_fail "13. restart did not request"
+wait_request "$REQ"
 sleep 0.5
 stop_check "13. restart waiting, etcd up, SIGINT" "$P" "$D/restart-int.log"
 log_has "$D/restart-int.log" "interrupted; the controllers go on with the request" "13. restart says the request stays"
+REQ=$(etcdctl --endpoints "$E" get /etcdcrypt/request --print-value-only)
 "$BIN" restart --timeout 60 --endpoints "$E" > "$D/restart-int2.log" 2>&1 &
 P=$!
 PIDS+=($P)
-wait_log "$D/restart-int2.log" "requested a rewrite" || t_fail "13. restart did not request"
+wait_request "$REQ"
 etcd_sigstop node
 sleep 1 # it waits on a read from the hung member
 stop_check "13. restart waiting, etcd hung (SIGSTOP), SIGTERM" "$P" "$D/restart-int2.log" TERM
