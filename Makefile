@@ -239,7 +239,7 @@ install: $(BUILD)/etcdcrypt $(BUILD)/etcdcrypt.1 $(BUILD)/etcdcrypt.bash
 	sed -e 's|/usr/bin/etcdcrypt|$(BINDIR)/etcdcrypt|' -e 's|/etc/default/etcdcrypt|$(SYSCONFDIR)/default/etcdcrypt|' \
 		deploy/etcdcrypt.service >$(DESTDIR)$(SYSTEMDDIR)/etcdcrypt.service
 	test -e $(DESTDIR)$(SYSCONFDIR)/default/etcdcrypt || \
-		install -m 0644 deploy/etcdcrypt.default $(DESTDIR)$(SYSCONFDIR)/default/etcdcrypt
+		install -m 0600 deploy/etcdcrypt.default $(DESTDIR)$(SYSCONFDIR)/default/etcdcrypt
 	install -m 0644 README.md $(filter-out docs/notes.md,$(wildcard docs/*.md)) $(DESTDIR)$(DOCDIR)/
 	install -m 0644 deploy/daemonset.yaml deploy/Containerfile $(DESTDIR)$(DOCDIR)/examples/
 

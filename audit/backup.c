@@ -13,6 +13,7 @@ struct target {
 	struct res_id id;
 	char prefix[512];
 	struct xf *xf[BACKUP_MAX_CONFIGS];
+	uint64_t live; /* live values read */
 };
 
 struct backup {
@@ -26,7 +27,8 @@ struct backup {
 	struct backup_history h;
 	struct buf plain;
 	struct xf_result res[BACKUP_MAX_CONFIGS];
-	uint64_t values;
+	uint64_t values; /* for progress: counted only with a progress callback */
+	uint64_t live;   /* live values read, every target */
 	backup_value_fn fn;
 	backup_progress_fn progress;
 	void *arg;
@@ -196,6 +198,8 @@ static int on_key(void *arg, const struct snap_kv *kv)
 		return rc;
 	if ((rc = read_value(bk, t, kv)) < 0)
 		return rc;
+	t->live++;
+	bk->live++;
 	if (bk->fn && (rc = bk->fn(bk->arg, kv, &t->id, bk->res, bk->nx)) < 0)
 		return rc;
 	if (bk->progress && (++bk->values & 0x3FF) == 0)
@@ -400,3 +404,18 @@ int backup_labels(struct backup_label **out, size_t *n, const struct backup *bk,
 	return 0;
 }
 
+
+void backup_empty(const struct backup *bk, struct scan_empty *out)
+{
+	char all[512];
+
+	memset(out, 0, sizeof(*out));
+	if (bk->o.all) {
+		if (bk->live == 0 && res_all_prefix(all, sizeof(all), bk->o.etcd_prefix) == 0)
+			scan_empty_add(out, all, NULL);
+		return;
+	}
+	for (size_t i = 0; i < bk->n; i++)
+		if (bk->t[i].live == 0)
+			scan_empty_add(out, bk->t[i].prefix, &bk->t[i].id);
+}

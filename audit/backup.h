@@ -21,6 +21,7 @@
 #include "base/resources.h"
 #include "bolt/snapshot.h"
 #include "history.h"
+#include "scan/scan.h"
 #include "tally.h"
 #include "xform/transform.h"
 
@@ -69,6 +70,12 @@ int backup_run(struct backup *bk, backup_value_fn fn, backup_progress_fn progres
 /* The tally of configuration i (borrowed). */
 const struct tally *backup_tally(const struct backup *bk, size_t i);
 const struct backup_history *backup_get_history(const struct backup *bk);
+
+/* After backup_run: the targets with no live value in the file (as
+ * scan_empty: explicit targets each, --all the etcd prefix itself). A
+ * resource that is not in the file proved nothing: a typo in --resources or
+ * --etcd-prefix must not read as a restorable backup. */
+void backup_empty(const struct backup *bk, struct scan_empty *out);
 
 /* Restorable under configuration i: every value readable. */
 int backup_restorable(const struct backup *bk, size_t i);

@@ -60,7 +60,7 @@ int cmd_backup(int argc, char **argv)
 
 /* ---- backup verify ------------------------------------------------------ */
 
-enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_HISTORY, OPT_LIST_KEYS, OPT_PREFIX };
+enum { OPT_CONFIG = CMD_OPT_FIRST, OPT_KEYRING, OPT_RESOURCES, OPT_ALL, OPT_HISTORY, OPT_LIST_KEYS, OPT_PREFIX, OPT_ALLOW_EMPTY };
 
 static const char VERIFY_HELP[] =
 	"usage: etcdcrypt backup verify SNAPSHOT [--config FILE ...] [--kms-keyring FILE]\n"
@@ -85,17 +85,20 @@ static const char VERIFY_HELP[] =
 	"  --history               count revisions in the file that still hold plaintext;\n"
 	"                          list deleted and re-created keys\n"
 	"  --list-keys             one row per value\n"
+	"  --allow-empty           a resource (or --all prefix) with no key at all in the\n"
+	"                          file is fine (default: named, exit 1)\n"
 	"  -o, --output FORMAT     table (default) or json\n"
 	"  -h, --help              this help\n\n"
 	"exit status: 0 hash good (or no trailer) and every value readable under every\n"
-	"             config; 1 findings: hash mismatch, truncated or corrupt file, or a\n"
-	"             value unreadable; 2 usage or config error; 3 I/O failure\n";
+	"             config; 1 findings: hash mismatch, truncated or corrupt file, a\n"
+	"             value unreadable, or no key at all under a resource checked (without\n"
+	"             --allow-empty); 2 usage or config error; 3 I/O failure\n";
 
 struct verify {
 	const char *file, *keyring_path, *resources_arg, *prefix;
 	const char *config_paths[BACKUP_MAX_CONFIGS];
 	size_t n_confs;
-	int all, history, list_keys, json;
+	int all, history, list_keys, json, allow_empty;
 	struct encconf *confs[BACKUP_MAX_CONFIGS];
 	struct kms_ring *ring;
 	struct kmsflags kf;
@@ -114,6 +117,7 @@ static int parse_verify(struct verify *v, int argc, char **argv)
 		{ "history", no_argument, NULL, OPT_HISTORY },
 		{ "list-keys", no_argument, NULL, OPT_LIST_KEYS },
 		{ "etcd-prefix", required_argument, NULL, OPT_PREFIX },
+		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -139,6 +143,7 @@ static int parse_verify(struct verify *v, int argc, char **argv)
 		case OPT_HISTORY: v->history = 1; break;
 		case OPT_LIST_KEYS: v->list_keys = 1; break;
 		case OPT_PREFIX: v->prefix = optarg; break;
+		case OPT_ALLOW_EMPTY: v->allow_empty = 1; break;
 		case 'o':
 			if ((v->json = cmd_output_format(optarg)) < 0)
 				return cmd_usage_error("backup verify", "-o: '%s' is not table or json", optarg);
@@ -312,6 +317,7 @@ static int cmd_backup_verify(int argc, char **argv)
 	struct verify v = { 0 };
 	struct snap *s = NULL;
 	struct backup *bk = NULL;
+	struct scan_empty empty;
 	json_t *rep = NULL;
 	int rc, status;
 
@@ -331,15 +337,19 @@ static int cmd_backup_verify(int argc, char **argv)
 	}
 	progress_done(&v.prog);
 	note_file(&v, snap_get_info(s));
+	backup_empty(bk, &empty);
 	if (v.json) {
 		rep = backup_json(bk, v.file, v.history, progress_elapsed(&v.prog));
 		json_object_set_new(rep, "kms_plugins", kmsflags_report(&v.kf));
+		json_object_set_new(rep, "empty_prefixes", cmd_empty_json(&empty));
 		rp_print_json(rep, v.list_keys);
 	} else {
 		backup_print_table(bk, v.file, v.history);
 		kmsflags_print(&v.kf, stdout);
 	}
 	status = backup_ok(bk) ? EXIT_OK : EXIT_FINDINGS;
+	if (cmd_empty_status("backup verify", &empty, v.allow_empty) != EXIT_OK)
+		status = EXIT_FINDINGS;
 out:
 	json_decref(rep);
 	backup_free(bk);

@@ -62,9 +62,10 @@ static const char CONTROLLER_HELP[] =
 	"a rewrite ends cleanly (its record says interrupted) and the lock's lease is\n"
 	"revoked, so another controller takes over at once (within the lease TTL when\n"
 	"etcd cannot be reached).\n"
-	"\nexit status: 0 (--once) etcd is consistent with the agreed key; 1 values left\n"
-	"             unreadable, or interrupted (SIGINT/SIGTERM); 2 usage or config\n"
-	"             error; 3 a gate refused (alarm, quota) or a runtime failure\n";
+	"\nexit status: 0 (--once) etcd is consistent with the agreed key; (without --once)\n"
+	"             stopped by SIGINT/SIGTERM; 1 values left unreadable, or --once\n"
+	"             interrupted; 2 usage or config error; 3 a gate refused (alarm,\n"
+	"             quota) or a runtime failure\n";
 
 static const char RESTART_HELP[] =
 	"usage: etcdcrypt restart [--timeout SECONDS] [--state-prefix PREFIX] [etcd flags]\n\n"
@@ -141,31 +142,16 @@ static int parse_opt(struct ctl_cmd *c, int opt, const char *arg, char **argv)
 	}
 }
 
+static int parse_one(void *arg, int opt, const char *optarg, char **argv)
+{
+	return parse_opt(arg, opt, optarg, argv);
+}
+
 static int parse_args(struct ctl_cmd *c, int argc, char **argv, const struct option *opts)
 {
-	int opt, rc;
+	int rc = nodecmd_getopt(c->verb, &c->ef, argc, argv, opts, parse_one, c, NULL);
 
-	if ((rc = etcdflags_init(&c->ef)) < 0)
-		return cmd_fail(rc);
-	opterr = 0;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if ((rc = etcdflags_handle(&c->ef, opt, optarg)) < 0)
-			return cmd_usage_error(c->verb, "%s", err_msg());
-		if (rc == 1)
-			continue;
-		if ((rc = parse_opt(c, opt, optarg, argv)) != 0)
-			return rc;
-	}
-	if (optind != argc)
-		return cmd_usage_error(c->verb, "unexpected argument '%s'", argv[optind]);
-	if (node_prefix_check(c->state_prefix) < 0)
-		return cmd_usage_error(c->verb, "%s", err_msg());
-	if (!c->node[0])
-		nodecmd_hostname(c->node, sizeof(c->node));
-	if (!node_name_valid(c->node))
-		return cmd_usage_error(c->verb, "the host name '%s' is not a node name; give --node NAME", c->node);
-	return 0;
+	return rc != 0 ? rc : nodecmd_check(c->verb, c->node, c->state_prefix);
 }
 
 static void release(struct ctl_cmd *c)
@@ -257,9 +243,12 @@ int cmd_controller(int argc, char **argv)
 	 * command cooperative): the etcd client stops within half a second
 	 * wherever it is, a rewrite ends cleanly, its record and the lock's
 	 * lease get one cleanup step of at most 0.5 s, and main's 2 s
-	 * fallback ends whatever is still running */
+	 * fallback ends whatever is still running (exit 1). Without --once
+	 * a signal is how the service is stopped: exit 0 (docs/exit-codes.md) */
 	rc = node_ctl_run(&o);
-	if (rc == ERR_INTERRUPTED)
+	if (rc == ERR_INTERRUPTED && !c.once)
+		status = (fprintf(stderr, "etcdcrypt controller: stopped\n"), EXIT_OK);
+	else if (rc == ERR_INTERRUPTED)
 		status = (fprintf(stderr, "etcdcrypt controller: interrupted\n"), EXIT_FINDINGS);
 	else if (rc == ERR_DECRYPT)
 		status = (fprintf(stderr, "etcdcrypt controller: %s\n", err_msg()), EXIT_FINDINGS);

@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 enum { OPT_AESCBC = CMD_OPT_FIRST, OPT_AESGCM, OPT_SECRETBOX, OPT_NODE, OPT_DIR, OPT_RESTART_CMD,
-       OPT_NO_RESTART, OPT_ROLLBACK, OPT_STATE_PREFIX, OPT_PREFIX, OPT_KEYRING, OPT_PAGE };
+       OPT_NO_RESTART, OPT_ROLLBACK, OPT_STATE_PREFIX, OPT_PREFIX, OPT_KEYRING, OPT_PAGE, OPT_ALLOW_EMPTY };
 
 #define CONFIG_MAX (1u << 20)
 #define MAX_KEYS 64
@@ -93,9 +93,12 @@ static const char COMMON_HELP[] =
 	"  --kms-keyring FILE      local KEKs standing in for KMS plugins\n"
 	KMSFLAGS_HELP
 	"  --page-size N           keys per etcd page (default 5000)\n"
+	"  --allow-empty           no key at all under a scanned prefix is fine (default:\n"
+	"                          refused: e.g. a mistyped --etcd-prefix proves nothing)\n"
 	"  -h, --help              this help\n\n" ETCDFLAGS_HELP
 	"\nexit status: 0 installed, published (and restarted); 1 refused: some value, or what\n"
-	"             another node writes, would be unreadable (nothing changed);\n"
+	"             another node writes, would be unreadable, or a scanned prefix held no\n"
+	"             key (nothing changed);\n"
 	"             2 usage or config error;\n"
 	"             3 etcd unreachable, cannot write the file, or the restart failed\n";
 
@@ -105,7 +108,7 @@ struct node_cmd {
 	struct etcdflags ef;
 	struct csmconf_key keys[MAX_KEYS];
 	size_t n_keys;
-	int stdin_used, no_restart, rollback;
+	int stdin_used, no_restart, rollback, allow_empty;
 	char node[NODE_NAME_MAX + 1];
 	const char *dir, *restart_cmd, *state_prefix, *prefix, *keyring_path;
 	int64_t page_size, old_mtime;
@@ -146,6 +149,37 @@ int nodecmd_expect_list(char **v, size_t max, const char *cmd, const char *arg)
 	return (int)n;
 }
 
+int nodecmd_getopt(const char *verb, struct etcdflags *ef, int argc, char **argv, const struct option *opts,
+		   int (*one)(void *arg, int opt, const char *optarg, char **argv), void *arg, const char *hint)
+{
+	int opt, rc;
+
+	if ((rc = etcdflags_init(ef)) < 0)
+		return cmd_fail(rc);
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if ((rc = etcdflags_handle(ef, opt, optarg)) < 0)
+			return cmd_usage_error(verb, "%s", err_msg());
+		if (rc == 0 && (rc = one(arg, opt, optarg, argv)) != 0)
+			return rc;
+	}
+	if (optind != argc)
+		return cmd_usage_error(verb, "unexpected argument '%s'%s", argv[optind], hint ? hint : "");
+	return 0;
+}
+
+int nodecmd_check(const char *verb, char *node, const char *state_prefix)
+{
+	if (!node[0])
+		nodecmd_hostname(node, NODE_NAME_MAX + 1);
+	if (!node_name_valid(node))
+		return cmd_usage_error(verb, "the host name '%s' is not a node name; give --node NAME", node);
+	if (node_prefix_check(state_prefix) < 0)
+		return cmd_usage_error(verb, "%s", err_msg());
+	return 0;
+}
+
 static int read_key(struct node_cmd *c, int opt, const char *path)
 {
 	enum encconf_kind kind = opt == OPT_AESCBC ? ENCCONF_AESCBC : opt == OPT_AESGCM ? ENCCONF_AESGCM
@@ -175,6 +209,7 @@ static int parse_opt(struct node_cmd *c, int opt, const char *arg, char **argv)
 	case OPT_RESTART_CMD: c->restart_cmd = arg; return 0;
 	case OPT_NO_RESTART: c->no_restart = 1; return 0;
 	case OPT_ROLLBACK: c->rollback = 1; return 0;
+	case OPT_ALLOW_EMPTY: c->allow_empty = 1; return 0;
 	case OPT_STATE_PREFIX: c->state_prefix = arg; return 0;
 	case OPT_PREFIX: c->prefix = arg; return 0;
 	case OPT_KEYRING: c->keyring_path = arg; return 0;
@@ -188,6 +223,11 @@ static int parse_opt(struct node_cmd *c, int opt, const char *arg, char **argv)
 	case ':': return cmd_usage_error(c->verb, "option '%s' needs a value", argv[optind - 1]);
 	default: return cmd_usage_error(c->verb, "unknown option '%s'", argv[optind - 1]);
 	}
+}
+
+static int parse_one(void *arg, int opt, const char *optarg, char **argv)
+{
+	return parse_opt(arg, opt, optarg, argv);
 }
 
 static int parse_args(struct node_cmd *c, int argc, char **argv)
@@ -207,39 +247,21 @@ static int parse_args(struct node_cmd *c, int argc, char **argv)
 		{ "kms-keyring", required_argument, NULL, OPT_KEYRING },
 		{ "kms-endpoint", required_argument, NULL, OPT_KMS_ENDPOINT },
 		{ "page-size", required_argument, NULL, OPT_PAGE },
+		{ "allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int opt, rc;
+	int rc = nodecmd_getopt(c->verb, &c->ef, argc, argv, opts, parse_one, c, " (keys are read from files: --aescbc KEYFILE)");
 
-	if ((rc = etcdflags_init(&c->ef)) < 0)
-		return cmd_fail(rc);
-	opterr = 0;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		if ((rc = etcdflags_handle(&c->ef, opt, optarg)) < 0)
-			return cmd_usage_error(c->verb, "%s", err_msg());
-		if (rc == 1)
-			continue;
-		if ((rc = parse_opt(c, opt, optarg, argv)) != 0)
-			return rc;
-	}
-	if (optind != argc)
-		return cmd_usage_error(c->verb, "unexpected argument '%s' (keys are read from files: --aescbc KEYFILE)",
-				       argv[optind]);
+	if (rc != 0)
+		return rc;
 	if (c->rollback && c->n_keys)
 		return cmd_usage_error(c->verb, "--rollback takes no key: it puts back the kept file");
 	if (!c->rollback && c->mode == CSMCONF_ENABLE && c->n_keys == 0)
 		return cmd_usage_error(c->verb, "needs at least one key: --aescbc KEYFILE, --aesgcm KEYFILE or --secretbox KEYFILE");
 	if (c->restart_cmd && c->no_restart)
 		return cmd_usage_error(c->verb, "--restart-cmd and --no-restart exclude each other");
-	if (!c->node[0])
-		nodecmd_hostname(c->node, sizeof(c->node));
-	if (!node_name_valid(c->node))
-		return cmd_usage_error(c->verb, "the host name '%s' is not a node name; give --node NAME", c->node);
-	if (node_prefix_check(c->state_prefix) < 0)
-		return cmd_usage_error(c->verb, "%s", err_msg());
-	return 0;
+	return nodecmd_check(c->verb, c->node, c->state_prefix);
 }
 
 /* The new config text (generated, or the kept file for --rollback) and the
@@ -313,7 +335,11 @@ static int prove(struct node_cmd *c, struct etcd_client *cl, int *refused)
 		*refused = r.bad.total > 0;
 		if (*refused)
 			print_refusal(c, &r);
-		else
+		else if (cmd_empty_status(c->verb, &r.empty, c->allow_empty) != EXIT_OK) {
+			/* nothing read there proved nothing: no config goes in on it */
+			*refused = 1;
+			printf("%s: REFUSED: a scanned prefix held no key in etcd; nothing was changed\n", c->verb);
+		} else
 			printf("checked: every one of %llu values in etcd (revision %lld) is readable under the new config\n",
 			       (unsigned long long)r.total, (long long)r.revision);
 	}

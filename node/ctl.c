@@ -2,6 +2,7 @@
  * ctl.h. */
 #include "ctl.h"
 #include "base/err.h"
+#include "base/esc.h"
 #include "base/resources.h"
 #include "conf/encconf.h"
 #include "install.h"
@@ -202,8 +203,11 @@ static void on_bad(void *arg, const struct rw_unreadable *u)
 {
 	struct ctl *c = arg;
 
-	c->o->log(c->o->arg, "unreadable, left untouched: %.*s (%s)", (int)u->key_len, (const char *)u->key,
-		  xf_reason_name(u->res->reason));
+	/* an etcd key: every byte, escaped (a log read on a terminal) */
+	char *k = esc_term(u->key, u->key_len);
+
+	c->o->log(c->o->arg, "unreadable, left untouched: %s (%s)", k != NULL ? k : "?", xf_reason_name(u->res->reason));
+	free(k);
 }
 
 /* `rewrite`'s gates before the first write: a usable KMS v2 write plugin
@@ -314,6 +318,11 @@ static int run_rewrite(struct ctl *c, int force, const char *request)
 		  (long long)st.revision_end, (unsigned long long)st.scanned, (unsigned long long)st.rewritten,
 		  (unsigned long long)st.current, (unsigned long long)st.unreadable, rc < 0 ? ": " : "",
 		  rc < 0 ? c->rec.error : "");
+	/* a mistyped --etcd-prefix rewrites nothing: say so, a 'done' alone
+	 * would read as an all-clear */
+	for (size_t i = 0; rc == 0 && i < st.empty.n && i < SCAN_EMPTY_MAX; i++)
+		c->o->log(c->o->arg, "warning: no key at all under '%s' (check --etcd-prefix): nothing was rewritten there",
+			  st.empty.prefix[i]);
 	if (rc == 0 && st.unreadable > 0)
 		rc = err_set(ERR_DECRYPT, "%llu values stay unreadable under %s's config",
 			     (unsigned long long)st.unreadable, c->o->node);

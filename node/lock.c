@@ -73,7 +73,12 @@ static void *keeper(void *arg)
 		eo.command_timeout_ms = period;
 	if (eo.dial_timeout_ms <= 0 || eo.dial_timeout_ms > period)
 		eo.dial_timeout_ms = period;
+	/* eo.stop stays: a renewal in flight on a hung member is cancelled
+	 * within half a second of a stop, so release's join never waits long;
+	 * release revokes on the holder's client in its cleanup window */
 	while (!l->quit && !l->lost) {
+		if (*l->o.stop && l->o.on_lost)
+			*l->o.on_lost = 1; /* SIGINT/SIGTERM: the holder stops writing too */
 		if (now_ms() - last_ok >= lost_after_ms(l->o.ttl)) {
 			mark_lost(l);
 			break;

@@ -35,7 +35,9 @@ struct node_lock_opts {
 	const char *node;           /* the value of the lock key */
 	int ttl;                    /* seconds, 2..3600 */
 	volatile sig_atomic_t *stop;    /* acquire gives up when set (ERR_INTERRUPTED) */
-	volatile sig_atomic_t *on_lost; /* set to 1 when the lease is lost; may be NULL */
+	/* may be NULL; set to 1 (within 50 ms) when the lease is lost or *stop
+	 * is set: the holder's writes must stop (the rewrite's stop flag) */
+	volatile sig_atomic_t *on_lost;
 };
 
 struct node_lock;

@@ -22,15 +22,40 @@ const char *node_rw_state_name(enum node_rw_state s)
 	}
 }
 
-int node_rwrec_put(struct etcd_client *cl, const char *prefix, const struct node_rwrec *r)
+/* Puts o (consumed; NULL: it could not be built) at <prefix><suffix>. */
+static int put_json(struct etcd_client *cl, const char *prefix, const char *suffix, json_t *o)
 {
-	char started[32], updated[32], *text;
-	json_t *o;
+	char *text = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
 	int rc;
+
+	json_decref(o);
+	if (text == NULL)
+		return err_set(ERR_NOMEM, "%s record: cannot encode", suffix);
+	rc = node_put_raw(cl, prefix, suffix, text);
+	free(text);
+	return rc;
+}
+
+/* An error message may quote an etcd key with any bytes; JSON strings must
+ * be UTF-8, so the record carries the printable ASCII of it ('?' else)
+ * rather than failing to encode and never saying the rewrite failed. */
+static void ascii_of(char *out, size_t cap, const char *s)
+{
+	size_t i = 0;
+
+	for (; s[i] && i + 1 < cap; i++)
+		out[i] = (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f ? s[i] : '?';
+	out[i] = '\0';
+}
+
+static json_t *rwrec_json(const struct node_rwrec *r)
+{
+	char started[32], updated[32], error[sizeof(r->error)];
 
 	node_time_str(started, r->started);
 	node_time_str(updated, r->updated);
-	o = json_pack("{s:s,s:s,s:s,s:{s:s,s:s},s:b,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:s,s:I,s:s}",
+	ascii_of(error, sizeof(error), r->error);
+	return json_pack("{s:s,s:s,s:s,s:{s:s,s:s},s:b,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:s,s:I,s:s}",
 		      "schema", RW_SCHEMA, "node", r->node, "state", node_rw_state_name(r->state), "write", "provider",
 		      r->write_provider, "name", r->write_name, "forced", r->forced, "request", r->request,
 		      "revision_start", (json_int_t)r->revision_start, "revision_end", (json_int_t)r->revision_end,
@@ -38,14 +63,21 @@ int node_rwrec_put(struct etcd_client *cl, const char *prefix, const struct node
 		      (json_int_t)r->rewritten, "current", (json_int_t)r->current, "unreadable",
 		      (json_int_t)r->unreadable, "conflicts", (json_int_t)r->conflicts, "started", started,
 		      "started_unix", (json_int_t)r->started, "updated", updated, "updated_unix",
-		      (json_int_t)r->updated, "error", r->error);
-	text = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
+		      (json_int_t)r->updated, "error", error);
+}
+
+int node_rwrec_encode(char **out, const struct node_rwrec *r)
+{
+	json_t *o = rwrec_json(r);
+
+	*out = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
 	json_decref(o);
-	if (text == NULL)
-		return err_set(ERR_NOMEM, "rewrite record: cannot encode");
-	rc = node_put_raw(cl, prefix, "rewrite", text);
-	free(text);
-	return rc;
+	return *out ? 0 : err_set(ERR_NOMEM, "rewrite record: cannot encode");
+}
+
+int node_rwrec_put(struct etcd_client *cl, const char *prefix, const struct node_rwrec *r)
+{
+	return put_json(cl, prefix, "rewrite", rwrec_json(r));
 }
 
 static void str_field(char *out, size_t n, json_t *o, const char *k)
@@ -106,19 +138,12 @@ int node_rwrec_get(struct etcd_client *cl, const char *prefix, struct node_rwrec
 
 int node_request_put(struct etcd_client *cl, const char *prefix, const char *id, const char *by)
 {
-	char when[32], *text;
+	char when[32];
 	json_t *o;
-	int rc;
 
 	node_time_str(when, (int64_t)time(NULL));
 	o = json_pack("{s:s,s:s,s:s,s:s}", "schema", REQ_SCHEMA, "id", id, "by", by, "time", when);
-	text = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (text == NULL)
-		return err_set(ERR_NOMEM, "request record: cannot encode");
-	rc = node_put_raw(cl, prefix, "request", text);
-	free(text);
-	return rc;
+	return put_json(cl, prefix, "request", o);
 }
 
 int node_request_get(struct etcd_client *cl, const char *prefix, char id[64])

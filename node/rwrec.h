@@ -44,6 +44,10 @@ struct node_rwrec {
 const char *node_rw_state_name(enum node_rw_state s);
 
 int node_rwrec_put(struct etcd_client *cl, const char *prefix, const struct node_rwrec *r);
+/* The JSON put publishes (*out malloc'd). error is carried as its printable
+ * ASCII ('?' for any other byte): a message quoting an etcd key of any
+ * bytes must not keep the record from being published. */
+int node_rwrec_encode(char **out, const struct node_rwrec *r);
 /* ERR_NOTFOUND when no rewrite was ever published. */
 int node_rwrec_get(struct etcd_client *cl, const char *prefix, struct node_rwrec *out);
 

@@ -100,7 +100,7 @@ int64_t scan_revision(const struct scan *s)
 	return s->revision;
 }
 
-static void empty_add(struct scan_empty *e, const char *prefix, const struct res_id *id)
+void scan_empty_add(struct scan_empty *e, const char *prefix, const struct res_id *id)
 {
 	if (e->n < SCAN_EMPTY_MAX) {
 		snprintf(e->prefix[e->n], sizeof(e->prefix[e->n]), "%s", prefix);
@@ -121,12 +121,12 @@ void scan_empty(const struct scan *s, struct scan_empty *out)
 		char all[512];
 
 		if (s->values == 0 && res_all_prefix(all, sizeof(all), s->o.etcd_prefix) == 0)
-			empty_add(out, all, NULL);
+			scan_empty_add(out, all, NULL);
 		return;
 	}
 	for (size_t i = 0; i < s->n; i++)
 		if (s->t[i].values == 0)
-			empty_add(out, s->t[i].prefix, &s->t[i].id);
+			scan_empty_add(out, s->t[i].prefix, &s->t[i].id);
 }
 
 /* --all: the target of the resource a key belongs to, made on first use */

@@ -87,6 +87,9 @@ struct scan_empty {
 	struct res_id res[SCAN_EMPTY_MAX];
 };
 void scan_empty(const struct scan *s, struct scan_empty *out); /* s may be NULL: none */
+/* Adds one empty target (id NULL: the --all prefix itself) to *e: for
+ * other walks over keys (backup verify's snapshot walk). */
+void scan_empty_add(struct scan_empty *e, const char *prefix, const struct res_id *id);
 
 /* The revision the scan read at (0 before the first page). */
 int64_t scan_revision(const struct scan *s);

@@ -20,7 +20,7 @@ install -m 0755 "$DIST/etcdcrypt" "$ROOT/usr/bin/etcdcrypt"
 gzip -9n <"$DIST/etcdcrypt.1" >"$ROOT/usr/share/man/man1/etcdcrypt.1.gz"
 install -m 0644 "$DIST/completion/etcdcrypt" "$ROOT/usr/share/bash-completion/completions/etcdcrypt"
 install -m 0644 deploy/etcdcrypt.service "$ROOT/lib/systemd/system/etcdcrypt.service"
-install -m 0644 deploy/etcdcrypt.default "$ROOT/etc/default/etcdcrypt"
+install -m 0600 deploy/etcdcrypt.default "$ROOT/etc/default/etcdcrypt" # may hold ETCDCTL_PASSWORD
 install -m 0644 deploy/daemonset.yaml deploy/Containerfile "$ROOT/usr/share/doc/etcdcrypt/examples/"
 install -m 0644 README.md "$ROOT/usr/share/doc/etcdcrypt/README.md"
 install -m 0644 "$DIST"/docs/*.md "$ROOT/usr/share/doc/etcdcrypt/"

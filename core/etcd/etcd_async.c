@@ -83,19 +83,18 @@ int etcd_async_inflight(const struct etcd_async *a)
 
 static void fill_result(struct etcd_async *a, struct etcd_async_slot *s, struct etcd_async_result *out)
 {
-	Etcdserverpb__TxnResponse *r = NULL;
+	ProtobufCMessage *r = NULL;
 
 	memset(out, 0, sizeof(*out));
 	out->user = s->user;
-	out->rc = etcd_call_complete(a->c, &s->call, &etcdserverpb__txn_response__descriptor,
-				     (ProtobufCMessage **)&r);
-	if (out->rc < 0) {
-		snprintf(out->rc_msg, sizeof(out->rc_msg), "%s", err_msg());
-		return;
+	/* read in place: only succeeded and the revision are needed */
+	out->rc = etcd_call_complete(a->c, &s->call, &etcd_range_wire_descriptor, &r);
+	if (out->rc == 0) {
+		out->rc = etcd_txn_wire_result(r, &out->succeeded, &out->revision);
+		etcd_range_wire_free(r);
 	}
-	out->succeeded = r->succeeded;
-	out->revision = r->header ? r->header->revision : 0;
-	protobuf_c_message_free_unpacked(&r->base, NULL);
+	if (out->rc < 0)
+		snprintf(out->rc_msg, sizeof(out->rc_msg), "%s", err_msg());
 }
 
 static void cancel_all(void *arg)

@@ -176,6 +176,8 @@ extern const ProtobufCMessageDescriptor etcd_range_wire_descriptor;
 int etcd_range_wire_new(grpc_slice bytes, ProtobufCMessage **out);
 void etcd_range_wire_free(ProtobufCMessage *m);
 int etcd_range_wire_fill(struct etcd_range_resp *out, ProtobufCMessage *m);
+/* A TxnResponse received that way (not freed): succeeded and header.revision. */
+int etcd_txn_wire_result(ProtobufCMessage *m, int *succeeded, int64_t *revision);
 /* Takes ownership of the unpacked RangeResponse m. */
 int etcd_range_resp_fill(struct etcd_range_resp *out, ProtobufCMessage *m);
 

@@ -6,7 +6,9 @@
  * fifth of a scan's client instructions (docs/performance.md). The pager
  * keeps the received bytes instead and points the etcd_kv array into them.
  * Only RangeResponse and its KeyValue are parsed; unknown fields are skipped
- * as protobuf requires. */
+ * as protobuf requires. The CAS Txn's response is read the same way: only
+ * its header revision and `succeeded` are used, while protobuf-c would
+ * allocate a ResponseOp, a PutResponse and a header for every put. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,4 +132,25 @@ int etcd_range_wire_fill(struct etcd_range_resp *out, ProtobufCMessage *m)
 	if (rc < 0)
 		etcd_range_resp_release(out);
 	return rc;
+}
+
+int etcd_txn_wire_result(ProtobufCMessage *m, int *succeeded, int64_t *revision)
+{
+	struct range_wire *w = (struct range_wire *)m;
+	struct pb_reader r;
+	struct pb_field f;
+	int st = PB_END;
+
+	*succeeded = 0;
+	*revision = 0;
+	pb_init(&r, GRPC_SLICE_START_PTR(w->bytes), GRPC_SLICE_LENGTH(w->bytes));
+	while (st == PB_END && pb_next(&r, &f) == PB_FIELD) {
+		if (f.num == 1 && f.wire == 2)
+			st = parse_header(f.data, f.len, revision);
+		else if (f.num == 2 && f.wire == 0)
+			*succeeded = f.varint != 0;
+	}
+	if (st != PB_END || r.p != r.end)
+		return err_set(ERR_CORRUPT, "etcd txn: cannot decode the TxnResponse");
+	return 0;
 }

@@ -253,4 +253,14 @@ t_exit 2 "verify without a file: exit 2" "$BIN" backup verify
 t_exit 2 "--all with --resources: exit 2" "$BIN" backup verify "$SNAP" --all --resources secrets
 t_exit 2 "bad config: exit 2" "$BIN" backup verify "$SNAP" --config "$W/flipped.db"
 t_exit 3 "missing file: exit 3" "$BIN" backup verify "$W/nonexistent.db"
+
+# ---- a resource the file does not hold is no clean bill (issue 9 item 4) ------
+t_exit 0 "classify only, secrets: exit 0" "$BIN" backup verify "$SNAP"
+t_exit 1 "--resources secret (typo): exit 1, not restorable-looking" "$BIN" backup verify "$SNAP" --resources secret
+t_stderr_has "etcdcrypt backup verify: no key under '/registry/secret/' (resource 'secret'; did you mean 'secrets'?)" "typo: the empty prefix is named"
+t_exit 1 "--etcd-prefix /registr: exit 1" "$BIN" backup verify "$SNAP" --etcd-prefix /registr -o json
+t_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["empty_prefixes"])' "$T_OUT")" "['/registr/secrets/']" "JSON: empty_prefixes"
+t_exit 1 "--all --etcd-prefix /registr: exit 1" "$BIN" backup verify "$SNAP" --all --etcd-prefix /registr
+t_stderr_has "no key at all under '/registr/' (check --etcd-prefix)" "--all: the empty etcd prefix is named"
+t_exit 0 "--resources secret --allow-empty: exit 0" "$BIN" backup verify "$SNAP" --resources secret --allow-empty
 t_done

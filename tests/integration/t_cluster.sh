@@ -38,6 +38,17 @@ member() { # leader|follower
 		if [ "$1" = follower ] && [ "$ep" != "$lead" ]; then echo "$m"; return; fi
 	done
 }
+# Range calls etcd's member at endpoint $1 has started (its /metrics)
+ranges() { curl -s "http://$1/metrics" | awk '/^grpc_server_started_total\{.*grpc_method="Range"/ { s += $2 } END { print s + 0 }'; }
+# waits (<= 10 s) until process $1 catches SIGINT: its handler is in place
+catches_int() {
+	local i
+	for i in $(seq 1 200); do
+		[ $(( 0x$(awk '/^SigCgt:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0) & 2 )) -ne 0 ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
 healthy() {
 	local i
 	for i in $(seq 1 100); do
@@ -116,11 +127,19 @@ echo "# section 2 at ${SECONDS} s"
 t_exit 0 "audit without a fault" "$BIN" audit --endpoints "$ETCD_C_ENDPOINTS" --config "$CBC" -o json
 cp "$T_OUT" "$ETCD_TMP/audit0.json"
 L=$(member leader)
-# one page per key: long enough to hang the member in the middle of the scan
+# one page per key: the member is hung once it has served 20 of the scan's
+# ~3000 pages (its Range counter), in the middle of the scan on any machine
+# (a fixed 1 s could come before the scan began or, fast, after it ended)
+eval "LEP=\$ETCD_${L^^}_ENDPOINT"
+RB=$(ranges "$LEP")
 "$BIN" audit --endpoints "$(eps_first "$L")" --config "$CBC" --page-size 1 --command-timeout ${CT}s -o json \
 	>"$ETCD_TMP/audit1.json" 2>"$ETCD_TMP/audit1.err" &
 AU=$!
-sleep 1
+for _ in $(seq 1 2000); do
+	[ "$(ranges "$LEP")" -ge $((RB + 20)) ] && break
+	kill -0 "$AU" 2>/dev/null || break
+	sleep 0.005
+done
 kill -0 "$AU" 2>/dev/null && STILL=1 || STILL=0
 etcd_sigstop "$L"
 T0=$(now)
@@ -186,7 +205,10 @@ for cmd in audit rewrite; do
 	[ $cmd = rewrite ] && args+=(--config "$CBC")
 	"$BIN" $cmd "${args[@]}" >"$T_OUT" 2>"$T_ERR" &
 	P=$!
-	sleep 1
+	# the signal must find the handler in place (a loaded machine can take
+	# longer than a fixed sleep to start the binary), then the dial under way
+	catches_int "$P" || t_fail "$cmd: no SIGINT handler after 10 s"
+	sleep 0.5
 	T0=$(now)
 	kill -INT "$P"
 	for _ in $(seq 1 100); do kill -0 "$P" 2>/dev/null || break; sleep 0.05; done
@@ -229,7 +251,12 @@ echo "# section 6 at ${SECONDS} s"
 ETCD_NOWAIT=1 etcd_restart c1; ETCD_NOWAIT=1 etcd_restart c2; ETCD_NOWAIT=1 etcd_restart c3
 healthy || t_fail "cluster did not come back after the kill"
 etcd_kill9 c1; etcd_kill9 c2
-sleep 3 # c3 notices it has lost its leader (election timeout 1 s)
+# until c3 says it has no leader (election timeout 1 s; up to 15 s under load)
+for _ in $(seq 1 150); do
+	etcdctl --endpoints "$ETCD_C3_ENDPOINT" --command-timeout 1s endpoint status -w json 2>/dev/null |
+		python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)[0]["Status"].get("leader", 0) == 0 else 1)' 2>/dev/null && break
+	sleep 0.1
+done
 for cmd in audit rewrite; do
 	args=(--endpoints "$ETCD_C_ENDPOINTS" --command-timeout ${CT}s)
 	[ $cmd = rewrite ] && args+=(--config "$CBC")

@@ -104,7 +104,7 @@ for want in "-rwxr-xr-x root/root ./usr/bin/etcdcrypt" \
 	"-rw-r--r-- root/root ./usr/share/man/man1/etcdcrypt.1.gz" \
 	"-rw-r--r-- root/root ./usr/share/bash-completion/completions/etcdcrypt" \
 	"-rw-r--r-- root/root ./lib/systemd/system/etcdcrypt.service" \
-	"-rw-r--r-- root/root ./etc/default/etcdcrypt" \
+	"-rw------- root/root ./etc/default/etcdcrypt" \
 	"-rw-r--r-- root/root ./usr/share/doc/etcdcrypt/copyright" \
 	"-rw-r--r-- root/root ./usr/share/doc/etcdcrypt/README.md" \
 	"-rw-r--r-- root/root ./usr/share/doc/etcdcrypt/licenses/libgrpc-dev" \

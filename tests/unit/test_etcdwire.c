@@ -1,7 +1,7 @@
 /* test_etcdwire: the hand-written protobuf paths of core/etcd against
  * protobuf-c, the reference encoder/decoder: RangeResponse pages read in
  * place (etcd_rangewire.c) and the CAS Txn written straight into the request
- * (etcd_txn_pack). No etcd needed. */
+ * (etcd_txn_pack), and the Txn's response read in place. No etcd needed. */
 #include "testutil.h"
 
 #include "base/err.h"
@@ -169,6 +169,48 @@ START_TEST(test_range_wire_matches_protobuf_c)
 }
 END_TEST
 
+START_TEST(test_txn_result)
+{
+	Etcdserverpb__TxnResponse m = ETCDSERVERPB__TXN_RESPONSE__INIT;
+	Etcdserverpb__ResponseHeader h = ETCDSERVERPB__RESPONSE_HEADER__INIT;
+	Etcdserverpb__PutResponse put = ETCDSERVERPB__PUT_RESPONSE__INIT;
+	Etcdserverpb__ResponseOp op = ETCDSERVERPB__RESPONSE_OP__INIT, *ops[3] = { &op, &op, &op };
+	ProtobufCMessage *w = NULL;
+	int64_t rev;
+	int ok;
+
+	h.revision = 987654321;
+	put.header = &h;
+	op.response_case = ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_PUT;
+	op.response_put = &put;
+	m.header = &h;
+	m.responses = ops;
+	for (int succeeded = 0; succeeded < 2; succeeded++) {
+		for (size_t cut = 0; cut < 2; cut++) {
+			size_t len;
+			grpc_slice s;
+
+			m.succeeded = succeeded;
+			m.n_responses = succeeded ? 3 : 0;
+			len = protobuf_c_message_get_packed_size(&m.base);
+			s = grpc_slice_malloc(len);
+			protobuf_c_message_pack(&m.base, GRPC_SLICE_START_PTR(s));
+			if (cut) /* inside the last field */
+				s = grpc_slice_sub_no_ref(s, 0, len - 1);
+			ck_assert_int_eq(etcd_range_wire_new(s, &w), 0);
+			if (cut) {
+				ck_assert_int_eq(etcd_txn_wire_result(w, &ok, &rev), ERR_CORRUPT);
+			} else {
+				ck_assert_int_eq(etcd_txn_wire_result(w, &ok, &rev), 0);
+				ck_assert_int_eq(ok, succeeded);
+				ck_assert_int_eq(rev, 987654321);
+			}
+			etcd_range_wire_free(w);
+		}
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("etcdwire");
@@ -176,6 +218,7 @@ static Suite *suite(void)
 
 	tcase_add_test(tc, test_txn_pack_matches_protobuf_c);
 	tcase_add_test(tc, test_range_wire_matches_protobuf_c);
+	tcase_add_test(tc, test_txn_result);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -7,16 +7,19 @@
  * not records fail with ERR_CORRUPT naming where they came from. The install
  * replaces current.yaml with a 0600 file, keeps the previous one under a
  * time-stamped name found again by node_latest_backup, and leaves no
- * temporary file behind. */
+ * temporary file behind. A rewrite record whose error quotes an etcd key
+ * with any bytes still encodes, as valid JSON with that text made printable. */
 #include "base/err.h"
 #include "conf/csmconf.h"
 #include "conf/encconf.h"
 #include "node/install.h"
 #include "node/record.h"
+#include "node/rwrec.h"
 #include "testutil.h"
 #include "xform/csmkey.h"
 
 #include <check.h>
+#include <jansson.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,6 +199,25 @@ START_TEST(install_refuses_a_symlink)
 }
 END_TEST
 
+START_TEST(rwrec_error_with_any_bytes)
+{
+	struct node_rwrec r = { .node = "ncn-m001", .state = NODE_RW_FAILED, .write_provider = "aescbc",
+				.write_name = NAMEA };
+	char *text = NULL;
+	json_t *o;
+	json_error_t je;
+
+	snprintf(r.error, sizeof(r.error), "txn on '/registry/secrets/a\xff\xfe\x1b]0;x\x07': deadline exceeded");
+	ck_assert_int_eq(node_rwrec_encode(&text, &r), 0);
+	ck_assert_ptr_nonnull(o = json_loads(text, 0, &je));
+	ck_assert_str_eq(json_string_value(json_object_get(o, "error")),
+			 "txn on '/registry/secrets/a???]0;x?': deadline exceeded");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "state")), "failed");
+	json_decref(o);
+	free(text);
+}
+END_TEST
+
 static Suite *node_suite(void)
 {
 	Suite *s = suite_create("node");
@@ -206,6 +228,7 @@ static Suite *node_suite(void)
 	tcase_add_test(r, record_round_trip);
 	tcase_add_test(r, record_decode_refuses);
 	tcase_add_test(r, node_names);
+	tcase_add_test(r, rwrec_error_with_any_bytes);
 	suite_add_tcase(s, r);
 	tcase_add_checked_fixture(f, setup_dir, teardown_dir);
 	tcase_add_test(f, install_keeps_previous);
