@@ -375,10 +375,15 @@ for n in "${NODES[@]}"; do on "$n" enable --aescbc "$D/k2.key" --aescbc "$D/k1.k
 A=$!
 PIDS+=($A)
 wait_log "$D/ctl-int-c.log" "rewriting to $NAME2" || t_fail "15. ncn-m001 did not start its second rewrite"
-sleep 0.5
+"$BIN" controller --once --node ncn-m003 --dir "$D/ncn-m003" --lock-ttl 4 --endpoints "$E" > "$D/ctl-int-d.log" 2>&1 &
+C=$!
+PIDS+=($C)
+wait_log "$D/ctl-int-d.log" "waiting for the rewrite lock (held by ncn-m001)" || t_fail "15. ncn-m003 is not waiting"
 etcd_sigstop node
 sleep 0.5
 stop_check "15. controller mid-rewrite, etcd hung (SIGSTOP), SIGINT" "$A" "$D/ctl-int-c.log" 0
+stop_check "15. controller --once waiting for the lock, etcd hung, SIGINT" "$C" "$D/ctl-int-d.log" 1
+log_has "$D/ctl-int-d.log" "etcdcrypt controller: interrupted" "15. --once says it was interrupted"
 etcd_sigcont node
 PIDS=()
 t_exit 0 "15. ncn-m002's controller takes the lock once the lease expired, and finishes" \
