@@ -30,7 +30,7 @@ TGZ=$DB/dist/$NAME.tar.gz
 DEB=$DB/deb/etcdcrypt_${VERSION}_$ARCH.deb
 
 # make check's own make flags (SANITIZE=..., jobserver) must not leak in
-t_run env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -j2 BUILD="$DB" dist deb
+t_run env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS -u SANITIZE make -j2 BUILD="$DB" SANITIZE= dist deb
 if [ "$T_RC" -ne 0 ] || [ ! -f "$TGZ" ] || [ ! -f "$DEB" ]; then
 	t_fail "make dist deb builds $TGZ and $DEB" "exit $T_RC"
 	t_done

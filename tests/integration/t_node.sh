@@ -279,7 +279,14 @@ t_stdout_has "rewrite done by ncn-m00" "restart followed the rewrite to its end"
 for n in "${NODES[@]}"; do
 	for _ in $(seq 1 100); do grep -q "restart was requested" "$D/ctl-long-$n.log" && break; sleep 0.1; done
 done
-sleep 2
+# until each of the three has decided, under the lock: one forced rewrite, two
+# 'served meanwhile' (a fixed 2 s could end before a slow one decided, and
+# a second forced rewrite after it would go unseen); at most 30 s
+for _ in $(seq 1 300); do
+	[ "$(cat "$D"/ctl-long-*.log | grep -c 'rewriting to .* (forced)\|was served by .* meanwhile')" -ge 3 ] && break
+	sleep 0.1
+done
+t_eq "$(cat "$D"/ctl-long-*.log | grep -c 'was served by .* meanwhile')" 2 "10. the two others found the request served"
 versions > "$D/v3.json"
 t_eq "$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); print(sorted(set(b[k]-a[k] for k in a)))' "$D/v2.json" "$D/v3.json")" \
 	"[1]" "10. every secret rewritten once more, by one of the three controllers"
