@@ -68,6 +68,7 @@ static void *keeper(void *arg)
 	struct etcd_client *kc = NULL;
 	struct etcd_opts eo = *l->o.eo;
 	int64_t period = (int64_t)l->o.ttl * 1000 / 3, last_ok = l->granted_ms, next = last_ok + period, sent, ttl;
+	int rc;
 
 	if (eo.command_timeout_ms <= 0 || eo.command_timeout_ms > period)
 		eo.command_timeout_ms = period;
@@ -91,12 +92,16 @@ static void *keeper(void *arg)
 		if (kc == NULL && etcd_open(&kc, &eo) < 0)
 			kc = NULL;
 		sent = now_ms();
-		if (kc != NULL && etcd_lease_keepalive(kc, l->lease, &ttl) == 0) {
+		rc = kc != NULL ? etcd_lease_keepalive(kc, l->lease, &ttl) : ERR_UNAVAILABLE;
+		if (rc == 0) {
 			if (ttl == 0) {
 				mark_lost(l); /* expired or revoked */
 				break;
 			}
 			last_ok = sent;
+		} else if (rc == ERR_LEASE_NOTFOUND) {
+			mark_lost(l); /* etcd says so: no need to wait for the time rule */
+			break;
 		} else if (kc != NULL) {
 			etcd_close(kc);
 			kc = NULL;

@@ -24,10 +24,26 @@ double rw_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ERR_INTERRUPTED at once when the run is stopped (the client's stop flag) */
+static int stopped(const struct rw *w)
+{
+	return w->o->stop && *w->o->stop;
+}
+
+/* ERR_INTERRUPTED within 50 ms when the run is stopped: the client's stop
+ * flag, or the run's own (which is not the client's in the controller: a
+ * lost lock lease sets it) */
 int rw_sleep(struct rw *w, double s)
 {
-	return s > 0 ? etcd_sleep(w->cl, (long)(s * 1000)) : 0;
+	double until = rw_now() + s;
+	int rc;
+
+	for (double left = s; left > 0; left = until - rw_now()) {
+		if (stopped(w))
+			return err_set(ERR_INTERRUPTED, "interrupted");
+		if ((rc = etcd_sleep(w->cl, (long)((left < 0.05 ? left : 0.05) * 1000) + 1)) < 0)
+			return rc;
+	}
+	return 0;
 }
 
 static void ops_of(const struct rw_batch *b, size_t lo, size_t hi, struct etcd_cas_put *ops)
@@ -197,6 +213,9 @@ static int send_current(struct rw *w)
 		if ((rc = complete_one(w)) < 0)
 			return rc;
 	pace(w, b->n);
+	/* stopped while pacing (an interrupt, a lost lock lease): not one more write */
+	if (stopped(w))
+		return err_set(ERR_INTERRUPTED, "interrupted");
 	ops_of(b, 0, b->n, ops);
 	if ((rc = etcd_async_txn_cas(w->async, ops, b->n, b)) < 0)
 		return rc;
