@@ -524,7 +524,9 @@ int node_ctl_run(const struct node_ctl_opts *o)
 			sleep_ms(&c, 1000);
 		}
 	}
-	if (*o->stop && rc >= 0)
+	/* a stop ends the run whatever transient error came before it (etcd
+	 * down: it would have been waited out); a result of --once stays */
+	if (*o->stop && (rc >= 0 || (!fatal(rc) && rc != ERR_DECRYPT && rc != ERR_REFUSED)))
 		rc = err_set(ERR_INTERRUPTED, "stopped");
 out:
 	ctl_release(&c);

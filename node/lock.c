@@ -233,8 +233,12 @@ void node_lock_release(struct node_lock *l, struct etcd_client *cl)
 		/* after a stop, the revoke is the client's one bounded cleanup
 		 * step; it goes before the keeper's join, which may wait for a
 		 * renewal in flight on a hung member */
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", err_msg()); /* the caller's error, if any */
 		etcd_cleanup_begin(cl, NODE_LOCK_CLEANUP_MS);
-		etcd_lease_revoke(cl, l->lease); /* best effort: else it expires */
+		if (etcd_lease_revoke(cl, l->lease) < 0) /* best effort: else it expires */
+			err_set(ERR_INTERNAL, "%s", why);
 	}
 	if (l->thread_started)
 		pthread_join(l->thread, NULL);

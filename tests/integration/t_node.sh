@@ -359,17 +359,17 @@ stop_check() {
 wait_log() { local i; for i in $(seq 1 "${3:-100}"); do grep -qF "$2" "$1" && return 0; sleep 0.1; done; return 1; }
 # log_has FILE TEXT WHAT
 log_has() { if grep -qF "$2" "$1"; then t_pass "$3"; else t_fail "$3" "$(tail -3 "$1")"; fi; }
-LONG=("${PIDS[@]}") # the three long-running controllers of 10 (ncn-m001..3), idle
+LONG=("${PIDS[@]}") # the three long-running controllers of 10 (ncn-m001..3): idle, or waiting for the lock
 
-stop_check "15. idle controller, etcd up, SIGINT" "${LONG[0]}" "$D/ctl-long-ncn-m001.log" 0
+stop_check "15. long-running controller, etcd up, SIGINT" "${LONG[0]}" "$D/ctl-long-ncn-m001.log" 0
 log_has "$D/ctl-long-ncn-m001.log" "etcdcrypt controller: stopped" "15. it says it stopped"
 etcd_sigstop node
 sleep 6 # past the controller's 5 s look-again: it waits on a call to the hung member
-stop_check "15. idle controller, etcd hung (SIGSTOP), SIGINT" "${LONG[1]}" "$D/ctl-long-ncn-m002.log" 0
+stop_check "15. long-running controller, etcd hung (SIGSTOP), SIGINT" "${LONG[1]}" "$D/ctl-long-ncn-m002.log" 0
 etcd_sigcont node
 etcd_kill9 node
 sleep 2 # it backs off, dialing again
-stop_check "15. idle controller, etcd killed, SIGTERM" "${LONG[2]}" "$D/ctl-long-ncn-m003.log" 0 TERM
+stop_check "15. long-running controller, etcd killed, SIGTERM" "${LONG[2]}" "$D/ctl-long-ncn-m003.log" 0 TERM
 etcd_restart node || exit 1
 PIDS=()
 
