@@ -13,7 +13,7 @@ bench_backup() { # N
 	ep=$ETCD_BENCHBK_ENDPOINT
 	$LOADGEN --endpoints "$ep" --count "$n" --config bench/config.yaml >/dev/null
 	snap=$ETCD_TMP/bench-$n.snapshot.db
-	etcdctl --endpoints "$ep" snapshot save "$snap" >/dev/null 2>&1
+	etcdctl --endpoints "$ep" --command-timeout 600s snapshot save "$snap" >/dev/null 2>&1
 	etcd_stop benchbk
 	rm -f "$BENCH_DIR"/*.runs
 	cat "$snap" >/dev/null # warm the page cache once; every run then reads it warm

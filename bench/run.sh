@@ -46,8 +46,8 @@ bench_audit() { # N
 	$LOADGEN --endpoints "$ep" --count "$n" --config bench/config.yaml >/dev/null
 	rm -f "$BENCH_DIR"/*.runs
 	for _ in $(seq 1 "$RUNS"); do
-		measure dump etcdctl --endpoints "$ep" get --prefix /registry/secrets/ -w protobuf
-		measure keys etcdctl --endpoints "$ep" get --prefix --keys-only /registry/secrets/
+		measure dump etcdctl --endpoints "$ep" --command-timeout 300s get --prefix /registry/secrets/ -w protobuf
+		measure keys etcdctl --endpoints "$ep" --command-timeout 300s get --prefix --keys-only /registry/secrets/
 		measure audit $BIN audit --endpoints "$ep" --config bench/config.yaml
 		measure classify $BIN audit --endpoints "$ep"
 	done

@@ -213,15 +213,17 @@ int etcd_compact(struct etcd_client *c, int64_t revision, int physical);
 /* Maintenance.Status of the endpoint in use. */
 int etcd_status(struct etcd_client *c, struct etcd_status *out);
 
-/* The database sizes over every endpoint, each asked for its Status on its
- * own short-lived channel (deadline: the dial timeout). A member's quota is
- * its own, so a guard must use the largest. Members that do not answer are
- * skipped (counted in answered < asked); ERR_UNAVAILABLE when none answers.
- * Only the endpoints given are asked: list every member. */
+/* The database sizes over every member, each asked for its Status on its
+ * own short-lived channel (deadline: the dial timeout): every endpoint
+ * given, then every member Cluster.MemberList names that was not given (by
+ * its first client URL, with the same TLS files). A member's quota is its
+ * own, so a guard must use the largest. Members that do not answer are
+ * skipped (counted in answered < asked); ERR_UNAVAILABLE when no endpoint
+ * given answers. */
 struct etcd_db_sizes {
 	int64_t max_db_size;        /* largest StatusResponse.dbSize */
 	int64_t max_db_size_in_use; /* largest dbSizeInUse */
-	const char *max_endpoint;   /* borrowed: the endpoint with max_db_size */
+	char max_endpoint[256];     /* the endpoint or member URL with max_db_size */
 	size_t answered;
 	size_t asked;
 };

@@ -125,12 +125,15 @@ int etcd_unpack_bb(struct etcd_client *c, size_t ep, const char *method, grpc_by
 		return err_set(ERR_ETCD, "etcd %s: %s: no response message", c->eps[ep].name, method);
 	if (!grpc_byte_buffer_reader_init(&r, bb))
 		return err_set(ERR_INTERNAL, "etcd %s: %s: cannot read the response buffer", c->eps[ep].name, method);
-	/* a message that arrived in one slice is used in place */
-	if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
-	    bb->data.raw.slice_buffer.count == 1)
-		s = grpc_slice_ref(bb->data.raw.slice_buffer.slices[0]);
-	else
-		s = grpc_byte_buffer_reader_readall(&r);
+	/* pages are read in place, in gRPC's receive slices (16 KiB): no copy
+	 * of the whole message (docs/performance.md) */
+	if (d == &etcd_range_wire_descriptor && bb->type == GRPC_BB_RAW &&
+	    bb->data.raw.compression == GRPC_COMPRESS_NONE) {
+		grpc_byte_buffer_reader_destroy(&r);
+		return etcd_range_wire_new_slices(bb->data.raw.slice_buffer.slices, bb->data.raw.slice_buffer.count,
+						  out);
+	}
+	s = grpc_byte_buffer_reader_readall(&r);
 	grpc_byte_buffer_reader_destroy(&r);
 	if (d == &etcd_range_wire_descriptor)
 		return etcd_range_wire_new(s, out); /* keeps s: the page points into it */

@@ -96,6 +96,11 @@ int etcd_switch_endpoint(struct etcd_client *c);
 int etcd_authenticate(struct etcd_client *c);
 /* A new channel to endpoint i (the caller destroys it). */
 int etcd_channel_new(struct etcd_client *c, size_t i, grpc_channel **out);
+/* One endpoint from a URL (host:port, http://, https://), TLS when the
+ * scheme says so or the client holds TLS files; release with
+ * etcd_endpoint_release. For members found by MemberList. */
+int etcd_endpoint_from_url(const struct etcd_client *c, struct etcd_endpoint *e, const char *url);
+void etcd_endpoint_release(struct etcd_endpoint *e);
 double etcd_now(void); /* monotonic seconds */
 
 /* etcd_wait.c: waits that watch the stop flag */
@@ -174,6 +179,9 @@ void etcd_kv_from(struct etcd_kv *d, const Mvccpb__KeyValue *s);
 extern const ProtobufCMessageDescriptor etcd_range_wire_descriptor;
 /* Takes ownership of bytes (also on failure). */
 int etcd_range_wire_new(grpc_slice bytes, ProtobufCMessage **out);
+/* The same over a message received in several slices (references taken):
+ * fields that straddle two slices are copied, the rest are read in place. */
+int etcd_range_wire_new_slices(const grpc_slice *sl, size_t n, ProtobufCMessage **out);
 void etcd_range_wire_free(ProtobufCMessage *m);
 int etcd_range_wire_fill(struct etcd_range_resp *out, ProtobufCMessage *m);
 /* A TxnResponse received that way (not freed): succeeded and header.revision. */
@@ -195,5 +203,6 @@ int etcd_range_resp_fill(struct etcd_range_resp *out, ProtobufCMessage *m);
 #define ETCD_M_SNAPSHOT "/etcdserverpb.Maintenance/Snapshot"
 #define ETCD_M_DEFRAG "/etcdserverpb.Maintenance/Defragment"
 #define ETCD_M_AUTHENTICATE "/etcdserverpb.Auth/Authenticate"
+#define ETCD_M_MEMBERLIST "/etcdserverpb.Cluster/MemberList"
 
 #endif

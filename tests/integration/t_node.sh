@@ -221,7 +221,7 @@ under2() { etcdctl --endpoints "$E" get --prefix /registry/secrets/ --print-valu
 	> "$D/ctl-lost.log" 2>&1 &
 LOSTPID=$!
 PIDS+=($LOSTPID)
-for _ in $(seq 1 100); do grep -q "rewriting to" "$D/ctl-lost.log" && break; sleep 0.1; done
+for _ in $(seq 1 100); do grep -qs "rewriting to" "$D/ctl-lost.log" && break; sleep 0.1; done
 sleep 0.5
 LEASE=$(etcdctl --endpoints "$E" get --prefix /etcdcrypt/lock/ --keys-only | sed -n 's|^/etcdcrypt/lock/||p' | head -1)
 T0=$(date +%s%N)

@@ -92,20 +92,34 @@ START_TEST(test_txn_pack_matches_protobuf_c)
 }
 END_TEST
 
-/* packs a RangeResponse with protobuf-c and reads it back in place */
+/* packs a RangeResponse with protobuf-c and reads it back in place: in one
+ * slice (split 0), or cut into slices of 1..split bytes, so that varints and
+ * fields straddle slice boundaries */
+static size_t split;
+
 static int read_range(const Etcdserverpb__RangeResponse *m, size_t cut, struct etcd_range_resp *out)
 {
-	size_t len = protobuf_c_message_get_packed_size(&m->base);
-	grpc_slice s = grpc_slice_malloc(len);
+	size_t len = protobuf_c_message_get_packed_size(&m->base), n = 0;
+	grpc_slice s = grpc_slice_malloc(len), *parts = malloc(len * sizeof(*parts));
 	ProtobufCMessage *w = NULL;
-	int rc;
 
 	protobuf_c_message_pack(&m->base, GRPC_SLICE_START_PTR(s));
-	if (cut)
-		s = grpc_slice_sub_no_ref(s, 0, len - cut);
-	ck_assert_int_eq(etcd_range_wire_new(s, &w), 0);
-	rc = etcd_range_resp_fill(out, w);
-	return rc;
+	len -= cut;
+	if (split == 0) {
+		ck_assert_int_eq(etcd_range_wire_new(grpc_slice_sub(s, 0, len), &w), 0);
+	} else {
+		for (size_t off = 0; off < len; n++) {
+			size_t k = 1 + (size_t)rand() % split;
+
+			k = k > len - off ? len - off : k;
+			parts[n] = grpc_slice_sub_no_ref(s, off, off + k);
+			off += k;
+		}
+		ck_assert_int_eq(etcd_range_wire_new_slices(parts, n, &w), 0);
+	}
+	free(parts);
+	grpc_slice_unref(s);
+	return etcd_range_resp_fill(out, w);
 }
 
 START_TEST(test_range_wire_matches_protobuf_c)
@@ -135,7 +149,10 @@ START_TEST(test_range_wire_matches_protobuf_c)
 		kvp[i] = &kv[i];
 	}
 	m.kvs = kvp;
+	for (size_t round = 0; round < 4; round++) {
+	split = (size_t[]){ 0, 16384, 700, 3 }[round];
 	m.n_kvs = 300;
+	m.more = 1;
 	ck_assert_int_eq(read_range(&m, 0, &r), 0);
 	ck_assert_int_eq(r.revision, h.revision);
 	ck_assert_int_eq(r.more, 1);
@@ -166,6 +183,7 @@ START_TEST(test_range_wire_matches_protobuf_c)
 	ck_assert_int_eq(read_range(&m, 6, &r), ERR_CORRUPT);
 	ck_assert_ptr_null(r.priv);
 	ck_assert_ptr_null(r.kvs);
+	}
 }
 END_TEST
 
