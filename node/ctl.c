@@ -249,6 +249,21 @@ static void put_result(struct ctl *c)
 	put_rec(c);
 }
 
+/* Stopped (SIGINT/SIGTERM): rw_run has returned, so nothing writes a
+ * secret any more. A published running record says "interrupted" (status
+ * and restart then know nobody runs it); this put and the lock's revoke
+ * (node_lock_release) share the client's one cleanup window, the record
+ * first: once the lease is gone another controller may publish its own. */
+static void put_interrupted(struct ctl *c)
+{
+	c->rec.state = NODE_RW_INTERRUPTED;
+	snprintf(c->rec.error, sizeof(c->rec.error), "stopped by SIGINT/SIGTERM; the next holder of the lock goes on");
+	if (!c->rec_put)
+		return; /* nothing published: the last result stays */
+	etcd_cleanup_begin(c->cl, NODE_LOCK_CLEANUP_MS);
+	put_rec(c);
+}
+
 static int run_rewrite(struct ctl *c, int force, const char *request)
 {
 	const struct status_name *w = node_record_write(&c->own);
@@ -292,9 +307,12 @@ static int run_rewrite(struct ctl *c, int force, const char *request)
 	c->rec.state = rc == 0 ? NODE_RW_DONE : NODE_RW_FAILED;
 	if (rc < 0)
 		snprintf(c->rec.error, sizeof(c->rec.error), "%s", err_msg());
-	if (rc != ERR_INTERRUPTED && rc != ERR_UNAVAILABLE)
+	if (rc == ERR_INTERRUPTED)
+		put_interrupted(c);
+	else if (rc != ERR_UNAVAILABLE)
 		put_result(c);
-	notify(c, rc == 0 ? NODE_CTL_REWRITE_DONE : NODE_CTL_REWRITE_FAILED, 1, &c->rec);
+	notify(c, rc == 0 ? NODE_CTL_REWRITE_DONE : rc == ERR_INTERRUPTED ? NODE_CTL_PROGRESS : NODE_CTL_REWRITE_FAILED, 1,
+	       &c->rec);
 	c->o->log(c->o->arg, "rewrite %s: revisions %lld..%lld, %llu scanned, %llu rewritten, %llu already current, "
 		  "%llu unreadable%s%s", node_rw_state_name(c->rec.state), (long long)st.revision_start,
 		  (long long)st.revision_end, (unsigned long long)st.scanned, (unsigned long long)st.rewritten,
@@ -506,7 +524,9 @@ int node_ctl_run(const struct node_ctl_opts *o)
 			sleep_ms(&c, 1000);
 		}
 	}
-	if (*o->stop && rc >= 0)
+	/* a stop ends the run whatever transient error came before it (etcd
+	 * down: it would have been waited out); a result of --once stays */
+	if (*o->stop && (rc >= 0 || (!fatal(rc) && rc != ERR_DECRYPT && rc != ERR_REFUSED)))
 		rc = err_set(ERR_INTERRUPTED, "stopped");
 out:
 	ctl_release(&c);

@@ -74,7 +74,9 @@ static void *keeper(void *arg)
 		eo.command_timeout_ms = period;
 	if (eo.dial_timeout_ms <= 0 || eo.dial_timeout_ms > period)
 		eo.dial_timeout_ms = period;
-	eo.stop = NULL; /* renewing is not interrupted: release ends it, and revokes */
+	/* eo.stop stays: a renewal in flight on a hung member is cancelled
+	 * within half a second of a stop, so release's join never waits long;
+	 * release revokes on the holder's client in its cleanup window */
 	while (!l->quit && !l->lost) {
 		if (*l->o.stop && l->o.on_lost)
 			*l->o.on_lost = 1; /* SIGINT/SIGTERM: the holder stops writing too */
@@ -106,10 +108,6 @@ static void *keeper(void *arg)
 			next = now_ms() + 500;
 		}
 	}
-	/* released while held: revoke here, on a client that *stop does not cut
-	 * short, so the next in line need not wait for the TTL */
-	if (l->quit && !l->lost && (kc != NULL || etcd_open(&kc, &eo) == 0))
-		etcd_lease_revoke(kc, l->lease);
 	etcd_close(kc);
 	return NULL;
 }
@@ -231,9 +229,18 @@ void node_lock_release(struct node_lock *l, struct etcd_client *cl)
 	if (l == NULL)
 		return;
 	l->quit = 1;
+	if (l->lease && cl) {
+		/* after a stop, the revoke is the client's one bounded cleanup
+		 * step; it goes before the keeper's join, which may wait for a
+		 * renewal in flight on a hung member */
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", err_msg()); /* the caller's error, if any */
+		etcd_cleanup_begin(cl, NODE_LOCK_CLEANUP_MS);
+		if (etcd_lease_revoke(cl, l->lease) < 0) /* best effort: else it expires */
+			err_set(ERR_INTERNAL, "%s", why);
+	}
 	if (l->thread_started)
-		pthread_join(l->thread, NULL); /* the keeper revokes the lease */
-	else if (l->lease && cl)
-		etcd_lease_revoke(cl, l->lease); /* best effort: else it expires */
+		pthread_join(l->thread, NULL);
 	free(l);
 }

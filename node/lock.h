@@ -52,9 +52,13 @@ int node_lock_acquire(struct node_lock **out, struct etcd_client *cl, const stru
 /* Non-zero once the lease was lost (the holder must stop writing). */
 int node_lock_lost(const struct node_lock *l);
 
-/* Stops the keep-alive thread, which revokes the lease (deleting the lock
- * key) on its own client, one *stop does not interrupt (bounded by ttl/3),
- * and frees l. NULL-safe. */
+/* Revokes the lease (deleting the lock key), stops the keep-alive thread
+ * and frees l. NULL-safe. After a stop (the client's stop flag), the
+ * revoke is still sent: release opens the client's cleanup window
+ * (etcd_cleanup_begin, NODE_LOCK_CLEANUP_MS; a window the caller opened
+ * already is not extended). A revoke that cannot be sent in it leaves the
+ * lease to expire after its TTL. */
+#define NODE_LOCK_CLEANUP_MS 500
 void node_lock_release(struct node_lock *l, struct etcd_client *cl);
 
 #endif

@@ -14,7 +14,12 @@
 
 const char *node_rw_state_name(enum node_rw_state s)
 {
-	return s == NODE_RW_DONE ? "done" : s == NODE_RW_FAILED ? "failed" : "running";
+	switch (s) {
+	case NODE_RW_DONE: return "done";
+	case NODE_RW_FAILED: return "failed";
+	case NODE_RW_INTERRUPTED: return "interrupted";
+	default: return "running";
+	}
 }
 
 /* Puts o (consumed; NULL: it could not be built) at <prefix><suffix>. */
@@ -108,8 +113,10 @@ int node_rwrec_get(struct etcd_client *cl, const char *prefix, struct node_rwrec
 	}
 	str_field(out->node, sizeof(out->node), o, "node");
 	str_field(state, sizeof(state), o, "state");
-	out->state = strcmp(state, "done") == 0 ? NODE_RW_DONE : strcmp(state, "failed") == 0 ? NODE_RW_FAILED
-											   : NODE_RW_RUNNING;
+	out->state = strcmp(state, "done") == 0	       ? NODE_RW_DONE
+		     : strcmp(state, "failed") == 0      ? NODE_RW_FAILED
+		     : strcmp(state, "interrupted") == 0 ? NODE_RW_INTERRUPTED
+							 : NODE_RW_RUNNING;
 	str_field(out->write_provider, sizeof(out->write_provider), json_object_get(o, "write"), "provider");
 	str_field(out->write_name, sizeof(out->write_name), json_object_get(o, "write"), "name");
 	out->forced = json_is_true(json_object_get(o, "forced"));

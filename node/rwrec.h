@@ -11,7 +11,10 @@
  *    "error":""}
  *
  * state: running (updated about once a second), done (every readable value
- * is under the write key), failed (error says why). A running record whose
+ * is under the write key), failed (error says why), interrupted (its
+ * controller was stopped by SIGINT/SIGTERM and gave up its lock: the next
+ * holder goes on; a restart request it served is still pending). A reader
+ * older than "interrupted" reads it as running. A running record whose
  * writer died stays "running" until the next holder of the lock overwrites
  * it; `status` shows its age. */
 #ifndef ETCDCRYPT_NODE_RWREC_H
@@ -22,7 +25,7 @@
 #include "etcd/etcd.h"
 #include "record.h"
 
-enum node_rw_state { NODE_RW_RUNNING = 0, NODE_RW_DONE, NODE_RW_FAILED };
+enum node_rw_state { NODE_RW_RUNNING = 0, NODE_RW_DONE, NODE_RW_FAILED, NODE_RW_INTERRUPTED };
 
 struct node_rwrec {
 	char node[NODE_NAME_MAX + 1];

@@ -25,7 +25,9 @@
 #include "base/err.h"
 #include "xform/digest.h"
 #include "base/pbwire.h"
+#include "base/file.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -35,6 +37,7 @@
 #include <unistd.h>
 
 #define HASH_CHUNK ((size_t)16 << 20)
+#define HASH_READ ((size_t)4 << 20) /* the hasher's read() size */
 #define RESIDENT_MAX ((uint64_t)64 << 20)  /* file bytes mapped in before dropping them */
 #define RESIDENT_CHECK ((uint64_t)1 << 20) /* bytes read between checks */
 #define ENC_PREFIX "k8s:enc:"
@@ -72,9 +75,11 @@ struct snap {
 	snap_progress_fn progress;
 	void *parg;
 	/* snap_trailer_start: the hash runs on its own thread */
+	int fd;       /* the file, for the hasher's reads; -1 in memory */
 	pthread_t hasher;
 	int hashing; /* hasher started, not joined yet */
 	int hash_rc;
+	char hash_err[256]; /* its message: err messages are per thread */
 	uint8_t hash_out[SNAP_TRAILER];
 };
 
@@ -138,16 +143,22 @@ static int finish_open(struct snap **out, struct snap *s)
 int snap_open(struct snap **out, const char *path)
 {
 	struct snap *s = calloc(1, sizeof(*s));
-	int rc;
+	int rc, fd = -1;
 
 	*out = NULL;
 	if (s == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
 	s->statm_fd = -1;
-	if ((rc = bolt_open(&s->b, path)) < 0) {
+	if ((rc = file_open_regular(&fd, path, "snapshot", ERR_IO)) < 0) {
 		free(s);
 		return rc;
 	}
+	if ((rc = bolt_open_fd(&s->b, fd, path)) < 0) {
+		close(fd);
+		free(s);
+		return rc;
+	}
+	s->fd = fd; /* kept for the hasher's reads */
 	return finish_open(out, s);
 }
 
@@ -164,6 +175,7 @@ int snap_open_fd(struct snap **out, int fd, const char *name)
 		free(s);
 		return rc;
 	}
+	s->fd = dup(fd); /* -1: the hasher reads the mapping */
 	return finish_open(out, s);
 }
 
@@ -176,6 +188,7 @@ int snap_open_mem(struct snap **out, const uint8_t *p, size_t n)
 	if (s == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
 	s->statm_fd = -2; /* memory: nothing to drop */
+	s->fd = -1;
 	if ((rc = bolt_open_mem(&s->b, p, n)) < 0) {
 		free(s);
 		return rc;
@@ -191,6 +204,8 @@ void snap_free(struct snap *s)
 		snap_trailer_wait(s);
 	if (s->statm_fd >= 0)
 		close(s->statm_fd);
+	if (s->fd >= 0)
+		close(s->fd);
 	bolt_close(s->b);
 	free(s->ents);
 	free(s->table);
@@ -232,19 +247,43 @@ out:
 	return rc;
 }
 
-/* The hasher thread: reads the db bytes in file order, asking the kernel for
- * the next chunk while it hashes this one, and drops what it hashed from the
- * process's resident set (the walk faults its pages back from the page cache
- * if it needs them). It touches nothing else of s but hash_rc/hash_out. */
-static void *hash_thread(void *arg)
+/* The hasher's input from the file with read(): no page faults and no
+ * mapping to drop behind it (the walk's faults and drops on the shared
+ * mapping stay the walk's own); file order, with a sequential read-ahead
+ * hint. */
+static int hash_file(struct snap *s, struct digest *d)
 {
-	struct snap *s = arg;
-	const struct snap_info *in = &s->info;
-	struct digest *d = NULL;
-	int rc;
+	uint64_t off = 0, end = s->info.db_bytes;
+	uint8_t *buf = malloc(HASH_READ);
+	int rc = 0;
 
-	if ((rc = digest_sha256_new(&d)) < 0)
-		goto out;
+	if (buf == NULL)
+		return err_set(ERR_NOMEM, "out of memory");
+	posix_fadvise(s->fd, 0, (off_t)end, POSIX_FADV_SEQUENTIAL);
+	while (off < end && rc == 0) {
+		size_t want = end - off < HASH_READ ? (size_t)(end - off) : HASH_READ;
+		ssize_t n = pread(s->fd, buf, want, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = err_set(ERR_IO, "reading the snapshot at offset %llu: %s", (unsigned long long)off,
+				     n < 0 ? strerror(errno) : "the file ended early");
+			break;
+		}
+		rc = digest_update(d, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	free(buf);
+	return rc;
+}
+
+/* The same over the mapping (a snapshot in memory, or no fd). */
+static int hash_map(struct snap *s, struct digest *d)
+{
+	const struct snap_info *in = &s->info;
+	int rc = 0;
+
 	for (uint64_t off = 0; off < in->db_bytes && rc == 0; off += HASH_CHUNK) {
 		size_t n = in->db_bytes - off < HASH_CHUNK ? (size_t)(in->db_bytes - off) : HASH_CHUNK;
 
@@ -253,10 +292,26 @@ static void *hash_thread(void *arg)
 		rc = digest_update(d, s->map + off, n);
 		bolt_drop_resident(s->b, off, n);
 	}
+	return rc;
+}
+
+/* The hasher thread. It touches nothing of s but hash_rc/hash_out (and
+ * reads fd, map and info, which do not change meanwhile). */
+static void *hash_thread(void *arg)
+{
+	struct snap *s = arg;
+	struct digest *d = NULL;
+	int rc;
+
+	if ((rc = digest_sha256_new(&d)) < 0)
+		goto out;
+	rc = s->fd >= 0 ? hash_file(s, d) : hash_map(s, d);
 	if (rc == 0)
 		rc = digest_final(d, s->hash_out);
 out:
 	digest_free(d);
+	if (rc < 0)
+		snprintf(s->hash_err, sizeof(s->hash_err), "%s", err_msg());
 	s->hash_rc = rc;
 	return NULL;
 }
@@ -280,7 +335,7 @@ int snap_trailer_wait(struct snap *s)
 	pthread_join(s->hasher, NULL);
 	s->hashing = 0;
 	if (s->hash_rc < 0)
-		return s->hash_rc;
+		return err_set(s->hash_rc, "%s", s->hash_err);
 	memcpy(in->actual, s->hash_out, SNAP_TRAILER);
 	in->trailer_checked = 1;
 	in->trailer_matches = memcmp(in->actual, in->expected, SNAP_TRAILER) == 0;

@@ -40,6 +40,7 @@
  * a rewrite's last Txns complete) before they are cancelled: a cancelled
  * call fails with ERR_INTERRUPTED (a cancelled Txn may or may not have been
  * applied). etcd_sleep is the interruptible sleep for callers' backoffs.
+ * etcd_cleanup_begin allows one short, bounded cleanup step after a stop.
  *
  * Errors (see err.h): ERR_UNAVAILABLE (no endpoint reachable, deadline),
  * ERR_NOQUORUM (the members that answered have no leader), ERR_AUTH (bad
@@ -148,8 +149,21 @@ const char *etcd_endpoint(const struct etcd_client *c);
  * saying what is wrong (for a usage error before anything is opened). */
 int etcd_endpoint_check(const char *s);
 
-/* 1 once the stop flag is set. */
+/* 1 once the stop flag is set (and no cleanup window is open). */
 int etcd_stopped(struct etcd_client *c);
+
+/* The one cleanup step a stopped program may still take (the controller:
+ * publish that its rewrite was interrupted, revoke its lock's lease so that
+ * another controller takes over at once). Once the stop flag is set, this
+ * opens a window of min(ms, ETCD_CLEANUP_MAX_MS) during which calls start
+ * again, each with its deadline cut to the window's end; when the window
+ * ends, calls in flight are cancelled and new ones refused
+ * (ERR_INTERRUPTED), as after any stop. The window opens once per client:
+ * later calls never extend or reopen it. Without a stop it does nothing
+ * (calls run as usual). Call it only after the work the stop ended has
+ * returned: within the window, the client does not refuse new calls. */
+#define ETCD_CLEANUP_MAX_MS 500
+void etcd_cleanup_begin(struct etcd_client *c, long ms);
 
 /* Sleeps ms milliseconds; returns ERR_INTERRUPTED at once (within 50 ms)
  * when the stop flag is or becomes set, else 0. */
@@ -199,15 +213,17 @@ int etcd_compact(struct etcd_client *c, int64_t revision, int physical);
 /* Maintenance.Status of the endpoint in use. */
 int etcd_status(struct etcd_client *c, struct etcd_status *out);
 
-/* The database sizes over every endpoint, each asked for its Status on its
- * own short-lived channel (deadline: the dial timeout). A member's quota is
- * its own, so a guard must use the largest. Members that do not answer are
- * skipped (counted in answered < asked); ERR_UNAVAILABLE when none answers.
- * Only the endpoints given are asked: list every member. */
+/* The database sizes over every member, each asked for its Status on its
+ * own short-lived channel (deadline: the dial timeout): every endpoint
+ * given, then every member Cluster.MemberList names that was not given (by
+ * its first client URL, with the same TLS files). A member's quota is its
+ * own, so a guard must use the largest. Members that do not answer are
+ * skipped (counted in answered < asked); ERR_UNAVAILABLE when no endpoint
+ * given answers. */
 struct etcd_db_sizes {
 	int64_t max_db_size;        /* largest StatusResponse.dbSize */
 	int64_t max_db_size_in_use; /* largest dbSizeInUse */
-	const char *max_endpoint;   /* borrowed: the endpoint with max_db_size */
+	char max_endpoint[256];     /* the endpoint or member URL with max_db_size */
 	size_t answered;
 	size_t asked;
 };

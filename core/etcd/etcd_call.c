@@ -240,7 +240,8 @@ int etcd_call_start(struct etcd_client *c, struct etcd_call *k, grpc_completion_
 	grpc_call_error ce;
 
 	memset(k, 0, sizeof(*k));
-	if (etcd_stopped(c))
+	timeout_ms = etcd_cleanup_left_ms(c, timeout_ms); /* a cleanup call ends with its window */
+	if (etcd_stopped(c) || timeout_ms <= 0)
 		return err_set(ERR_INTERRUPTED, "interrupted");
 	grpc_metadata_array_init(&k->imd);
 	grpc_metadata_array_init(&k->tmd);

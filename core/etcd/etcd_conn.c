@@ -134,6 +134,19 @@ static int parse_endpoint(struct etcd_endpoint *e, const char *s, int tls_files)
 	return 0;
 }
 
+int etcd_endpoint_from_url(const struct etcd_client *c, struct etcd_endpoint *e, const char *url)
+{
+	memset(e, 0, sizeof(*e));
+	return parse_endpoint(e, url, c->pem.ca_pem != NULL || c->pem.cert_pem != NULL);
+}
+
+void etcd_endpoint_release(struct etcd_endpoint *e)
+{
+	free(e->name);
+	free(e->target);
+	memset(e, 0, sizeof(*e));
+}
+
 static grpc_channel_credentials *make_creds(struct etcd_client *c, const struct etcd_endpoint *e)
 {
 	grpc_ssl_pem_key_cert_pair pair;

@@ -52,6 +52,8 @@ struct etcd_client {
 	int grpc_ref; /* this client holds one grpc_init reference */
 	const volatile sig_atomic_t *stop;
 	double stop_at;    /* monotonic seconds the stop was first seen; 0: not yet */
+	double cleanup_until; /* >0: end of the one cleanup window after a stop
+				 (etcd_cleanup_begin) */
 	unsigned call_gen; /* bumped per retried call (endpoint fail records) */
 };
 
@@ -94,11 +96,19 @@ int etcd_switch_endpoint(struct etcd_client *c);
 int etcd_authenticate(struct etcd_client *c);
 /* A new channel to endpoint i (the caller destroys it). */
 int etcd_channel_new(struct etcd_client *c, size_t i, grpc_channel **out);
+/* One endpoint from a URL (host:port, http://, https://), TLS when the
+ * scheme says so or the client holds TLS files; release with
+ * etcd_endpoint_release. For members found by MemberList. */
+int etcd_endpoint_from_url(const struct etcd_client *c, struct etcd_endpoint *e, const char *url);
+void etcd_endpoint_release(struct etcd_endpoint *e);
 double etcd_now(void); /* monotonic seconds */
 
 /* etcd_wait.c: waits that watch the stop flag */
 /* 1 once the stop flag was seen; 2 once its grace period is over too. */
 int etcd_stop_state(struct etcd_client *c);
+/* timeout_ms cut to what is left of an open cleanup window (<= 0: none
+ * left); timeout_ms itself when no window is open. */
+long etcd_cleanup_left_ms(struct etcd_client *c, long timeout_ms);
 /* Plucks tag from cq; cancels call (may be NULL) when the grace is over. */
 grpc_event etcd_wait_pluck(struct etcd_client *c, grpc_completion_queue *cq, void *tag, grpc_call *call);
 /* Next event of cq; calls cancel(arg) once when the grace is over. */
@@ -193,5 +203,6 @@ int etcd_range_resp_fill(struct etcd_range_resp *out, ProtobufCMessage *m);
 #define ETCD_M_SNAPSHOT "/etcdserverpb.Maintenance/Snapshot"
 #define ETCD_M_DEFRAG "/etcdserverpb.Maintenance/Defragment"
 #define ETCD_M_AUTHENTICATE "/etcdserverpb.Auth/Authenticate"
+#define ETCD_M_MEMBERLIST "/etcdserverpb.Cluster/MemberList"
 
 #endif

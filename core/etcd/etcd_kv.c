@@ -3,6 +3,7 @@
  * Range responses are zero-copy: the etcd_kv array points into the received
  * bytes (etcd_rangewire.c), which the response keeps in priv until it is
  * released. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -358,6 +359,89 @@ static int status_of(struct etcd_client *c, size_t i, struct etcd_status *out)
 	return 0;
 }
 
+static void size_seen(struct etcd_db_sizes *out, const struct etcd_status *st, const char *name)
+{
+	out->answered++;
+	if (st->db_size >= out->max_db_size) {
+		out->max_db_size = st->db_size;
+		snprintf(out->max_endpoint, sizeof(out->max_endpoint), "%s", name);
+	}
+	if (st->db_size_in_use > out->max_db_size_in_use)
+		out->max_db_size_in_use = st->db_size_in_use;
+}
+
+/* Status of a member by URL: the client's endpoint list swapped for that
+ * one endpoint for the one call (no failover: it is that member's size). */
+static int status_of_url(struct etcd_client *c, const char *url, struct etcd_status *st)
+{
+	struct etcd_endpoint e, *saved = c->eps;
+	size_t saved_n = c->n_eps, saved_cur = c->cur;
+	int rc;
+
+	if ((rc = etcd_endpoint_from_url(c, &e, url)) < 0) {
+		etcd_endpoint_release(&e);
+		return rc;
+	}
+	c->eps = &e;
+	c->n_eps = 1;
+	rc = status_of(c, 0, st);
+	c->eps = saved;
+	c->n_eps = saved_n;
+	c->cur = saved_cur;
+	etcd_endpoint_release(&e);
+	return rc;
+}
+
+/* A member is asked already when one of its client URLs is an endpoint given. */
+static int member_given(const struct etcd_client *c, const Etcdserverpb__Member *m)
+{
+	struct etcd_endpoint e;
+
+	for (size_t u = 0; u < m->n_clienturls; u++) {
+		if (etcd_endpoint_from_url(c, &e, m->clienturls[u]) < 0) {
+			etcd_endpoint_release(&e);
+			continue;
+		}
+		for (size_t i = 0; i < c->n_eps; i++) {
+			if (strcmp(e.target, c->eps[i].target) == 0) {
+				etcd_endpoint_release(&e);
+				return 1;
+			}
+		}
+		etcd_endpoint_release(&e);
+	}
+	return 0;
+}
+
+/* The members MemberList names that were not given as endpoints (the usual
+ * --endpoints of one local member): asked too, by their first client URL.
+ * A failed MemberList leaves the sizes of the endpoints given. */
+static int other_members(struct etcd_client *c, struct etcd_db_sizes *out)
+{
+	Etcdserverpb__MemberListRequest req = ETCDSERVERPB__MEMBER_LIST_REQUEST__INIT;
+	Etcdserverpb__MemberListResponse *r = NULL;
+	struct etcd_status st;
+	int rc;
+
+	rc = etcd_unary(c, ETCD_M_MEMBERLIST, &req.base, &etcdserverpb__member_list_response__descriptor,
+			(ProtobufCMessage **)&r, c->cmd_ms, ETCD_CALL_SAFE);
+	if (rc < 0)
+		return rc == ERR_INTERRUPTED ? rc : 0;
+	for (size_t i = 0; i < r->n_members && rc == 0; i++) {
+		const Etcdserverpb__Member *m = r->members[i];
+
+		if (m->n_clienturls == 0 || member_given(c, m))
+			continue; /* not started yet, or asked already */
+		out->asked++;
+		if ((rc = status_of_url(c, m->clienturls[0], &st)) == 0)
+			size_seen(out, &st, m->clienturls[0]);
+		else if (rc != ERR_INTERRUPTED)
+			rc = 0; /* a member down: the others still bound the growth */
+	}
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rc;
+}
+
 int etcd_db_sizes(struct etcd_client *c, struct etcd_db_sizes *out)
 {
 	struct etcd_status st;
@@ -370,17 +454,11 @@ int etcd_db_sizes(struct etcd_client *c, struct etcd_db_sizes *out)
 			return rc;
 		if (rc < 0)
 			continue; /* a member down: the others still bound the growth */
-		out->answered++;
-		if (st.db_size >= out->max_db_size) {
-			out->max_db_size = st.db_size;
-			out->max_endpoint = c->eps[i].name;
-		}
-		if (st.db_size_in_use > out->max_db_size_in_use)
-			out->max_db_size_in_use = st.db_size_in_use;
+		size_seen(out, &st, c->eps[i].name);
 	}
 	if (out->answered == 0)
 		return err_wrap(rc, "database size: no etcd endpoint answered a Status (last)");
-	return 0;
+	return other_members(c, out);
 }
 
 int etcd_defragment(struct etcd_client *c)

@@ -27,6 +27,8 @@ int etcd_stop_state(struct etcd_client *c)
 {
 	if (!c->stop || !*c->stop)
 		return 0;
+	if (c->cleanup_until > 0) /* its window is its grace: then cancel at once */
+		return etcd_now() < c->cleanup_until ? 0 : 2;
 	if (c->stop_at == 0)
 		c->stop_at = etcd_now();
 	return etcd_now() - c->stop_at >= ETCD_STOP_GRACE_MS / 1000.0 ? 2 : 1;
@@ -35,6 +37,25 @@ int etcd_stop_state(struct etcd_client *c)
 int etcd_stopped(struct etcd_client *c)
 {
 	return etcd_stop_state(c) != 0;
+}
+
+void etcd_cleanup_begin(struct etcd_client *c, long ms)
+{
+	if (c == NULL || !c->stop || !*c->stop || c->cleanup_until > 0)
+		return;
+	if (ms > ETCD_CLEANUP_MAX_MS)
+		ms = ETCD_CLEANUP_MAX_MS;
+	c->cleanup_until = etcd_now() + (double)(ms > 0 ? ms : 0) / 1000.0;
+}
+
+long etcd_cleanup_left_ms(struct etcd_client *c, long timeout_ms)
+{
+	long left;
+
+	if (c->cleanup_until <= 0 || !c->stop || !*c->stop)
+		return timeout_ms;
+	left = (long)((c->cleanup_until - etcd_now()) * 1000.0);
+	return left < timeout_ms ? left : timeout_ms;
 }
 
 grpc_event etcd_wait_pluck(struct etcd_client *c, grpc_completion_queue *cq, void *tag, grpc_call *call)

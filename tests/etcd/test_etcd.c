@@ -596,6 +596,43 @@ START_TEST(test_stop_flag)
 }
 END_TEST
 
+/* After a stop, etcd_cleanup_begin opens one window (at most 0.5 s) in
+ * which calls run again; it never opens without a stop, never reopens,
+ * never extends. */
+START_TEST(test_cleanup_window)
+{
+	const char *eps[1] = { need_env("ETCDCRYPT_TEST_ENDPOINT") };
+	struct etcd_opts o;
+	struct etcd_client *c = NULL;
+	struct etcd_range_req q = { .key = (const uint8_t *)"a", .key_len = 1 };
+	struct etcd_range_resp r = { 0 };
+	double t0;
+	int rc;
+
+	opts_init(&o, eps, 1);
+	o.stop = &stop_flag;
+	stop_flag = 0;
+	rc = etcd_open(&c, &o);
+	ck_assert_msg(rc == 0, "%s", err_msg());
+	etcd_cleanup_begin(c, 500); /* no stop: nothing opens */
+	stop_flag = 1;
+	ck_assert_int_eq(etcd_range(c, &r, &q), ERR_INTERRUPTED);
+	t0 = now_ms();
+	etcd_cleanup_begin(c, 60000); /* capped at ETCD_CLEANUP_MAX_MS */
+	rc = etcd_range(c, &r, &q);
+	ck_assert_msg(rc == 0, "%s", err_msg());
+	etcd_range_resp_release(&r);
+	ck_assert_int_eq(etcd_stopped(c), 0);
+	usleep((useconds_t)((ETCD_CLEANUP_MAX_MS + 50) * 1000 - (now_ms() - t0) * 1000));
+	ck_assert_int_eq(etcd_range(c, &r, &q), ERR_INTERRUPTED);
+	ck_assert_int_eq(etcd_stopped(c), 1);
+	etcd_cleanup_begin(c, 500); /* once per client */
+	ck_assert_int_eq(etcd_range(c, &r, &q), ERR_INTERRUPTED);
+	stop_flag = 0;
+	etcd_close(c);
+}
+END_TEST
+
 static int open_tls(struct etcd_client **c, const char *ca, const char *cert, const char *key)
 {
 	static char ep[128], paths[3][512];
@@ -1336,6 +1373,7 @@ static Suite *etcd_suite(void)
 	tcase_add_test(t, test_endpoint_check);
 	tcase_add_test(t, test_hung_endpoint);
 	tcase_add_test(t, test_stop_flag);
+	tcase_add_test(t, test_cleanup_window);
 	tcase_add_test(t, test_hung_member_failover);
 	tcase_add_test(t, test_tls_ok);
 	tcase_add_test(t, test_tls_other_ca_cert);

@@ -181,6 +181,14 @@ t_exit 3 "rewrite through c1: refused, the largest member would pass the quota" 
 	--endpoints "$(eps_first c1)" --config "$CBC" --force --quota-bytes "$Q"
 t_stderr_has "over the quota" "quota refusal explains"
 t_stderr_has "$BIG" "quota refusal counts from the largest database"
+# the usual deployment gives one endpoint, the local member: the others are
+# found by MemberList and asked too
+t_exit 3 "rewrite with --endpoints c1 alone: refused from the largest member too" "$BIN" rewrite \
+	--endpoints "$ETCD_C1_ENDPOINT" --config "$CBC" --force --quota-bytes "$Q"
+t_stderr_has "$BIG" "one endpoint: the refusal counts from the largest database (MemberList)"
+t_exit 3 "rewrite --dry-run with --endpoints c1 alone: the dry run is refused the same" "$BIN" rewrite \
+	--endpoints "$ETCD_C1_ENDPOINT" --config "$CBC" --force --dry-run --quota-bytes "$Q" -o json
+t_eq "$(jget "$T_OUT" 'd["db_size"]')" "$BIG" "one endpoint: JSON db_size is the largest member's"
 # the controller runs the same guard (node/ctl.c): through c1 too, with the same quota
 mkdir -p "$ETCD_TMP/ctl"
 install -m 600 "$CBC" "$ETCD_TMP/ctl/current.yaml"

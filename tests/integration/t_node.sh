@@ -354,6 +354,121 @@ PATH=$D/bin t_exit 3 "12. default restart without crictl: exit 3" "$BIN" disable
 t_stderr_has "crictl not found" "says crictl is missing"
 t_stderr_has "installed and published" "says the config is in place nonetheless"
 
+# ---- 15. SIGINT/SIGTERM stop controller and restart within about a second in every state ------
+# (issue 9 item 3). A clean stop ends well inside main's 2 s forced exit (status 1), which must
+# not fire: the controller service with 0 (a signal is how it is stopped), restart with 1.
+# stop_check LABEL PID LOG RC [SIG]: signals PID, waits at most 10 s (then SIGKILL), checks.
+stop_check() {
+	local label=$1 pid=$2 log=$3 want=$4 sig=${5:-INT} t0 ms rc i
+	t0=$(date +%s%N)
+	kill -"$sig" "$pid"
+	for i in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid"
+	rc=$?
+	if [ "$rc" = "$want" ] && [ "$ms" -lt 2500 ] && ! grep -q "did not stop cleanly" "$log"; then
+		t_pass "$label: exit $rc after $ms ms (clean stop)"
+	else t_fail "$label" "exit $rc after $ms ms: $(tail -3 "$log" | tr '\n' '|')"; fi
+}
+# wait_log FILE TEXT [TENTHS]: 0 once FILE has TEXT
+wait_log() { local i; for i in $(seq 1 "${3:-100}"); do grep -qF "$2" "$1" && return 0; sleep 0.1; done; return 1; }
+# log_has FILE TEXT WHAT
+log_has() { if grep -qF "$2" "$1"; then t_pass "$3"; else t_fail "$3" "$(tail -3 "$1")"; fi; }
+LONG=("${PIDS[@]}") # the three long-running controllers of 10 (ncn-m001..3): idle, or waiting for the lock
+
+stop_check "15. long-running controller, etcd up, SIGINT" "${LONG[0]}" "$D/ctl-long-ncn-m001.log" 0
+log_has "$D/ctl-long-ncn-m001.log" "etcdcrypt controller: stopped" "15. it says it stopped"
+etcd_sigstop node
+sleep 6 # past the controller's 5 s look-again: it waits on a call to the hung member
+stop_check "15. long-running controller, etcd hung (SIGSTOP), SIGINT" "${LONG[1]}" "$D/ctl-long-ncn-m002.log" 0
+etcd_sigcont node
+etcd_kill9 node
+sleep 2 # it backs off, dialing again
+stop_check "15. long-running controller, etcd killed, SIGTERM" "${LONG[2]}" "$D/ctl-long-ncn-m003.log" 0 TERM
+etcd_restart node || exit 1
+PIDS=()
+
+# mid-rewrite, etcd up: the record says interrupted, the lease is revoked, so the waiting
+# controller takes the lock at once (its TTL is 30 s)
+for n in "${NODES[@]}"; do on "$n" enable --aescbc "$D/k1.key" --aescbc "$D/k2.key" >/dev/null 2>&1; done
+"$BIN" controller --node ncn-m001 --dir "$D/ncn-m001" --lock-ttl 30 --max-rate 100 --page-size 50 \
+	--endpoints "$E" > "$D/ctl-int-a.log" 2>&1 &
+A=$!
+PIDS+=($A)
+wait_log "$D/ctl-int-a.log" "rewriting to $NAME1" || t_fail "15. ncn-m001 did not start its rewrite"
+"$BIN" controller --node ncn-m002 --dir "$D/ncn-m002" --lock-ttl 30 --endpoints "$E" > "$D/ctl-int-b.log" 2>&1 &
+B=$!
+PIDS+=($B)
+wait_log "$D/ctl-int-b.log" "waiting for the rewrite lock (held by ncn-m001)" || t_fail "15. ncn-m002 is not waiting"
+sleep 0.5 # some values are rewritten, most (660 at 100/s) are not
+R0=$(etcdctl --endpoints "$E" get /etcdcrypt/rewrite -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])')
+T0=$(date +%s%N)
+stop_check "15. controller mid-rewrite, etcd up, SIGINT" "$A" "$D/ctl-int-a.log" 0
+log_has "$D/ctl-int-a.log" "rewrite interrupted: " "15. the rewrite ended as interrupted"
+if wait_log "$D/ctl-int-b.log" "holding the rewrite lock" 50; then
+	t_pass "15. ncn-m002 held the lock $((($(date +%s%N) - T0) / 1000000)) ms after the SIGINT (lease revoked; TTL 30 s)"
+else t_fail "15. ncn-m002 did not take the lock within 5 s (lease not revoked?)"; fi
+timeout 2 etcdctl --endpoints "$E" watch --rev "$R0" /etcdcrypt/rewrite > "$D/rw-history" 2>&1
+log_has "$D/rw-history" '"node":"ncn-m001","state":"interrupted"' "15. ncn-m001 published its record as interrupted"
+wait_log "$D/ctl-int-b.log" "rewrite done" 300 || t_fail "15. ncn-m002 did not finish"
+openssl_check "$NAME1" "$D/k1.key" > "$T_OUT" 2>&1 && t_pass "15. all secrets readable under key 1 with openssl after the interrupted rewrite" ||
+	t_fail "15. secrets after the interrupted rewrite" "$(tail -3 "$T_OUT")"
+stop_check "15. idle controller after its rewrite, SIGINT" "$B" "$D/ctl-int-b.log" 0
+PIDS=()
+
+# mid-rewrite, etcd hung: no revoke can be sent; the lease (TTL 4 s) expires and another finishes
+for n in "${NODES[@]}"; do on "$n" enable --aescbc "$D/k2.key" --aescbc "$D/k1.key" >/dev/null 2>&1; done
+"$BIN" controller --node ncn-m001 --dir "$D/ncn-m001" --lock-ttl 4 --max-rate 100 --page-size 50 \
+	--endpoints "$E" > "$D/ctl-int-c.log" 2>&1 &
+A=$!
+PIDS+=($A)
+wait_log "$D/ctl-int-c.log" "rewriting to $NAME2" || t_fail "15. ncn-m001 did not start its second rewrite"
+"$BIN" controller --once --node ncn-m003 --dir "$D/ncn-m003" --lock-ttl 4 --endpoints "$E" > "$D/ctl-int-d.log" 2>&1 &
+C=$!
+PIDS+=($C)
+wait_log "$D/ctl-int-d.log" "waiting for the rewrite lock (held by ncn-m001)" || t_fail "15. ncn-m003 is not waiting"
+etcd_sigstop node
+sleep 0.5
+stop_check "15. controller mid-rewrite, etcd hung (SIGSTOP), SIGINT" "$A" "$D/ctl-int-c.log" 0
+stop_check "15. controller --once waiting for the lock, etcd hung, SIGINT" "$C" "$D/ctl-int-d.log" 1
+log_has "$D/ctl-int-d.log" "etcdcrypt controller: interrupted" "15. --once says it was interrupted"
+etcd_sigcont node
+PIDS=()
+t_exit 0 "15. ncn-m002's controller takes the lock once the lease expired, and finishes" \
+	"$BIN" controller --once --node ncn-m002 --dir "$D/ncn-m002" --lock-ttl 4 --endpoints "$E"
+openssl_check "$NAME2" "$D/k2.key" > "$T_OUT" 2>&1 && t_pass "15. all secrets readable under key 2 with openssl" ||
+	t_fail "15. secrets after the second interrupted rewrite" "$(tail -3 "$T_OUT")"
+
+# restart waiting for a rewrite no controller serves
+# wait_request OLD: until <prefix>request is no longer OLD (the restart has asked)
+wait_request() {
+	local i
+	for i in $(seq 1 100); do
+		[ "$(etcdctl --endpoints "$E" get /etcdcrypt/request --print-value-only)" != "$1" ] && return 0
+		sleep 0.1
+	done
+	t_fail "15. restart did not put its request"
+}
+REQ=$(etcdctl --endpoints "$E" get /etcdcrypt/request --print-value-only)
+"$BIN" restart --timeout 60 --endpoints "$E" > "$D/restart-int.log" 2>&1 &
+P=$!
+PIDS+=($P)
+wait_request "$REQ"
+sleep 0.5
+stop_check "15. restart waiting, etcd up, SIGINT" "$P" "$D/restart-int.log" 1
+log_has "$D/restart-int.log" "interrupted; the controllers go on with the request" "15. restart says the request stays"
+REQ=$(etcdctl --endpoints "$E" get /etcdcrypt/request --print-value-only)
+"$BIN" restart --timeout 60 --endpoints "$E" > "$D/restart-int2.log" 2>&1 &
+P=$!
+PIDS+=($P)
+wait_request "$REQ"
+etcd_sigstop node
+sleep 1 # it waits on a read from the hung member
+stop_check "15. restart waiting, etcd hung (SIGSTOP), SIGTERM" "$P" "$D/restart-int2.log" 1 TERM
+etcd_sigcont node
+PIDS=()
+
 # ---- 8. no key material in etcd outside the secrets --------------------------------------
 python3 - "$E" "$KEY1" "$KEY2" <<'PY' > "$T_OUT" 2>&1
 import sys, base64, k8sdata

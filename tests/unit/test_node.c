@@ -218,6 +218,24 @@ START_TEST(rwrec_error_with_any_bytes)
 }
 END_TEST
 
+/* An interrupted controller's record says so (restart keeps waiting on it). */
+START_TEST(rwrec_interrupted_state)
+{
+	struct node_rwrec r = { .node = "ncn-m001", .state = NODE_RW_INTERRUPTED, .write_provider = "aescbc",
+				.write_name = NAMEA };
+	char *text = NULL;
+	json_t *o;
+	json_error_t je;
+
+	ck_assert_str_eq(node_rw_state_name(NODE_RW_INTERRUPTED), "interrupted");
+	ck_assert_int_eq(node_rwrec_encode(&text, &r), 0);
+	ck_assert_ptr_nonnull(o = json_loads(text, 0, &je));
+	ck_assert_str_eq(json_string_value(json_object_get(o, "state")), "interrupted");
+	json_decref(o);
+	free(text);
+}
+END_TEST
+
 static Suite *node_suite(void)
 {
 	Suite *s = suite_create("node");
@@ -229,6 +247,7 @@ static Suite *node_suite(void)
 	tcase_add_test(r, record_decode_refuses);
 	tcase_add_test(r, node_names);
 	tcase_add_test(r, rwrec_error_with_any_bytes);
+	tcase_add_test(r, rwrec_interrupted_state);
 	suite_add_tcase(s, r);
 	tcase_add_checked_fixture(f, setup_dir, teardown_dir);
 	tcase_add_test(f, install_keeps_previous);
