@@ -319,6 +319,22 @@ t_eq "$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load
 t_eq "$(cat "$D"/ctl-long-*.log | grep -c 'rewriting to .* (forced)')" 1 "10. one forced rewrite among three controllers"
 t_exit 0 "10. status exit 0" status
 t_stdout_has "current: $NAME2" "current is key 2"
+# two restarts at once: the second overwrites the first's request before any controller
+# read it (the controllers are stopped meanwhile); both follow the one rewrite to its end
+for p in "${PIDS[@]}"; do kill -STOP "$p"; done
+"$BIN" restart --timeout 20 --endpoints "$E" > "$D/restart-a.log" 2>&1 &
+RA=$!
+for _ in $(seq 1 100); do grep -qs "requested a rewrite" "$D/restart-a.log" && break; sleep 0.1; done
+"$BIN" restart --timeout 20 --endpoints "$E" > "$D/restart-b.log" 2>&1 &
+RB=$!
+for _ in $(seq 1 100); do grep -qs "requested a rewrite" "$D/restart-b.log" && break; sleep 0.1; done
+for p in "${PIDS[@]}"; do kill -CONT "$p"; done
+wait "$RA"; RCA=$?
+wait "$RB"; RCB=$?
+t_eq "$RCA $RCB" "0 0" "10. two restarts at once: both exit 0"
+if grep -q "superseded by request" "$D/restart-a.log" && grep -q "rewrite done by" "$D/restart-a.log"; then
+	t_pass "10. the first restart followed the newer request's rewrite"
+else t_fail "10. the first restart" "$(cat "$D/restart-a.log")"; fi
 
 # ---- 11. the long-running controller survives an etcd restart and reacts to later changes ----
 etcd_kill9 node
