@@ -265,7 +265,22 @@ out:
 
 /* ---- restart ----------------------------------------------------------------------- */
 
-static int follow(struct ctl_cmd *c, struct etcd_client *cl, const char *id)
+/* Another restart wrote <P>request after ours: the controllers may never
+ * see our id, but the rewrite that serves the newer one starts after it, so
+ * it covers ours too: follow that one. */
+static int superseded(struct ctl_cmd *c, struct etcd_client *cl, char id[64])
+{
+	char cur[64];
+	int rc = node_request_get(cl, c->state_prefix, cur);
+
+	if (rc < 0 || strcmp(cur, id) == 0)
+		return rc == ERR_NOTFOUND ? 0 : rc;
+	printf("%s: superseded by request %s (a rewrite for it covers this one too); following it\n", id, cur);
+	snprintf(id, 64, "%s", cur);
+	return 0;
+}
+
+static int follow(struct ctl_cmd *c, struct etcd_client *cl, char id[64])
 {
 	struct node_rwrec r;
 	time_t until = time(NULL) + c->timeout;
@@ -273,12 +288,23 @@ static int follow(struct ctl_cmd *c, struct etcd_client *cl, const char *id)
 	int rc;
 
 	while (!cmd_stop) {
+		int have, mine;
+
 		rc = node_rwrec_get(cl, c->state_prefix, &r);
 		if (rc == ERR_INTERRUPTED)
 			break;
 		if (rc < 0 && rc != ERR_NOTFOUND)
 			return cmd_fail(rc);
-		if (rc == 0 && strcmp(r.request, id) == 0) {
+		have = rc == 0;
+		mine = have && strcmp(r.request, id) == 0;
+		if (!mine) {
+			if ((rc = superseded(c, cl, id)) == ERR_INTERRUPTED)
+				break;
+			if (rc < 0)
+				return cmd_fail(rc);
+			mine = have && strcmp(r.request, id) == 0; /* id may be the newer one now */
+		}
+		if (mine) {
 			if (r.scanned != shown)
 				printf("%s: %s on %s: %llu/%llu scanned, %llu rewritten\n", id, node_rw_state_name(r.state),
 				       r.node, (unsigned long long)r.scanned, (unsigned long long)r.total,
@@ -334,7 +360,7 @@ int cmd_restart(int argc, char **argv)
 		goto out;
 	}
 	printf("requested a rewrite of every secret: %srequest = %s\n", c.state_prefix, id);
-	fflush(stdout);
+	fflush(stdout); /* a log or a pipe sees it before the rewrite ends */
 	status = follow(&c, cl, id);
 out:
 	etcd_close(cl);

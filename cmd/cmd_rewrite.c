@@ -414,7 +414,7 @@ static void fill_report(json_t *rep, const struct rewrite_cmd *a, const struct r
 	json_object_set_new(rep, "rate", json_real(rate_of(st, secs)));
 	json_object_set_new(rep, "stopped", rc == 0 ? json_null() : json_string(err_name(rc)));
 	json_object_set_new(rep, "old_revisions_with_previous_encryption",
-			    json_integer(a->dry_run ? 0 : (json_int_t)st->rewritten));
+			    json_integer(a->dry_run ? 0 : (json_int_t)(st->rewritten - st->purged)));
 	json_object_set_new(rep, "old_revisions_in_doubt", json_integer(a->dry_run ? 0 : (json_int_t)st->in_doubt));
 }
 
@@ -459,11 +459,15 @@ static void print_table(const struct rewrite_cmd *a, const struct rw_stats *st)
 		       e->value_bytes, d);
 		free(k);
 	}
-	if (!a->dry_run && st->rewritten + st->in_doubt > 0 && !a->compact_end)
+	if (!a->dry_run && st->rewritten - st->purged + st->in_doubt > 0 && !a->compact_end)
 		printf("history: %s%llu older revisions still hold the previous encryption; to purge them run\n"
 		       "  etcdctl compact %lld   and then   etcdctl defrag   on each member\n",
-		       st->in_doubt ? "up to " : "", (unsigned long long)(st->rewritten + st->in_doubt),
+		       st->in_doubt ? "up to " : "", (unsigned long long)(st->rewritten - st->purged + st->in_doubt),
 		       (long long)st->revision_end);
+	else if (!a->dry_run && st->purged > 0 && !a->compact_end)
+		printf("history: compacted behind the run up to revision %lld: no older revision holds the previous\n"
+		       "  encryption; run etcdctl defrag on each member to return the space\n",
+		       (long long)st->last_compacted);
 	else if (a->compact_end && st->rewritten > 0)
 		printf("history: compacted at revision %lld; run etcdctl defrag on each member to return the space\n",
 		       (long long)st->revision_end);

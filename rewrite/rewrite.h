@@ -82,6 +82,8 @@ struct rw_stats {
 	uint64_t txns;
 	uint64_t bytes_written;
 	uint64_t compactions;
+	uint64_t purged;      /* of rewritten: previous revisions already removed by a
+				 --compact-every compaction (the rest remain in history) */
 	uint64_t retries;     /* Txns sent again after an etcd error */
 	unsigned resumed;     /* scan moved past a compaction */
 	int64_t revision_start, revision_end, last_compacted;

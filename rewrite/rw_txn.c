@@ -80,10 +80,14 @@ static void after_success(struct rw *w, const struct rw_batch *b, size_t lo, siz
 	w->since_compact += hi - lo;
 	if (w->o->compact_every && w->since_compact >= w->o->compact_every) {
 		/* compacting behind ourselves keeps the database under its quota;
-		 * the scan resumes past it at the newest revision */
-		if (etcd_compact(w->cl, revision, 0) == 0) {
+		 * the scan resumes past it at the newest revision. At the newest
+		 * revision written so far (Txns in flight complete out of order):
+		 * the previous revisions of every put counted until now are gone,
+		 * which is what the history line subtracts. */
+		if (etcd_compact(w->cl, w->st->revision_end, 0) == 0) {
 			w->st->compactions++;
-			w->st->last_compacted = revision;
+			w->st->last_compacted = w->st->revision_end;
+			w->st->purged = w->st->rewritten;
 		}
 		w->since_compact = 0;
 	}

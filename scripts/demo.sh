@@ -72,7 +72,7 @@ step "audit with history: the old plaintext revisions are still in etcd"
 run "$BIN" audit --config "$W/enable.yaml" --history
 
 step "one value up close (no secret data shown without --show-data)"
-KEY=$(etcdctl get --prefix /registry/secrets/ --keys-only --limit 1 | head -1)
+KEY=$(etcdctl get --prefix /registry/secrets/ --keys-only --limit 1 | sed -n 1p)
 run "$BIN" get "$KEY" --config "$W/enable.yaml"
 
 step "purge the history: compact at the current revision, defragment"

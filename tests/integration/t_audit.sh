@@ -119,19 +119,22 @@ if [ "$NOW" -gt "$TOTAL" ]; then t_pass "concurrent writes happened after the sc
 # whatever the machine's speed or load (a fixed sleep landed before the scan
 # began or after it ended, now and then). A run that the compaction still
 # missed (the audit had exited first) is tried again, at most 3 times; one
-# the compaction reached must have restarted.
-ranges() { curl -s "http://$C/metrics" | awk '/^grpc_server_started_total\{.*grpc_method="Range"/ { s += $2 } END { print s + 0 }'; }
+# the compaction reached must have restarted. The compactor is started and
+# ready (python loaded, counter read) before the audit starts: a slow
+# python start on a loaded machine does not race the scan.
 for attempt in 1 2 3; do
-	rm -f "$ETCD_TMP/compacted"
-	python3 - "$C" "$(ranges)" "$ETCD_TMP/compacted" <<'PY' &
+	rm -f "$ETCD_TMP/compacted" "$ETCD_TMP/compactor-ready"
+	python3 - "$C" "$ETCD_TMP/compactor-ready" "$ETCD_TMP/compacted" <<'PY' &
 import base64, json, re, sys, time, urllib.request
-ep, base, done = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ep, ready, done = sys.argv[1], sys.argv[2], sys.argv[3]
 def call(path, body):
     req = urllib.request.Request("http://" + ep + path, data=json.dumps(body).encode(), method="POST")
     return json.load(urllib.request.urlopen(req, timeout=10))
 def ranges():
     m = urllib.request.urlopen("http://" + ep + "/metrics", timeout=10).read().decode()
     return sum(float(v) for v in re.findall(r'^grpc_server_started_total\{[^}]*grpc_method="Range"[^}]*\} (\S+)$', m, re.M))
+base = ranges()
+open(ready, "w").close()
 deadline = time.time() + 60
 while ranges() < base + 20 and time.time() < deadline:
     time.sleep(0.005)
@@ -141,6 +144,7 @@ call("/v3/kv/compaction", {"revision": int(r["header"]["revision"])})
 open(done, "w").close()
 PY
 	COMPACTOR=$!
+	for _ in $(seq 1 600); do [ -e "$ETCD_TMP/compactor-ready" ] && break; sleep 0.05; done
 	t_run "$BIN" audit --endpoints "$C" --page-size 1 -o json
 	REACHED=no
 	[ -e "$ETCD_TMP/compacted" ] && REACHED=yes

@@ -319,6 +319,22 @@ t_eq "$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load
 t_eq "$(cat "$D"/ctl-long-*.log | grep -c 'rewriting to .* (forced)')" 1 "10. one forced rewrite among three controllers"
 t_exit 0 "10. status exit 0" status
 t_stdout_has "current: $NAME2" "current is key 2"
+# two restarts at once: the second overwrites the first's request before any controller
+# read it (the controllers are stopped meanwhile); both follow the one rewrite to its end
+for p in "${PIDS[@]}"; do kill -STOP "$p"; done
+"$BIN" restart --timeout 20 --endpoints "$E" > "$D/restart-a.log" 2>&1 &
+RA=$!
+for _ in $(seq 1 100); do grep -qs "requested a rewrite" "$D/restart-a.log" && break; sleep 0.1; done
+"$BIN" restart --timeout 20 --endpoints "$E" > "$D/restart-b.log" 2>&1 &
+RB=$!
+for _ in $(seq 1 100); do grep -qs "requested a rewrite" "$D/restart-b.log" && break; sleep 0.1; done
+for p in "${PIDS[@]}"; do kill -CONT "$p"; done
+wait "$RA"; RCA=$?
+wait "$RB"; RCB=$?
+t_eq "$RCA $RCB" "0 0" "10. two restarts at once: both exit 0"
+if grep -q "superseded by request" "$D/restart-a.log" && grep -q "rewrite done by" "$D/restart-a.log"; then
+	t_pass "10. the first restart followed the newer request's rewrite"
+else t_fail "10. the first restart" "$(cat "$D/restart-a.log")"; fi
 
 # ---- 11. the long-running controller survives an etcd restart and reacts to later changes ----
 etcd_kill9 node
@@ -395,6 +411,28 @@ if wait_log "$D/ctl-int-b.log" "holding the rewrite lock" 50; then
 else t_fail "15. ncn-m002 did not take the lock within 5 s (lease not revoked?)"; fi
 timeout 2 etcdctl --endpoints "$E" watch --rev "$R0" /etcdcrypt/rewrite > "$D/rw-history" 2>&1
 log_has "$D/rw-history" '"node":"ncn-m001","state":"interrupted"' "15. ncn-m001 published its record as interrupted"
+# etcd's own history since just before the signal: ncn-m001's secret writes all come before its
+# "interrupted" record (nothing written after it stopped), nothing is written until its lock key
+# is deleted (the revoke), and ncn-m002 holds the lock only after that
+timeout 2 etcdctl --endpoints "$E" watch --rev "$R0" --prefix / -w json > "$D/all-history" 2>/dev/null
+python3 - "$D/all-history" <<'PY' > "$T_OUT" 2>&1
+import base64, json, sys
+evs = []
+for line in open(sys.argv[1]):
+    if line.startswith("{"):
+        for e in json.loads(line).get("Events", []):
+            kv = e["kv"]
+            evs.append((kv["mod_revision"], e.get("type", 0), base64.b64decode(kv["key"]).decode(),
+                        base64.b64decode(kv.get("value", "")).decode(errors="replace")))
+rec = [r for r, t, k, v in evs if k == "/etcdcrypt/rewrite" and '"node":"ncn-m001","state":"interrupted"' in v]
+lock_del = [r for r, t, k, v in evs if t == 1 and k.startswith("/etcdcrypt/lock/")]
+secrets = [r for r, t, k, v in evs if k.startswith("/registry/secrets/")]
+print("interrupted record at", rec, "lock deletes", lock_del[:3], len(secrets), "secret writes")
+ok = rec and lock_del and lock_del[0] > rec[0] and not [r for r in secrets if rec[0] < r < lock_del[0]]
+sys.exit(0 if ok else 1)
+PY
+if [ $? -eq 0 ]; then t_pass "15. etcd's history: no secret written between ncn-m001's interrupted record and its lock's revoke"
+else t_fail "15. history after the SIGINT" "$(cat "$T_OUT")"; fi
 wait_log "$D/ctl-int-b.log" "rewrite done" 300 || t_fail "15. ncn-m002 did not finish"
 openssl_check "$NAME1" "$D/k1.key" > "$T_OUT" 2>&1 && t_pass "15. all secrets readable under key 1 with openssl after the interrupted rewrite" ||
 	t_fail "15. secrets after the interrupted rewrite" "$(tail -3 "$T_OUT")"

@@ -190,6 +190,33 @@ t_stderr_has "NOSPACE" "quota: says etcd raises NOSPACE there"
 t_eq "$(python3 -c 'import k8sdata,sys; print(k8sdata.revision(sys.argv[1]))' "$Q")" "$REV0" "quota: the refused runs wrote nothing"
 t_exit 0 "quota: compacting every 20 puts fits where the whole run does not" "$BIN" rewrite --endpoints "$Q" --config "$CBC" --quota-bytes "$TIGHT" --compact-every 20 --batch 8 --inflight 2 -o json
 t_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["rewritten"], d["compactions"] >= 10)' "$T_OUT")" "300 True" "quota: 300 rewritten with compactions along the way"
+cp "$T_OUT" "$ETCD_TMP/ce.json"
+# the history line counts only what the compactions left: each key's previous
+# (plaintext) revision read through etcd's JSON gateway at mod_revision - 1
+python3 - "$Q" "$ETCD_TMP/ce.json" <<'PY'
+import base64, json, sys, urllib.error, urllib.request
+ep, rf = sys.argv[1], sys.argv[2]
+rep = json.load(open(rf))
+def call(path, body):
+    req = urllib.request.Request("http://" + ep + path, data=json.dumps(body).encode(), method="POST")
+    return json.load(urllib.request.urlopen(req, timeout=10))
+b64 = lambda b: base64.b64encode(b).decode()
+pre = b"/registry/secrets/"
+end = pre[:-1] + b"0"
+kvs = call("/v3/kv/range", {"key": b64(pre), "range_end": b64(end)}).get("kvs", [])
+left = 0
+for kv in kvs:
+    try:
+        old = call("/v3/kv/range", {"key": kv["key"], "revision": int(kv["mod_revision"]) - 1}).get("kvs", [])
+    except urllib.error.HTTPError:
+        continue  # compacted: the previous revision is gone
+    if old and not base64.b64decode(old[0]["value"]).startswith(b"k8s:enc:"):
+        left += 1
+want = rep["old_revisions_with_previous_encryption"]
+print(f"    # {len(kvs)} keys, {left} previous plaintext revisions left after {rep['compactions']} compactions; report says {want}")
+sys.exit(0 if want == left and len(kvs) == 300 else 1)
+PY
+if [ $? -eq 0 ]; then t_pass "--compact-every: old_revisions_with_previous_encryption == the plaintext revisions etcd still holds"; else t_fail "--compact-every: history count"; fi
 etcd_stop rquota
 
 # the estimate against etcd's own growth: rewrite every value, compare the
