@@ -29,7 +29,7 @@ source bench/lib.sh
 trap 'kms_stop_all; etcd_stop_all; rm -rf "$ETCD_TMP" "$BENCH_DIR"' EXIT
 ONLY=${BENCH_ONLY:-}
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
-export ETCD_EXTRA_FLAGS="--quota-backend-bytes 8589934592"
+export ETCD_EXTRA_FLAGS="--quota-backend-bytes 8589934592 ${BENCH_ETCD_FLAGS:-}"
 
 echo "etcdcrypt bench: $(date -u +%FT%TZ), $(nproc) cores, etcd $(etcd --version | head -1 | awk '{print $3}'), runs=$RUNS" | tee -a "$BENCH_OUT"
 
