@@ -12,7 +12,10 @@
 
 #define SCAN_RETRIES 5
 #define SCAN_KEYS_PAGE 25000      /* first keys-only page (doubled for each next one) */
-#define SCAN_KEYS_PAGE_MAX 200000 /* ~12 MB of keys: few pages, so etcd's per-page index walk stays small */
+/* Not larger: etcd walks the whole remaining index and reads every returned
+ * KeyValue from bbolt for one limited page, so at 1M keys a 200k page took
+ * more than the 5 s default --command-timeout on a busy host. */
+#define SCAN_KEYS_PAGE_MAX 50000
 
 struct scan_target {
 	struct res_id id;
@@ -263,8 +266,7 @@ static int bounds_add(struct bounds *b, const uint8_t *key, size_t n)
  * fixes the revision and the first chunks' starts, and the value chunks are
  * read while the next keys page is on the wire (audit used to wait for the
  * whole pass first). Keys pages grow from SCAN_KEYS_PAGE to SCAN_KEYS_PAGE_MAX:
- * etcd walks its index from a limited page's start to the range end, so few
- * pages keep that walk short, and small first pages start the values early. */
+ * a small first page starts the values early. */
 struct planner {
 	struct etcd_pager *p;
 	struct bounds b;
