@@ -430,7 +430,13 @@ wait_log "$D/ctl-int-a.log" "rewriting to $NAME1" || t_fail "15. ncn-m001 did no
 B=$!
 PIDS+=($B)
 wait_log "$D/ctl-int-b.log" "waiting for the rewrite lock (held by ncn-m001)" || t_fail "15. ncn-m002 is not waiting"
-sleep 0.5 # some values are rewritten, most (660 at 100/s) are not
+# some values are rewritten, most (660 at 100/s) are not: ncn-m001 has published its running
+# record (its first batch can take over 1 s at 100/s, so a fixed 0.5 s could stop it before
+# anything was published, and no "interrupted" record would follow)
+for _ in $(seq 1 50); do
+	etcdctl --endpoints "$E" get /etcdcrypt/rewrite --print-value-only | grep -q '"node":"ncn-m001","state":"running"' && break
+	sleep 0.1
+done
 R0=$(etcdctl --endpoints "$E" get /etcdcrypt/rewrite -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])')
 T0=$(date +%s%N)
 stop_check "15. controller mid-rewrite, etcd up, SIGINT" "$A" "$D/ctl-int-a.log" 0
