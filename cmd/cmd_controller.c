@@ -270,13 +270,13 @@ out:
  * it covers ours too: follow that one. */
 static int superseded(struct ctl_cmd *c, struct etcd_client *cl, char id[64])
 {
-	char cur[64];
-	int rc = node_request_get(cl, c->state_prefix, cur);
+	struct node_request cur;
+	int rc = node_request_get(cl, c->state_prefix, &cur);
 
-	if (rc < 0 || strcmp(cur, id) == 0)
+	if (rc < 0 || strcmp(cur.id, id) == 0)
 		return rc == ERR_NOTFOUND ? 0 : rc;
-	printf("%s: superseded by request %s (a rewrite for it covers this one too); following it\n", id, cur);
-	snprintf(id, 64, "%s", cur);
+	printf("%s: superseded by request %s (a rewrite for it covers this one too); following it\n", id, cur.id);
+	snprintf(id, 64, "%s", cur.id);
 	return 0;
 }
 

@@ -338,13 +338,19 @@ static void on_holder(void *arg, const char *node)
 
 /* Every controller sees a restart request; the first to hold the lock
  * serves it. The others, once they hold the lock in turn, must find it
- * served (the published record: that request, done, to this node's write
- * key) rather than rewrite every value once more each. */
+ * served (the request marked so, or the published record: that request,
+ * done, to this node's write key) rather than rewrite every value once
+ * more each. */
 static int served_meanwhile(struct ctl *c, const char *request)
 {
 	const struct status_name *w = node_record_write(&c->own);
+	struct node_request q;
 	struct node_rwrec r;
 
+	if (node_request_get(c->cl, c->o->prefix, &q) == 0 && strcmp(q.id, request) == 0 && q.served_by[0]) {
+		c->o->log(c->o->arg, "restart request %s was served by %s meanwhile", request, q.served_by);
+		return 1;
+	}
 	if (node_rwrec_get(c->cl, c->o->prefix, &r) < 0 || strcmp(r.request, request) != 0 || r.state != NODE_RW_DONE ||
 	    strcmp(r.write_name, w->name) != 0 || strcmp(r.write_provider, encconf_kind_name(w->kind)) != 0)
 		return 0;
@@ -352,9 +358,23 @@ static int served_meanwhile(struct ctl *c, const char *request)
 	return 1;
 }
 
+/* A forced rewrite finished (done, unreadable values included): the
+ * request key says so, for every controller started later (its rewrite
+ * record may be replaced by a normal rewrite). Still under the lock. */
+static void mark_served(struct ctl *c, const struct node_request *req)
+{
+	int rc = node_request_served(c->cl, c->o->prefix, req, c->o->node);
+
+	if (rc < 0)
+		c->o->log(c->o->arg, "cannot mark restart request %s served: %s", req->id, err_msg());
+	else if (rc == 1)
+		c->o->log(c->o->arg, "restart request %s was replaced meanwhile: the newer one stays pending", req->id);
+}
+
 /* Takes the lock, checks agreement again (it may have changed while
- * waiting), rewrites, releases. *ran: a rewrite was run. */
-static int locked_rewrite(struct ctl *c, int force, const char *request, int *ran)
+ * waiting), rewrites (forced when req, a pending restart request, is not
+ * NULL), releases. *ran: a rewrite was run. */
+static int locked_rewrite(struct ctl *c, const struct node_request *req, int *ran)
 {
 	struct node_lock_opts lo = { .eo = c->o->eo, .prefix = c->o->prefix, .node = c->o->node,
 				     .ttl = c->o->lock_ttl, .stop = c->o->stop, .on_lost = &c->rw_stop };
@@ -372,10 +392,12 @@ static int locked_rewrite(struct ctl *c, int force, const char *request, int *ra
 	c->o->log(c->o->arg, "holding the rewrite lock");
 	if ((rc = node_list(c->cl, c->o->prefix, &v, &n, &rev)) == 0 && agree(c, v, n, why, sizeof(why))) {
 		*ran = 1;
-		if (force && served_meanwhile(c, request))
+		if (req && served_meanwhile(c, req->id))
 			rc = 0;
 		else
-			rc = run_rewrite(c, force, request);
+			rc = run_rewrite(c, req != NULL, req ? req->id : "");
+		if (req && (rc == 0 || rc == ERR_DECRYPT))
+			mark_served(c, req);
 	}
 	node_records_free(v, n);
 	node_lock_release(l, c->cl);
@@ -389,7 +411,8 @@ static int step(struct ctl *c, int64_t *rev, int *done, const char *version)
 {
 	struct node_record *v = NULL;
 	size_t n = 0;
-	char request[64] = "", why[512];
+	struct node_request req = { 0 };
+	char why[512];
 	const struct status_name *w;
 	int rc, pending, ran = 0;
 
@@ -416,22 +439,22 @@ static int step(struct ctl *c, int64_t *rev, int *done, const char *version)
 		return 0;
 	}
 	c->why[0] = '\0';
-	if ((rc = node_request_get(c->cl, c->o->prefix, request)) < 0 && rc != ERR_NOTFOUND)
+	if ((rc = node_request_get(c->cl, c->o->prefix, &req)) < 0 && rc != ERR_NOTFOUND)
 		return rc;
 	w = node_record_write(&c->own);
-	pending = request[0] && strcmp(request, c->served) != 0;
+	pending = req.id[0] && !req.served_by[0] && strcmp(req.id, c->served) != 0;
 	if (c->have_done && strcmp(c->done_name, w->name) == 0 &&
 	    strcmp(c->done_kind, encconf_kind_name(w->kind)) == 0 && !pending)
 		return 0;
 	c->o->log(c->o->arg, "all %zu nodes write %s%s", c->n_seen, w->name, pending ? "; a restart was requested" : "");
-	rc = locked_rewrite(c, pending, pending ? request : "", &ran);
+	rc = locked_rewrite(c, pending ? &req : NULL, &ran);
 	if (!ran || (rc < 0 && rc != ERR_DECRYPT))
 		return rc;
 	snprintf(c->done_name, sizeof(c->done_name), "%s", w->name);
 	snprintf(c->done_kind, sizeof(c->done_kind), "%s", encconf_kind_name(w->kind));
 	c->have_done = 1;
 	if (pending)
-		snprintf(c->served, sizeof(c->served), "%s", request);
+		snprintf(c->served, sizeof(c->served), "%s", req.id);
 	*done = 1;
 	return rc;
 }
@@ -468,7 +491,9 @@ static int connect(struct ctl *c)
 
 	while (!*c->o->stop) {
 		if (etcd_open(&c->cl, c->o->eo) == 0) {
-			if (!c->served[0] && node_rwrec_get(c->cl, c->o->prefix, &prev) == 0)
+			/* a request of an etcdcrypt older than the served mark:
+			 * served when the last rewrite finished it */
+			if (!c->served[0] && node_rwrec_get(c->cl, c->o->prefix, &prev) == 0 && prev.state == NODE_RW_DONE)
 				snprintf(c->served, sizeof(c->served), "%s", prev.request);
 			return 0;
 		}

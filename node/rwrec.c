@@ -146,14 +146,14 @@ int node_request_put(struct etcd_client *cl, const char *prefix, const char *id,
 	return put_json(cl, prefix, "request", o);
 }
 
-int node_request_get(struct etcd_client *cl, const char *prefix, char id[64])
+int node_request_get(struct etcd_client *cl, const char *prefix, struct node_request *out)
 {
 	char *text = NULL;
 	json_t *o;
 	int rc;
 
-	id[0] = '\0';
-	if ((rc = node_get_raw(cl, prefix, "request", &text, NULL)) < 0)
+	memset(out, 0, sizeof(*out));
+	if ((rc = node_get_raw(cl, prefix, "request", &text, &out->mod_revision)) < 0)
 		return rc;
 	o = json_loads(text, 0, NULL);
 	free(text);
@@ -161,7 +161,36 @@ int node_request_get(struct etcd_client *cl, const char *prefix, char id[64])
 		json_decref(o);
 		return err_set(ERR_CORRUPT, "'%srequest': not an %s record", prefix, REQ_SCHEMA);
 	}
-	snprintf(id, 64, "%s", json_string_value(json_object_get(o, "id")));
+	str_field(out->id, sizeof(out->id), o, "id");
+	str_field(out->by, sizeof(out->by), o, "by");
+	str_field(out->time, sizeof(out->time), o, "time");
+	str_field(out->served_by, sizeof(out->served_by), o, "served_by");
 	json_decref(o);
 	return 0;
+}
+
+int node_request_served(struct etcd_client *cl, const char *prefix, const struct node_request *q, const char *node)
+{
+	char key[NODE_PREFIX_MAX + 128], when[32], *text;
+	struct etcd_cas_put op;
+	int64_t rev;
+	int ok = 0, rc;
+	json_t *o;
+
+	if ((rc = node_key(key, prefix, "request")) < 0)
+		return rc;
+	node_time_str(when, (int64_t)time(NULL));
+	o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "schema", REQ_SCHEMA, "id", q->id, "by", q->by, "time", q->time,
+		      "served_by", node, "served", when);
+	text = o ? json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (text == NULL)
+		return err_set(ERR_NOMEM, "request record: cannot encode");
+	op = (struct etcd_cas_put){ .key = (const uint8_t *)key, .key_len = strlen(key), .value = (const uint8_t *)text,
+				    .value_len = strlen(text), .mod_revision = q->mod_revision };
+	rc = etcd_txn_cas(cl, &ok, &rev, &op, 1);
+	free(text);
+	if (rc < 0)
+		return err_wrap(rc, "marking '%s' served", key);
+	return ok ? 0 : 1;
 }

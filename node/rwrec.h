@@ -51,9 +51,32 @@ int node_rwrec_encode(char **out, const struct node_rwrec *r);
 /* ERR_NOTFOUND when no rewrite was ever published. */
 int node_rwrec_get(struct etcd_client *cl, const char *prefix, struct node_rwrec *out);
 
-/* A restart request (`etcdcrypt restart`): id is unique per request. */
+/* A restart request (`etcdcrypt restart`) at <prefix>request:
+ *
+ *   {"schema":"etcdcrypt.request/v1","id":"<unique>","by":"<node>",
+ *    "time":"...Z","served_by":"<node>","served":"...Z"}
+ *
+ * served_by/served are added by the controller that finished the forced
+ * rewrite for it (node_request_served): the request key itself says it was
+ * served, so a controller started later never serves it again, whatever
+ * rewrites replaced <prefix>rewrite since. served_by empty: pending (or
+ * written by an etcdcrypt older than the mark). */
+struct node_request {
+	char id[64];
+	char by[NODE_NAME_MAX + 1];
+	char time[32];
+	char served_by[NODE_NAME_MAX + 1];
+	int64_t mod_revision; /* when read */
+};
+
+/* id is unique per request. */
 int node_request_put(struct etcd_client *cl, const char *prefix, const char *id, const char *by);
 /* ERR_NOTFOUND when there is none. */
-int node_request_get(struct etcd_client *cl, const char *prefix, char id[64]);
+int node_request_get(struct etcd_client *cl, const char *prefix, struct node_request *out);
+/* Marks q (as read) served by node, in a Txn that compares its
+ * mod_revision: two controllers cannot both mark it, and a newer request
+ * put since q was read stays pending. 0 marked; 1 the key changed since
+ * q was read (nothing written); < 0 error. */
+int node_request_served(struct etcd_client *cl, const char *prefix, const struct node_request *q, const char *node);
 
 #endif
