@@ -1,15 +1,33 @@
 # bench/lib.sh: helpers for side-by-side benchmarks: interleaved runs,
 # medians, peak RSS (GNU time), ratio rows.
 # measure NAME CMD...  -> appends "seconds rss_kb" to $BENCH_DIR/NAME.runs
+# With BENCH_ETCD_PID set, a 5th column: etcd's own CPU seconds (user + sys,
+# from /proc/PID/stat) during the command: what the job cost the server.
 measure() {
-	local name=$1
+	local name=$1 e0 e1
 	shift
+	e0=$(etcd_cpu)
 	/usr/bin/time -f "%e %M %U %S" -o "$BENCH_DIR/.time" "$@" >/dev/null 2>"$BENCH_DIR/.err" || {
 		echo "bench: '$*' failed:" >&2
 		cat "$BENCH_DIR/.err" >&2
 		return 1
 	}
-	cat "$BENCH_DIR/.time" >> "$BENCH_DIR/$name.runs"
+	e1=$(etcd_cpu)
+	awk -v e0="$e0" -v e1="$e1" '{ printf "%s %s %s %s %.2f\n", $1, $2, $3, $4, (e1 - e0) }' "$BENCH_DIR/.time" >> "$BENCH_DIR/$name.runs"
+}
+
+# etcd_cpu: CPU seconds etcd (BENCH_ETCD_PID) has used so far; 0 without it
+etcd_cpu() {
+	if [ -n "${BENCH_ETCD_PID:-}" ] && [ -r "/proc/$BENCH_ETCD_PID/stat" ]; then
+		awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$BENCH_ETCD_PID/stat"
+	else
+		echo 0
+	fi
+}
+
+# etcd_cpu_med NAME: median etcd CPU seconds of NAME's runs (column 5)
+etcd_cpu_med() {
+	awk '{ print $5 + 0 }' "$BENCH_DIR/$1.runs" | sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # median FILE COLUMN
