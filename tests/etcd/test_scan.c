@@ -15,7 +15,6 @@
 
 #include "base/err.h"
 #include "etcd/etcd.h"
-#include "scan/keyspace.h"
 #include "scan/scan.h"
 
 #define MAXK 8000
@@ -311,43 +310,6 @@ START_TEST(test_one)
 }
 END_TEST
 
-/* The cut itself: strictly after the start, never after the end. */
-START_TEST(test_next_end_bounds)
-{
-	struct buf out;
-	uint32_t x = 99;
-
-	buf_init(&out, 0);
-	for (int t = 0; t < 200000; t++) {
-		uint8_t cur[24], end[24];
-		size_t cl, el;
-		struct ks_step st;
-
-		do {
-			cl = 1 + (x = x * 1103515245u + 12345u) % 20;
-			el = 1 + (x = x * 1103515245u + 12345u) % 20;
-			for (size_t i = 0; i < 24; i++) {
-				x = x * 1103515245u + 12345u;
-				/* few distinct bytes: long common prefixes, 0x00 and 0xff */
-				uint8_t pick[] = { 0x00, 0x01, 'a', 0xfe, 0xff };
-				cur[i] = pick[(x >> 16) % 5];
-				end[i] = pick[(x >> 8) % 5];
-			}
-		} while (ks_cmp_end(cur, cl, end, el) >= 0);
-		st.valid = (x >> 5) % 7 != 0;
-		st.d = (x >> 9) % 24;
-		st.delta = (x >> 12) % 3 == 0 ? UINT64_MAX - (x % 5) : ((uint64_t)x << ((x >> 20) % 40)) | 1;
-		ck_assert_int_eq(ks_next_end(&out, &st, cur, cl, end, el), 0);
-		ck_assert_msg(ks_cmp_end(cur, cl, out.data, out.len) < 0, "end not after the start (trial %d)", t);
-		ck_assert_msg(ks_cmp_end(out.data, out.len, end, el) <= 0 &&
-				      (out.len != el || memcmp(out.data, end, el) == 0 ||
-				       ks_cmp_end(out.data, out.len, end, el) < 0),
-			      "end after the range end (trial %d)", t);
-	}
-	buf_release(&out);
-}
-END_TEST
-
 int main(void)
 {
 	Suite *s = suite_create("scan");
@@ -357,7 +319,6 @@ int main(void)
 
 	snprintf(run_prefix, sizeof(run_prefix), "/etcdcrypt-test/scan-%d-%ld", (int)getpid(), (long)time(NULL));
 	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_next_end_bounds);
 	tcase_add_test(tc, test_cluster);
 	tcase_add_test(tc, test_deep);
 	tcase_add_test(tc, test_bytes);
