@@ -1,5 +1,6 @@
 /* scan: consistent paged scan through the transformer; see scan.h. */
 #include "scan.h"
+#include "keyspace.h"
 #include "base/err.h"
 
 #include <stdio.h>
@@ -11,11 +12,6 @@
 #define SCAN_PREFETCH 256 /* values whose KMS v1 DEKs are asked for together */
 
 #define SCAN_RETRIES 5
-#define SCAN_KEYS_PAGE 25000      /* first keys-only page (doubled for each next one) */
-/* Not larger: etcd walks the whole remaining index and reads every returned
- * KeyValue from bbolt for one limited page, so at 1M keys a 200k page took
- * more than the 5 s default --command-timeout on a busy host. */
-#define SCAN_KEYS_PAGE_MAX 50000
 
 struct scan_target {
 	struct res_id id;
@@ -34,6 +30,7 @@ struct scan {
 	struct buf resume_key; /* last key handled + "\0" */
 	unsigned resumed;
 	uint64_t values; /* keys found, all targets */
+	uint64_t ranges; /* Range requests of the cut scan */
 };
 
 static int add_target(struct scan *s, struct scan_target **out, const struct res_id *id)
@@ -91,6 +88,11 @@ void scan_free(struct scan *s)
 	buf_release(&s->plain);
 	buf_release(&s->resume_key);
 	free(s);
+}
+
+uint64_t scan_ranges(const struct scan *s)
+{
+	return s->ranges;
 }
 
 unsigned scan_resumed(const struct scan *s)
@@ -229,143 +231,227 @@ static int drain_pager(struct scan *s, struct etcd_pager *p, struct scan_target 
 	return rc;
 }
 
-/* chunk boundaries: every page_size-th key of a range (owned copies) */
-struct bounds {
-	uint8_t **key;
-	size_t *len;
-	size_t n;
+/* ---- ranges cut from the key space ----------------------------------------
+ * A prefix is read as a queue of ranges [a, b) in key order, each asked for
+ * as one page (limit page_size) at the scan's revision, SCAN_INFLIGHT on the
+ * wire at once so etcd reads the next while this one is decrypted. The
+ * first range is the whole prefix: its page fixes the revision and etcd's
+ * count of keys. Each next range is cut from the front of the unread part
+ * where keyspace.h guesses it will hold about 3/4 of a page; a range that
+ * held more comes back with `more` and its rest is cut again from its last
+ * key with the denser guess. The ranges tile the prefix in key order, so
+ * callbacks see keys in order as before, and the total read must equal
+ * etcd's count. No keys-only listing: etcd reads every value once. */
+#define SCAN_INFLIGHT 2
+
+struct seg {
+	struct buf a, b;      /* [a, b) */
+	struct etcd_pager *p; /* its one page on the wire, or NULL */
 };
 
-static void bounds_free(struct bounds *b)
-{
-	for (size_t i = 0; i < b->n; i++)
-		free(b->key[i]);
-	free(b->key);
-	free(b->len);
-}
-
-static int bounds_add(struct bounds *b, const uint8_t *key, size_t n)
-{
-	uint8_t **k = realloc(b->key, (b->n + 1) * sizeof(*k));
-	size_t *l;
-
-	if (k == NULL)
-		return err_set(ERR_NOMEM, "out of memory");
-	b->key = k;
-	if ((l = realloc(b->len, (b->n + 1) * sizeof(*l))) == NULL)
-		return err_set(ERR_NOMEM, "out of memory");
-	b->len = l;
-	if ((b->key[b->n] = malloc(n)) == NULL)
-		return err_set(ERR_NOMEM, "out of memory");
-	memcpy(b->key[b->n], key, n);
-	b->len[b->n++] = n;
-	return 0;
-}
-
-/* The keys-only planning pass, read as the chunks need it: the first page
- * fixes the revision and the first chunks' starts, and the value chunks are
- * read while the next keys page is on the wire (audit used to wait for the
- * whole pass first). Keys pages grow from SCAN_KEYS_PAGE to SCAN_KEYS_PAGE_MAX:
- * a small first page starts the values early. */
-struct planner {
-	struct etcd_pager *p;
-	struct bounds b;
-	uint64_t n;   /* keys seen */
-	int64_t page; /* keys page size asked for next */
-	int done;
+struct segq {
+	struct seg *v;
+	size_t n, cap;
+	struct ks_step step;
+	struct buf cut;   /* scratch for a range end */
+	struct buf first; /* the prefix's first key */
+	uint64_t keys;    /* keys read under the prefix */
+	uint64_t target;  /* keys a range is cut to hold */
 };
 
-static int plan_open(struct scan *s, struct planner *pl, const uint8_t *start, size_t sl, const uint8_t *end,
-		     size_t el)
+static void seg_release(struct seg *g)
 {
+	etcd_pager_free(g->p);
+	g->p = NULL;
+	buf_release(&g->a);
+	buf_release(&g->b);
+}
+
+static int seg_set(struct buf *x, const uint8_t *k, size_t n)
+{
+	buf_reset(x);
+	return buf_append(x, k, n) < 0 ? err_set(ERR_NOMEM, "out of memory") : 0;
+}
+
+/* Inserts [a, b) at position at (not on the wire). */
+static int segq_insert(struct segq *q, size_t at, const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+	struct seg *g;
 	int rc;
 
-	memset(pl, 0, sizeof(*pl));
-	pl->page = SCAN_KEYS_PAGE;
-	if ((rc = etcd_pager_new(&pl->p, s->cl, start, sl, end, el, pl->page, s->revision)) < 0)
+	if (q->n == q->cap) {
+		size_t ncap = q->cap ? q->cap * 2 : 8;
+		struct seg *nv = realloc(q->v, ncap * sizeof(*nv));
+
+		if (nv == NULL)
+			return err_set(ERR_NOMEM, "out of memory");
+		q->v = nv;
+		q->cap = ncap;
+	}
+	memmove(&q->v[at + 1], &q->v[at], (q->n - at) * sizeof(q->v[0]));
+	q->n++;
+	g = &q->v[at];
+	memset(g, 0, sizeof(*g));
+	buf_init(&g->a, 0);
+	buf_init(&g->b, 0);
+	if ((rc = seg_set(&g->a, a, al)) < 0 || (rc = seg_set(&g->b, b, bl)) < 0)
 		return rc;
-	etcd_pager_keys_only(pl->p);
 	return 0;
 }
 
-static void plan_close(struct planner *pl)
+static void segq_pop(struct segq *q)
 {
-	etcd_pager_free(pl->p);
-	bounds_free(&pl->b);
+	seg_release(&q->v[0]);
+	memmove(&q->v[0], &q->v[1], (q->n - 1) * sizeof(q->v[0]));
+	q->n--;
 }
 
-/* Reads keys pages until `want` chunk starts are known or the range ends. */
-static int plan_need(struct scan *s, struct planner *pl, size_t want)
+static void segq_free(struct segq *q)
 {
-	const struct etcd_range_resp *page;
-	int rc = 0;
+	while (q->n > 0)
+		segq_pop(q);
+	free(q->v);
+	buf_release(&q->cut);
+	buf_release(&q->first);
+}
 
-	while (!pl->done && pl->b.n < want) {
-		if ((rc = etcd_pager_next(pl->p, &page)) < 0)
+/* Puts range i on the wire, first cutting it where the guess says; the
+ * rest stays queued right after it. */
+static int seg_start(struct scan *s, struct segq *q, size_t i)
+{
+	struct seg *g = &q->v[i];
+	int rc;
+
+	if ((rc = ks_next_end(&q->cut, &q->step, g->a.data, g->a.len, g->b.data, g->b.len)) < 0)
+		return rc;
+	if (ks_cmp_end(q->cut.data, q->cut.len, g->b.data, g->b.len) < 0) {
+		if ((rc = segq_insert(q, i + 1, q->cut.data, q->cut.len, g->b.data, g->b.len)) < 0)
 			return rc;
-		if (pl->page < SCAN_KEYS_PAGE_MAX) { /* the next page is on the wire: this sizes the one after */
-			pl->page = pl->page * 2 > SCAN_KEYS_PAGE_MAX ? SCAN_KEYS_PAGE_MAX : pl->page * 2;
-			etcd_pager_set_page_size(pl->p, pl->page);
-		}
-		if (s->revision == 0)
-			s->revision = etcd_pager_revision(pl->p);
-		if (rc == 0) {
-			pl->done = 1;
-			break;
-		}
-		for (size_t i = 0; i < page->n_kvs && rc >= 0; i++)
-			if (pl->n++ % (uint64_t)s->o.page_size == 0)
-				rc = bounds_add(&pl->b, page->kvs[i].key, page->kvs[i].key_len);
-		if (rc < 0)
+		g = &q->v[i];
+		if ((rc = seg_set(&g->b, q->cut.data, q->cut.len)) < 0)
 			return rc;
 	}
+	if ((rc = etcd_pager_new(&g->p, s->cl, g->a.data, g->a.len, g->b.data, g->b.len, s->o.page_size,
+				 s->revision)) < 0)
+		return rc;
+	etcd_pager_one_page(g->p);
+	s->ranges++;
+	return etcd_pager_prefetch(g->p);
+}
+
+/* The head range always on the wire, and others after it up to
+ * SCAN_INFLIGHT in all (a cut can put a range before ones already sent). */
+static int segq_fill(struct scan *s, struct segq *q)
+{
+	size_t busy = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < q->n; i++)
+		busy += q->v[i].p != NULL;
+	if (q->v[0].p == NULL && (rc = seg_start(s, q, 0)) == 0)
+		busy++;
+	/* before the first answer there is no revision and no guess: the
+	 * whole prefix is the one range on the wire */
+	for (size_t i = 1; i < q->n && busy < SCAN_INFLIGHT && rc == 0 && s->revision != 0; i++)
+		if (q->v[i].p == NULL && (rc = seg_start(s, q, i)) == 0)
+			busy++;
+	return rc;
+}
+
+/* A range held fewer than two keys: the next one is cut at the density of
+ * everything read so far when that is wider (the local guess came from a
+ * dense cluster, e.g. one namespace, and the keys after it are sparse),
+ * else 256 times wider than this one. */
+static void seg_widen(struct scan *s, struct segq *q)
+{
+	struct ks_step all = { 0 };
+
+	if (q->keys >= 2 && s->resume_key.len > 1)
+		ks_step_from_page(&all, q->first.data, q->first.len, s->resume_key.data, s->resume_key.len - 1,
+				  q->keys, q->target);
+	if (ks_step_wider(&all, &q->step))
+		q->step = all;
+	else
+		ks_step_widen(&q->step);
+}
+
+/* After a page: the next guess, and what is left of its range. */
+static int seg_after_page(struct scan *s, struct segq *q, const struct etcd_range_resp *page)
+{
+	const struct etcd_kv *f = &page->kvs[0], *l = &page->kvs[page->n_kvs - 1];
+	struct seg *g = &q->v[0];
+	int rc;
+
+	if (page->n_kvs >= 2)
+		ks_step_from_page(&q->step, f->key, f->key_len, l->key, l->key_len, page->n_kvs, q->target);
+	else if (!page->more)
+		seg_widen(s, q);
+	if (!page->more) {
+		segq_pop(q);
+		return 0;
+	}
+	/* the rest of the range, from the last key + "\0", is cut again (the
+	 * key is copied before its page goes) */
+	if ((rc = seg_set(&g->a, l->key, l->key_len)) < 0 || buf_append(&g->a, "", 1) < 0)
+		return rc < 0 ? rc : err_set(ERR_NOMEM, "out of memory");
+	etcd_pager_free(g->p);
+	g->p = NULL;
+	if (ks_cmp_end(g->a.data, g->a.len, g->b.data, g->b.len) >= 0)
+		segq_pop(q);
 	return 0;
 }
 
-/* A pager over chunk i, its first request already on the wire. */
-static int chunk_pager(struct scan *s, struct etcd_pager **out, const struct bounds *b, size_t i, const uint8_t *end,
-		       size_t el)
+/* Reads the head range's page and hands it to fn. */
+static int seg_take(struct scan *s, struct segq *q, struct scan_target *fixed, scan_fn fn,
+		    scan_progress_fn progress, void *arg, uint64_t *seen, int64_t *count)
 {
-	const uint8_t *ce = i + 1 < b->n ? b->key[i + 1] : end;
-	size_t cel = i + 1 < b->n ? b->len[i + 1] : el;
-	int rc = etcd_pager_new(out, s->cl, b->key[i], b->len[i], ce, cel, 4 * s->o.page_size, s->revision);
+	const struct etcd_range_resp *page;
+	int rc = etcd_pager_next(q->v[0].p, &page);
 
-	return rc < 0 ? rc : etcd_pager_prefetch(*out);
+	if (rc < 0)
+		return rc;
+	if (s->revision == 0)
+		s->revision = etcd_pager_revision(q->v[0].p);
+	if (rc == 0) { /* nothing in this range */
+		seg_widen(s, q);
+		segq_pop(q);
+		return 0;
+	}
+	if (*count < 0) {
+		*count = page->count; /* the first range is the whole prefix */
+		if ((rc = seg_set(&q->first, page->kvs[0].key, page->kvs[0].key_len)) < 0)
+			return rc;
+	}
+	if ((rc = scan_page(s, page, fixed, fn, arg)) < 0 || (rc = note_last(s, page)) < 0)
+		return rc;
+	q->keys += page->n_kvs;
+	*seen += page->n_kvs;
+	if (progress)
+		progress(arg, *seen, s->revision);
+	return seg_after_page(s, q, page);
 }
 
-/* etcd 3.4 walks its whole index from a page's start key to range_end for
- * every limited page, so paging a large prefix costs it quadratic time.
- * Bounded chunks cost it linear time; two are in flight, so etcd reads the
- * next while this one is decrypted. A chunk's pager starts only when the
- * start of the chunk after it is known (or the keys ran out), so its end is
- * right. */
 static int scan_chunks(struct scan *s, const uint8_t *start, size_t sl, const uint8_t *end, size_t el,
 		       struct scan_target *fixed, scan_fn fn, scan_progress_fn progress, void *arg, uint64_t *seen)
 {
-	struct planner pl;
-	struct etcd_pager *cur = NULL, *next = NULL;
-	int rc = plan_open(s, &pl, start, sl, end, el);
+	struct segq q;
+	uint64_t before = *seen;
+	int64_t count = -1;
+	int rc;
 
-	for (size_t i = 0; rc == 0; i++) {
-		if ((rc = plan_need(s, &pl, i + 3)) < 0 || i >= pl.b.n)
-			break;
-		if (cur == NULL)
-			rc = chunk_pager(s, &cur, &pl.b, i, end, el);
-		if (rc == 0 && i + 1 < pl.b.n)
-			rc = chunk_pager(s, &next, &pl.b, i + 1, end, el);
-		if (rc == 0)
-			rc = drain_pager(s, cur, fixed, fn, progress, arg, seen);
-		etcd_pager_free(cur);
-		cur = next;
-		next = NULL;
-	}
-	/* an empty prefix still fixes the revision (its header's), which later
-	 * prefixes are read at and the reports print */
-	if (rc == 0 && s->revision == 0)
-		s->revision = etcd_pager_revision(pl.p);
-	etcd_pager_free(cur);
-	etcd_pager_free(next);
-	plan_close(&pl);
+	memset(&q, 0, sizeof(q));
+	buf_init(&q.cut, 0);
+	buf_init(&q.first, 0);
+	q.target = (uint64_t)s->o.page_size * 3 / 4;
+	q.target = q.target ? q.target : 1;
+	rc = segq_insert(&q, 0, start, sl, end, el);
+	while (rc == 0 && q.n > 0 && (rc = segq_fill(s, &q)) == 0)
+		rc = seg_take(s, &q, fixed, fn, progress, arg, seen, &count);
+	segq_free(&q);
+	if (rc == 0 && count >= 0 && *seen - before != (uint64_t)count)
+		return err_set(ERR_INTERNAL, "scan of '%.*s': read %llu keys but etcd counts %lld at revision %lld",
+			       (int)sl, (const char *)start, (unsigned long long)(*seen - before), (long long)count,
+			       (long long)s->revision);
 	return rc;
 }
 

@@ -71,6 +71,11 @@ struct xf *scan_xf_for_key(struct scan *s, const uint8_t *key, size_t key_len);
 size_t scan_n_targets(const struct scan *s);
 const char *scan_target_prefix(const struct scan *s, size_t i);
 
+/* How many Range requests the scan's cut ranges took (not counting the
+ * plain paging after a resume): about keys / (3/4 page size) when the
+ * density guesses hold. */
+uint64_t scan_ranges(const struct scan *s);
+
 /* How many times a resumable scan moved to a newer revision. */
 unsigned scan_resumed(const struct scan *s);
 

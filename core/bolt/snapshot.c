@@ -48,27 +48,51 @@ enum {
 	F_NEWEST_PLAIN = 1u << 1,
 	F_SAW_TOMB = 1u << 2,
 	F_RECREATED = 1u << 3,
+	F_KEY_FIRST = 1u << 4, /* the newest KeyValue's first field is its key */
 };
 
-/* One user key: where its newest KeyValue is, and its history counters. */
+/* The index holds one struct snap_ent per user key (20 bytes) and, only for
+ * a key with more than one entry, one struct snap_hist (20 bytes). Both live
+ * in fixed blocks of ENT_BLOCK records: growing never copies or doubles what
+ * is there. The key, its newest KeyValue and that entry's main revision are
+ * not copied: they are re-read from the mapping (a leaf element's value
+ * follows its key, so the KeyValue starts 17 or 18 bytes after the revision
+ * key; field 1, the user key, comes first in etcd's encoding). The hash
+ * table holds uint32 entry numbers (+1), at most 3/4 full. */
+#define ENT_SHIFT 12
+#define ENT_BLOCK ((size_t)1 << ENT_SHIFT)
+#define OFF_MAX (((uint64_t)1 << 48) - 1)
+
 struct snap_ent {
-	const uint8_t *key; /* in the map */
-	const uint8_t *kv;  /* newest KeyValue, in the map */
-	uint32_t key_len, kv_len;
-	uint32_t hash, flags;
-	int64_t main;       /* newest main revision */
-	int64_t oldest_plain;
+	uint32_t off_lo;  /* newest entry's revision key: map offset, low 32 bits */
+	uint16_t off_hi;  /* high 16 bits */
+	uint8_t flags;
+	uint8_t unused;
+	uint32_t kv_len;  /* its KeyValue's length */
+	uint32_t hash;    /* of the user key */
+	uint32_t hist;    /* struct snap_hist number + 1; 0: one entry, whose flags say all */
+};
+
+struct snap_hist {
 	uint32_t puts, deletes, plain_puts;
+	uint32_t oldest_lo, oldest_hi; /* oldest plain put's main revision (0: none) */
+};
+
+/* Records of `size` bytes in blocks of ENT_BLOCK. */
+struct blocks {
+	uint8_t **b;
+	size_t n, cap; /* blocks in use / slots in b */
+	size_t size;
 };
 
 struct snap {
 	struct bolt *b;
 	const uint8_t *map;
 	struct snap_info info;
-	struct snap_ent *ents;
-	size_t n, cap;
-	uint32_t *table; /* entry index + 1; 0 empty */
-	size_t tcap;     /* power of two */
+	struct blocks ents, hists;
+	size_t n, n_hist; /* entries, history records */
+	uint32_t *table;  /* entry index + 1; 0 empty */
+	size_t tcap;      /* power of two */
 	int indexed;
 	uint64_t touched; /* mapped bytes read since the last residency check */
 	int statm_fd;     /* /proc/self/statm: -1 not opened yet, -2 unavailable */
@@ -101,6 +125,58 @@ static uint32_t key_hash(const uint8_t *p, size_t n)
 		h *= 0x100000001b3ULL;
 	}
 	return (uint32_t)(h ^ h >> 32);
+}
+
+/* ---- index storage ------------------------------------------------------ */
+
+static void *blocks_at(const struct blocks *bl, size_t i)
+{
+	return bl->b[i >> ENT_SHIFT] + (i & (ENT_BLOCK - 1)) * bl->size;
+}
+
+/* Room for record i (the next one): a new block when the last is full. */
+static int blocks_reserve(struct blocks *bl, size_t i)
+{
+	if ((i >> ENT_SHIFT) < bl->n)
+		return 0;
+	if (bl->n == bl->cap) {
+		size_t ncap = bl->cap ? bl->cap * 2 : 16;
+		uint8_t **nb = realloc(bl->b, ncap * sizeof(*nb));
+
+		if (nb == NULL)
+			return err_set(ERR_NOMEM, "out of memory (index of %zu keys)", i);
+		bl->b = nb;
+		bl->cap = ncap;
+	}
+	if ((bl->b[bl->n] = malloc(ENT_BLOCK * bl->size)) == NULL)
+		return err_set(ERR_NOMEM, "out of memory (index of %zu keys)", i);
+	bl->n++;
+	return 0;
+}
+
+static size_t blocks_bytes(const struct blocks *bl)
+{
+	return bl->n * ENT_BLOCK * bl->size + bl->cap * sizeof(*bl->b);
+}
+
+static void blocks_free(struct blocks *bl)
+{
+	for (size_t i = 0; i < bl->n; i++)
+		free(bl->b[i]);
+	free(bl->b);
+	memset(bl, 0, sizeof(*bl));
+}
+
+static struct snap *snap_new(void)
+{
+	struct snap *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->statm_fd = -1;
+	s->ents.size = sizeof(struct snap_ent);
+	s->hists.size = sizeof(struct snap_hist);
+	return s;
 }
 
 /* ---- open ------------------------------------------------------------- */
@@ -142,13 +218,12 @@ static int finish_open(struct snap **out, struct snap *s)
 
 int snap_open(struct snap **out, const char *path)
 {
-	struct snap *s = calloc(1, sizeof(*s));
+	struct snap *s = snap_new();
 	int rc, fd = -1;
 
 	*out = NULL;
 	if (s == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
-	s->statm_fd = -1;
 	if ((rc = file_open_regular(&fd, path, "snapshot", ERR_IO)) < 0) {
 		free(s);
 		return rc;
@@ -164,13 +239,12 @@ int snap_open(struct snap **out, const char *path)
 
 int snap_open_fd(struct snap **out, int fd, const char *name)
 {
-	struct snap *s = calloc(1, sizeof(*s));
+	struct snap *s = snap_new();
 	int rc;
 
 	*out = NULL;
 	if (s == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
-	s->statm_fd = -1;
 	if ((rc = bolt_open_fd(&s->b, fd, name)) < 0) {
 		free(s);
 		return rc;
@@ -181,7 +255,7 @@ int snap_open_fd(struct snap **out, int fd, const char *name)
 
 int snap_open_mem(struct snap **out, const uint8_t *p, size_t n)
 {
-	struct snap *s = calloc(1, sizeof(*s));
+	struct snap *s = snap_new();
 	int rc;
 
 	*out = NULL;
@@ -207,7 +281,8 @@ void snap_free(struct snap *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	bolt_close(s->b);
-	free(s->ents);
+	blocks_free(&s->ents);
+	blocks_free(&s->hists);
 	free(s->table);
 	free(s);
 }
@@ -215,6 +290,11 @@ void snap_free(struct snap *s)
 const struct snap_info *snap_get_info(const struct snap *s)
 {
 	return &s->info;
+}
+
+size_t snap_index_bytes(const struct snap *s)
+{
+	return blocks_bytes(&s->ents) + blocks_bytes(&s->hists) + s->tcap * sizeof(*s->table);
 }
 
 /* ---- trailer ------------------------------------------------------------ */
@@ -344,62 +424,7 @@ int snap_trailer_wait(struct snap *s)
 
 /* ---- index ------------------------------------------------------------- */
 
-static int table_grow(struct snap *s)
-{
-	size_t ncap = s->tcap ? s->tcap * 2 : 1024;
-	uint32_t *t = calloc(ncap, sizeof(*t));
-
-	if (t == NULL)
-		return err_set(ERR_NOMEM, "out of memory (index of %zu keys)", s->n);
-	for (size_t i = 0; i < s->n; i++) {
-		size_t j = s->ents[i].hash & (ncap - 1);
-
-		while (t[j] != 0)
-			j = (j + 1) & (ncap - 1);
-		t[j] = (uint32_t)(i + 1);
-	}
-	free(s->table);
-	s->table = t;
-	s->tcap = ncap;
-	return 0;
-}
-
-/* The entry of key, created (zeroed, key set) on first sight. */
-static int ent_get(struct snap *s, struct snap_ent **out, const uint8_t *key, size_t len)
-{
-	uint32_t h = key_hash(key, len);
-	size_t j;
-	int rc;
-
-	if ((s->n + 1) * 10 > s->tcap * 7 && (rc = table_grow(s)) < 0)
-		return rc;
-	for (j = h & (s->tcap - 1); s->table[j] != 0; j = (j + 1) & (s->tcap - 1)) {
-		struct snap_ent *e = &s->ents[s->table[j] - 1];
-
-		if (e->hash == h && e->key_len == len && memcmp(e->key, key, len) == 0) {
-			*out = e;
-			return 0;
-		}
-	}
-	if (s->n >= SNAP_MAX_KEYS)
-		return err_set(ERR_NOMEM, "more than %u keys in the snapshot", SNAP_MAX_KEYS);
-	if (s->n == s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 1024;
-		struct snap_ent *ne = realloc(s->ents, ncap * sizeof(*ne));
-
-		if (ne == NULL)
-			return err_set(ERR_NOMEM, "out of memory (index of %zu keys)", s->n);
-		s->ents = ne;
-		s->cap = ncap;
-	}
-	*out = &s->ents[s->n];
-	memset(*out, 0, sizeof(**out));
-	(*out)->key = key;
-	(*out)->key_len = (uint32_t)len;
-	(*out)->hash = h;
-	s->table[j] = (uint32_t)(++s->n);
-	return 0;
-}
+static void note_touched(struct snap *s, uint64_t n);
 
 /* Decoded mvccpb.KeyValue (pointers into the map). */
 struct kvpb {
@@ -434,37 +459,216 @@ static int kv_decode(struct kvpb *kv, const uint8_t *p, size_t n)
 	return st == PB_END && kv->key != NULL && kv->key_len > 0 ? 0 : ERR_CORRUPT;
 }
 
+/* Whether the key kv_decode found (the last field 1) is the first field of
+ * p: then ent_key reads one field instead of decoding all. */
+static int key_is_first(const uint8_t *p, size_t n, const struct kvpb *kv)
+{
+	struct pb_reader r;
+	struct pb_field f;
+
+	pb_init(&r, p, n);
+	return pb_next(&r, &f) == PB_FIELD && f.num == 1 && f.data == kv->key;
+}
+
+static struct snap_ent *ent_at(const struct snap *s, size_t i)
+{
+	return blocks_at(&s->ents, i);
+}
+
+static struct snap_hist *hist_of(const struct snap *s, const struct snap_ent *e)
+{
+	return e->hist ? blocks_at(&s->hists, e->hist - 1) : NULL;
+}
+
+static uint64_t ent_off(const struct snap_ent *e)
+{
+	return (uint64_t)e->off_hi << 32 | e->off_lo;
+}
+
+/* The newest entry's revision key, and its KeyValue right after it. */
+static const uint8_t *ent_rev(const struct snap *s, const struct snap_ent *e)
+{
+	return s->map + ent_off(e);
+}
+
+static const uint8_t *ent_kv(const struct snap *s, const struct snap_ent *e)
+{
+	return ent_rev(s, e) + ((e->flags & F_NEWEST_TOMB) ? 18 : 17);
+}
+
+static int64_t ent_main(const struct snap *s, const struct snap_ent *e)
+{
+	return (int64_t)be64(ent_rev(s, e));
+}
+
+/* The user key, from the newest KeyValue (decoded once when indexed, so
+ * this cannot fail). */
+static const uint8_t *ent_key(const struct snap *s, const struct snap_ent *e, size_t *len)
+{
+	const uint8_t *p = ent_kv(s, e);
+	struct pb_reader r;
+	struct pb_field f;
+	struct kvpb kv;
+
+	if (e->flags & F_KEY_FIRST) {
+		pb_init(&r, p, e->kv_len);
+		pb_next(&r, &f);
+		*len = f.len;
+		return f.data;
+	}
+	kv_decode(&kv, p, e->kv_len);
+	*len = kv.key_len;
+	return kv.key;
+}
+
+static int64_t hist_oldest(const struct snap_hist *h)
+{
+	return (int64_t)((uint64_t)h->oldest_hi << 32 | h->oldest_lo);
+}
+
+static void hist_set_oldest(struct snap_hist *h, int64_t main)
+{
+	h->oldest_lo = (uint32_t)main;
+	h->oldest_hi = (uint32_t)((uint64_t)main >> 32);
+}
+
+static int table_grow(struct snap *s)
+{
+	size_t ncap = s->tcap ? s->tcap * 2 : 1024;
+	uint32_t *t = calloc(ncap, sizeof(*t));
+
+	if (t == NULL)
+		return err_set(ERR_NOMEM, "out of memory (index of %zu keys)", s->n);
+	for (size_t i = 0; i < s->n; i++) {
+		size_t j = ent_at(s, i)->hash & (ncap - 1);
+
+		while (t[j] != 0)
+			j = (j + 1) & (ncap - 1);
+		t[j] = (uint32_t)(i + 1);
+	}
+	free(s->table);
+	s->table = t;
+	s->tcap = ncap;
+	return 0;
+}
+
+/* The entry of key or NULL; *slot: its table slot, or the empty one where
+ * it would go. The hash only narrows: keys are compared byte for byte. */
+static struct snap_ent *ent_lookup(const struct snap *s, const uint8_t *key, size_t len, uint32_t h, size_t *slot)
+{
+	size_t j;
+
+	for (j = h & (s->tcap - 1); s->table[j] != 0; j = (j + 1) & (s->tcap - 1)) {
+		struct snap_ent *e = ent_at(s, s->table[j] - 1);
+		const uint8_t *k;
+		size_t n;
+
+		if (e->hash != h)
+			continue;
+		k = ent_key(s, e, &n);
+		if (n == len && memcmp(k, key, len) == 0) {
+			*slot = j;
+			return e;
+		}
+	}
+	*slot = j;
+	return NULL;
+}
+
+/* The entry of key; a new one (zeroed but for the hash) sets *created. */
+static int ent_get(struct snap *s, struct snap_ent **out, int *created, const uint8_t *key, size_t len)
+{
+	uint32_t h = key_hash(key, len);
+	size_t j;
+	int rc;
+
+	*created = 0;
+	if ((s->n + 1) * 4 > s->tcap * 3 && (rc = table_grow(s)) < 0)
+		return rc;
+	if ((*out = ent_lookup(s, key, len, h, &j)) != NULL)
+		return 0;
+	if (s->n >= SNAP_MAX_KEYS)
+		return err_set(ERR_NOMEM, "more than %u keys in the snapshot", SNAP_MAX_KEYS);
+	if ((rc = blocks_reserve(&s->ents, s->n)) < 0)
+		return rc;
+	*out = ent_at(s, s->n);
+	memset(*out, 0, sizeof(**out));
+	(*out)->hash = h;
+	s->table[j] = (uint32_t)(++s->n);
+	*created = 1;
+	return 0;
+}
+
+/* A key seen a second time gets its counters, from what its one entry so
+ * far says (that entry's revision is read back from the mapping only when
+ * it was a plaintext put: the oldest one). */
+static int hist_start(struct snap *s, struct snap_ent *e)
+{
+	int tomb = (e->flags & F_NEWEST_TOMB) != 0, rc;
+	struct snap_hist *h;
+
+	if ((rc = blocks_reserve(&s->hists, s->n_hist)) < 0)
+		return rc;
+	h = blocks_at(&s->hists, s->n_hist);
+	memset(h, 0, sizeof(*h));
+	h->puts = !tomb;
+	h->deletes = tomb;
+	if (e->flags & F_NEWEST_PLAIN) {
+		h->plain_puts = 1;
+		hist_set_oldest(h, ent_main(s, e));
+		note_touched(s, 4096);
+	}
+	e->hist = (uint32_t)++s->n_hist;
+	return 0;
+}
+
 static int is_plain(const uint8_t *v, size_t n)
 {
 	return n < ENC_PREFIX_LEN || memcmp(v, ENC_PREFIX, ENC_PREFIX_LEN) != 0;
 }
 
-static void ent_update(struct snap_ent *e, const struct kvpb *kv, const uint8_t *raw, size_t rawlen, int64_t main,
-		       int tomb)
+/* Counts one entry of e's key (at revision key k, KeyValue v) and makes it
+ * the newest unless the file has it out of order (damaged: the newest
+ * stays). The walk sees revisions ascending, so only an entry older than
+ * the newest revision so far needs e's own read back from the mapping. */
+static int ent_update(struct snap *s, struct snap_ent *e, int created, const struct kvpb *kv, const uint8_t *k,
+		      const uint8_t *v, size_t vn, int64_t main, int tomb)
 {
-	int plain = !tomb && is_plain(kv->value, kv->value_len);
+	int plain = !tomb && is_plain(kv->value, kv->value_len), rc;
+	uint64_t off = (uint64_t)(k - s->map);
+	struct snap_hist *h = NULL;
 
+	if (off > OFF_MAX)
+		return err_set(ERR_CORRUPT, "key bucket: entry at offset %llu is beyond what the index holds",
+			       (unsigned long long)off);
+	if (!created) {
+		if (e->hist == 0 && (rc = hist_start(s, e)) < 0)
+			return rc;
+		h = hist_of(s, e);
+	}
 	if (tomb) {
-		e->deletes++;
+		if (h)
+			h->deletes++;
 		e->flags |= F_SAW_TOMB;
 	} else {
-		e->puts++;
+		if (h)
+			h->puts++;
 		if (e->flags & F_SAW_TOMB)
 			e->flags |= F_RECREATED;
-		if (plain) {
-			e->plain_puts++;
-			if (e->oldest_plain == 0 || main < e->oldest_plain)
-				e->oldest_plain = main;
+		if (plain && h) {
+			h->plain_puts++;
+			if (hist_oldest(h) == 0 || main < hist_oldest(h))
+				hist_set_oldest(h, main);
 		}
 	}
-	if (e->kv != NULL && main < e->main)
-		return; /* out of order (damaged file): keep the newest */
-	e->main = main;
-	e->kv = raw;
-	e->kv_len = (uint32_t)rawlen;
-	e->key = kv->key; /* same bytes, newest copy */
-	e->flags = (e->flags & ~(F_NEWEST_TOMB | F_NEWEST_PLAIN)) | (tomb ? F_NEWEST_TOMB : 0) |
-		   (plain ? F_NEWEST_PLAIN : 0);
+	if (!created && main < s->info.revision && main < ent_main(s, e))
+		return 0; /* out of order (damaged file): keep the newest */
+	e->off_lo = (uint32_t)off;
+	e->off_hi = (uint16_t)(off >> 32);
+	e->kv_len = (uint32_t)vn;
+	e->flags = (uint8_t)((e->flags & ~(F_NEWEST_TOMB | F_NEWEST_PLAIN | F_KEY_FIRST)) | (tomb ? F_NEWEST_TOMB : 0) |
+			     (plain ? F_NEWEST_PLAIN : 0) | (key_is_first(v, vn, kv) ? F_KEY_FIRST : 0));
+	return 0;
 }
 
 static uint64_t map_off(const struct snap *s, const uint8_t *p)
@@ -518,7 +722,7 @@ static int on_revision(void *arg, const uint8_t *k, size_t kn, const uint8_t *v,
 	struct snap_ent *e = NULL;
 	struct kvpb kv;
 	int64_t main;
-	int tomb = kn == 18 && k[17] == 't', rc;
+	int tomb = kn == 18 && k[17] == 't', created, rc;
 
 	if (flags & BOLT_FLAG_BUCKET)
 		return err_set(ERR_CORRUPT, "key bucket: sub-bucket at offset %llu", (unsigned long long)map_off(s, k));
@@ -529,9 +733,9 @@ static int on_revision(void *arg, const uint8_t *k, size_t kn, const uint8_t *v,
 	if (vn > UINT32_MAX || kv_decode(&kv, v, vn) < 0 || kv.key_len > UINT32_MAX)
 		return err_set(ERR_CORRUPT, "key bucket: revision %lld_%llu at offset %llu: KeyValue is not valid protobuf",
 			       (long long)main, (unsigned long long)be64(k + 9), (unsigned long long)map_off(s, v));
-	if ((rc = ent_get(s, &e, kv.key, kv.key_len)) < 0)
+	if ((rc = ent_get(s, &e, &created, kv.key, kv.key_len)) < 0 ||
+	    (rc = ent_update(s, e, created, &kv, k, v, vn, main, tomb)) < 0)
 		return rc;
-	ent_update(e, &kv, v, vn, main, tomb);
 	note_touched(s, vn + 64);
 	s->info.entries++;
 	if (tomb)
@@ -618,7 +822,7 @@ int snap_index(struct snap *s, snap_progress_fn progress, void *arg)
 		s->info.revision = s->info.compact_revision;
 	s->info.keys = s->n;
 	for (size_t i = 0; i < s->n; i++)
-		s->info.live_keys += !(s->ents[i].flags & F_NEWEST_TOMB);
+		s->info.live_keys += !(ent_at(s, i)->flags & F_NEWEST_TOMB);
 	s->indexed = 1;
 	return 0;
 }
@@ -629,30 +833,32 @@ static const struct snap *sort_snap; /* qsort has no context argument in C11 */
 
 static int ent_cmp_file(const void *a, const void *b)
 {
-	const uint8_t *x = sort_snap->ents[*(const uint32_t *)a].kv, *y = sort_snap->ents[*(const uint32_t *)b].kv;
+	uint64_t x = ent_off(ent_at(sort_snap, *(const uint32_t *)a));
+	uint64_t y = ent_off(ent_at(sort_snap, *(const uint32_t *)b));
 
 	return (x > y) - (x < y);
 }
 
 static int ent_cmp(const void *a, const void *b)
 {
-	const struct snap_ent *x = &sort_snap->ents[*(const uint32_t *)a];
-	const struct snap_ent *y = &sort_snap->ents[*(const uint32_t *)b];
-	size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
-	int c = memcmp(x->key, y->key, n);
+	size_t xn, yn;
+	const uint8_t *x = ent_key(sort_snap, ent_at(sort_snap, *(const uint32_t *)a), &xn);
+	const uint8_t *y = ent_key(sort_snap, ent_at(sort_snap, *(const uint32_t *)b), &yn);
+	int c = memcmp(x, y, xn < yn ? xn : yn);
 
-	return c != 0 ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
+	return c != 0 ? c : (xn > yn) - (xn < yn);
 }
 
-static void fill_kv(struct snap_kv *out, const struct snap_ent *e)
+static void fill_kv(const struct snap *s, struct snap_kv *out, const struct snap_ent *e)
 {
+	const struct snap_hist *h = hist_of(s, e);
+	int newest_plain = (e->flags & F_NEWEST_PLAIN) != 0;
 	struct kvpb kv;
 
 	memset(out, 0, sizeof(*out));
-	out->key = e->key;
-	out->key_len = e->key_len;
-	out->mod_revision = e->main;
-	if (kv_decode(&kv, e->kv, e->kv_len) == 0) { /* decoded once already: cannot fail */
+	out->key = ent_key(s, e, &out->key_len);
+	out->mod_revision = ent_main(s, e);
+	if (kv_decode(&kv, ent_kv(s, e), e->kv_len) == 0) { /* decoded once already: cannot fail */
 		out->value = kv.value;
 		out->value_len = kv.value_len;
 		out->create_revision = kv.create_revision;
@@ -667,11 +873,12 @@ static void fill_kv(struct snap_kv *out, const struct snap_ent *e)
 		out->value_len = 0;
 	}
 	out->recreated = (e->flags & F_RECREATED) != 0;
-	out->puts = e->puts;
-	out->deletes = e->deletes;
-	out->plain_puts = e->plain_puts;
-	out->plain_historical = e->plain_puts - ((e->flags & F_NEWEST_PLAIN) ? 1 : 0);
-	out->oldest_plain_historical = out->plain_historical > 0 ? e->oldest_plain : 0;
+	/* one entry: its flags are its counters */
+	out->puts = h ? h->puts : (uint32_t)!out->deleted;
+	out->deletes = h ? h->deletes : (uint32_t)out->deleted;
+	out->plain_puts = h ? h->plain_puts : (uint32_t)newest_plain;
+	out->plain_historical = out->plain_puts - (uint32_t)newest_plain;
+	out->oldest_plain_historical = out->plain_historical > 0 ? hist_oldest(h) : 0;
 }
 
 int snap_foreach_key(struct snap *s, const uint8_t *prefix, size_t prefix_len, enum snap_order order, snap_key_fn fn,
@@ -686,9 +893,10 @@ int snap_foreach_key(struct snap *s, const uint8_t *prefix, size_t prefix_len, e
 	if (s->n > 0 && (idx = malloc(s->n * sizeof(*idx))) == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < s->n; i++) {
-		const struct snap_ent *e = &s->ents[i];
+		size_t kn;
+		const uint8_t *k = prefix_len ? ent_key(s, ent_at(s, i), &kn) : NULL;
 
-		if (prefix_len == 0 || (e->key_len >= prefix_len && memcmp(e->key, prefix, prefix_len) == 0))
+		if (prefix_len == 0 || (kn >= prefix_len && memcmp(k, prefix, prefix_len) == 0))
 			idx[n++] = (uint32_t)i;
 		note_touched(s, prefix_len ? 4096u : 0u); /* the key lives in the mapping */
 	}
@@ -698,11 +906,12 @@ int snap_foreach_key(struct snap *s, const uint8_t *prefix, size_t prefix_len, e
 	if (order == SNAP_ORDER_KEY)
 		bolt_drop_resident(s->b, 0, 0); /* the sort read every key */
 	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct snap_ent *e = ent_at(s, idx[i]);
 		struct snap_kv kv;
 
-		fill_kv(&kv, &s->ents[idx[i]]);
+		fill_kv(s, &kv, e);
 		rc = fn(arg, &kv);
-		note_touched(s, s->ents[idx[i]].kv_len + 4096u);
+		note_touched(s, e->kv_len + 4096u);
 	}
 	free(idx);
 	return rc;
@@ -713,17 +922,11 @@ int snap_foreach_key(struct snap *s, const uint8_t *prefix, size_t prefix_len, e
 /* The index entry of key, or NULL. */
 static const struct snap_ent *ent_find(const struct snap *s, const uint8_t *key, size_t len)
 {
-	uint32_t h = key_hash(key, len);
+	size_t slot;
 
 	if (s->tcap == 0)
 		return NULL;
-	for (size_t j = h & (s->tcap - 1); s->table[j] != 0; j = (j + 1) & (s->tcap - 1)) {
-		const struct snap_ent *e = &s->ents[s->table[j] - 1];
-
-		if (e->hash == h && e->key_len == len && memcmp(e->key, key, len) == 0)
-			return e;
-	}
-	return NULL;
+	return ent_lookup(s, key, len, key_hash(key, len), &slot);
 }
 
 struct rev_walk {
@@ -754,7 +957,7 @@ static int on_rev_entry(void *arg, const uint8_t *k, size_t kn, const uint8_t *v
 		r.value_len = kv.value_len;
 	}
 	e = ent_find(w->s, kv.key, kv.key_len);
-	r.newest = e != NULL && e->kv == v && !(e->flags & F_NEWEST_TOMB);
+	r.newest = e != NULL && ent_off(e) == map_off(w->s, k) && !(e->flags & F_NEWEST_TOMB);
 	return w->fn(w->arg, &r);
 }
 

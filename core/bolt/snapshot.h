@@ -8,9 +8,11 @@
  * keys -> mvccpb.KeyValue, layouts at the top of snapshot.c) and finds the
  * newest revision of every user key, plus per-key history summaries.
  *
- * Memory: the file stays mapped; the index holds one small record per user
- * key (pointers into the mapping, counters), never a value, so memory is
- * O(keys), not O(file). Values are decoded from the mapping on demand.
+ * Memory: the file stays mapped; the index holds one 20-byte record per user
+ * key (where its newest entry is in the mapping, flags) plus 20 bytes of
+ * counters for a key with more than one entry, in fixed blocks, and a hash
+ * table of 4-byte slots: about 26-32 bytes per key, never a value, so memory
+ * is O(keys), not O(file). Keys and values are re-read from the mapping.
  *
  * It does not decrypt (see transform.h) and does not print. */
 #ifndef ETCDCRYPT_SNAPSHOT_H
@@ -83,6 +85,9 @@ void snap_free(struct snap *s); /* NULL-safe */
 
 /* Borrowed; filled in as the steps below run. */
 const struct snap_info *snap_get_info(const struct snap *s);
+/* Bytes the per-key index holds (records, counters, hash table), for tests
+ * and benchmarks of its bound. */
+size_t snap_index_bytes(const struct snap *s);
 
 /* SHA-256 of the db bytes against the trailer (no-op without one). A
  * mismatch is not an error: see info->trailer_matches. */

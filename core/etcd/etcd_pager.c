@@ -23,6 +23,7 @@ struct etcd_pager {
 	int64_t page_size;
 	int64_t revision; /* 0 until known */
 	int keys_only;
+	int one_page; /* stop after the first page (the caller plans the rest) */
 	struct etcd_call call;
 	int pending; /* call is in flight */
 	int done;    /* no page after the current one */
@@ -160,7 +161,7 @@ int etcd_pager_next(struct etcd_pager *p, const struct etcd_range_resp **page)
 		etcd_range_resp_release(&p->page);
 		return 0;
 	}
-	if (!p->page.more) {
+	if (!p->page.more || p->one_page) {
 		p->done = 1;
 	} else if ((rc = advance_key(p, &p->page.kvs[p->page.n_kvs - 1])) < 0 || (rc = start_page(p)) < 0) {
 		goto fail;
@@ -211,6 +212,11 @@ void etcd_pager_set_page_size(struct etcd_pager *p, int64_t page_size)
 void etcd_pager_keys_only(struct etcd_pager *p)
 {
 	p->keys_only = 1;
+}
+
+void etcd_pager_one_page(struct etcd_pager *p)
+{
+	p->one_page = 1;
 }
 
 int etcd_pager_prefetch(struct etcd_pager *p)

@@ -504,6 +504,169 @@ START_TEST(test_not_bolt)
 }
 END_TEST
 
+/* ---- the index's memory bound ------------------------------------------------ */
+
+#define SYN_PAGE 4096u
+#define SYN_KEYS 20000u
+
+struct syn {
+	uint8_t *p;
+	size_t n;
+};
+
+static void syn_page_hdr(uint8_t *p, uint64_t id, uint16_t flags, uint16_t count, uint32_t overflow)
+{
+	wr64(p, id);
+	p[8] = (uint8_t)flags;
+	p[9] = (uint8_t)(flags >> 8);
+	p[10] = (uint8_t)count;
+	p[11] = (uint8_t)(count >> 8);
+	wr32(p + 12, overflow);
+}
+
+static uint64_t syn_fnv(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* mvccpb.KeyValue of key i: version 1 a plaintext value, version 2 an
+ * encrypted one (no mod_revision: the revision key says it). Returns its
+ * length (at most 96 bytes). */
+static size_t syn_kv(uint8_t *out, unsigned i, int version)
+{
+	char key[48], val[32];
+	int kn = snprintf(key, sizeof(key), "/registry/secrets/ns/name-%06u", i);
+	int vn = snprintf(val, sizeof(val), version == 1 ? "plain-%u" : "k8s:enc:aescbc:v1:k:%u", i);
+	size_t n = 0;
+
+	out[n++] = 0x0A;
+	out[n++] = (uint8_t)kn;
+	memcpy(out + n, key, (size_t)kn);
+	n += (size_t)kn;
+	out[n++] = 0x10; /* create_revision: any one-byte varint */
+	out[n++] = (uint8_t)(1 + (i & 0x3F));
+	out[n++] = 0x20;
+	out[n++] = (uint8_t)version;
+	out[n++] = 0x2A;
+	out[n++] = (uint8_t)vn;
+	memcpy(out + n, val, (size_t)vn);
+	return n + (size_t)vn;
+}
+
+/* A bbolt file (no trailer) whose key bucket holds SYN_KEYS keys, each put
+ * `versions` times (revision r = (version - 1) * SYN_KEYS + i + 1), in one
+ * leaf with overflow pages: meta 0, meta 1 (left invalid), the root leaf
+ * with the 'key' bucket, then the key bucket's leaf. */
+static struct syn syn_snapshot(int versions)
+{
+	unsigned count = SYN_KEYS * (unsigned)versions;
+	size_t data = (size_t)count * (17 + 96), leaf_bytes = 16 + 16 * (size_t)count + data;
+	uint32_t leaf_pages = (uint32_t)((leaf_bytes + SYN_PAGE - 1) / SYN_PAGE);
+	uint64_t hwm = 3 + leaf_pages;
+	struct syn s = { calloc(hwm, SYN_PAGE), hwm * SYN_PAGE };
+	uint8_t *m = s.p, *root = s.p + 2 * SYN_PAGE, *leaf = s.p + 3 * SYN_PAGE;
+	size_t off = 16 + 16 * (size_t)count;
+
+	ck_assert_ptr_nonnull(s.p);
+	ck_assert_uint_le(count, 65535);
+	/* meta 0 */
+	syn_page_hdr(m, 0, 0x04, 0, 0);
+	wr32(m + 16, 0xED0CDAEDu);
+	wr32(m + 20, 2);
+	wr32(m + 24, SYN_PAGE);
+	wr64(m + 32, 2);   /* root bucket page */
+	wr64(m + 48, 1);   /* freelist (not read) */
+	wr64(m + 56, hwm);
+	wr64(m + 64, 1);   /* txid */
+	wr64(m + 72, syn_fnv(m + 16, 56));
+	/* root leaf: one bucket, "key", rooted at page 3 */
+	syn_page_hdr(root, 2, 0x02, 1, 0);
+	wr32(root + 16, 0x01);
+	wr32(root + 20, 16);
+	wr32(root + 24, 3);
+	wr32(root + 28, 16);
+	memcpy(root + 32, "key", 3);
+	wr64(root + 35, 3);
+	/* the key bucket: revision key -> KeyValue, revisions ascending */
+	syn_page_hdr(leaf, 3, 0x02, (uint16_t)count, leaf_pages - 1);
+	for (unsigned e = 0; e < count; e++) {
+		uint8_t *el = leaf + 16 + 16 * (size_t)e, *k = leaf + off;
+		uint64_t rev = (uint64_t)e + 1;
+		size_t vn;
+
+		for (int b = 0; b < 8; b++)
+			k[b] = (uint8_t)(rev >> (8 * (7 - b)));
+		k[8] = '_';
+		memset(k + 9, 0, 8);
+		vn = syn_kv(k + 17, e % SYN_KEYS, (int)(e / SYN_KEYS) + 1);
+		wr32(el, 0);
+		wr32(el + 4, (uint32_t)(k - el));
+		wr32(el + 8, 17);
+		wr32(el + 12, (uint32_t)vn);
+		off += 17 + vn;
+	}
+	ck_assert_uint_le(off, leaf_bytes);
+	return s;
+}
+
+struct syn_sum {
+	uint64_t keys, puts, plain_hist;
+	int64_t oldest_max;
+};
+
+static int syn_key(void *arg, const struct snap_kv *kv)
+{
+	struct syn_sum *t = arg;
+
+	t->keys++;
+	t->puts += kv->puts;
+	t->plain_hist += kv->plain_historical;
+	if (kv->oldest_plain_historical > t->oldest_max)
+		t->oldest_max = kv->oldest_plain_historical;
+	return 0;
+}
+
+/* The index of n keys stays within `per_key` bytes a key (records, counters,
+ * table; 64-byte records in a doubling array took > 100 here), and still
+ * finds every key and its history. */
+static void check_index_bound(int versions, size_t per_key)
+{
+	struct syn f = syn_snapshot(versions);
+	struct syn_sum t = { 0 };
+	struct snap *s = NULL;
+	const struct snap_info *in;
+
+	ck_assert_msg(snap_open_mem(&s, f.p, f.n) == 0, "%s", err_msg());
+	ck_assert_msg(snap_index(s, NULL, NULL) == 0, "%s", err_msg());
+	in = snap_get_info(s);
+	ck_assert_uint_eq(in->keys, SYN_KEYS);
+	ck_assert_uint_eq(in->live_keys, SYN_KEYS);
+	ck_assert_uint_eq(in->puts, (uint64_t)SYN_KEYS * (uint64_t)versions);
+	ck_assert_msg(snap_index_bytes(s) <= per_key * SYN_KEYS, "index: %zu bytes for %u keys (%.1f a key, bound %zu)",
+		      snap_index_bytes(s), SYN_KEYS, (double)snap_index_bytes(s) / SYN_KEYS, per_key);
+	ck_assert_int_eq(snap_foreach_key(s, (const uint8_t *)"/registry/secrets/", 18, SNAP_ORDER_KEY, syn_key, &t), 0);
+	ck_assert_uint_eq(t.keys, SYN_KEYS);
+	ck_assert_uint_eq(t.puts, (uint64_t)SYN_KEYS * (uint64_t)versions);
+	/* with two versions, every first (plaintext) put is historical; the last key's at revision SYN_KEYS */
+	ck_assert_uint_eq(t.plain_hist, versions == 2 ? SYN_KEYS : 0);
+	ck_assert_int_eq(t.oldest_max, versions == 2 ? (int64_t)SYN_KEYS : 0);
+	snap_free(s);
+	free(f.p);
+}
+
+START_TEST(test_index_bytes_per_key)
+{
+	check_index_bound(1, 32); /* one put a key: a record and a table slot */
+	check_index_bound(2, 56); /* two: plus the history counters */
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("bolt");
@@ -521,6 +684,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_element_out_of_range);
 	tcase_add_test(tc, test_branch_cycle);
 	tcase_add_test(tc, test_not_bolt);
+	tcase_add_test(tc, test_index_bytes_per_key);
 	suite_add_tcase(s, tc);
 	return s;
 }
