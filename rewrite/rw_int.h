@@ -6,10 +6,12 @@
 #include "rewrite.h"
 #include "scan/scan.h"
 
-/* one Txn's worth of puts; key/value bytes live in data (offsets, since
- * data may move while it grows) */
+/* one Txn's worth of puts. Key bytes live in data (offsets, since data may
+ * move while it grows); each put owns its value buffer, which keeps its
+ * memory across batches: a sealed value is swapped in, not copied. */
 struct rw_put {
-	size_t key_off, key_len, val_off, val_len;
+	size_t key_off, key_len;
+	struct buf val;
 	int64_t mod_revision, lease;
 	struct xf *xf;
 };
@@ -18,6 +20,7 @@ struct rw_batch {
 	struct rw_put puts[RW_MAX_BATCH];
 	size_t n;
 	struct buf data;
+	size_t bytes; /* keys and values of the n puts */
 	int busy;
 	int attempts;
 };
@@ -54,10 +57,16 @@ int rw_transient(int rc); /* worth sending again: etcd unreachable, deadline */
 int rw_decide(struct rw *w, const struct scan_item *it, int after_conflict, int *need_write, struct buf *out);
 
 /* Adds a verified put to the current batch, sending it when full. xf is the
- * key's transformer (kept for a conflict). */
-int rw_queue(struct rw *w, const struct etcd_kv *kv, struct xf *xf, const uint8_t *val, size_t val_len);
+ * key's transformer (kept for a conflict). The sealed value is taken by
+ * swapping buffers: *val comes back empty, holding a spare allocation. */
+int rw_queue(struct rw *w, const struct etcd_kv *kv, struct xf *xf, struct buf *val);
 
-/* Appends one put (key and value copied into b->data). */
+/* An empty batch (every buffer initialized), and its release. */
+void rw_batch_init(struct rw_batch *b);
+void rw_batch_release(struct rw_batch *b);
+void rw_batch_clear(struct rw_batch *b); /* no puts; keeps the memory */
+
+/* Appends one put (key copied into b->data, value into the put's buffer). */
 int rw_batch_add(struct rw_batch *b, const uint8_t *key, size_t key_len, const uint8_t *val, size_t val_len,
 		 int64_t mod_revision, int64_t lease, struct xf *xf);
 

@@ -40,9 +40,9 @@ static int reread(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, 
 
 /* kv holds the bytes we sent for p; then its revision is one we wrote, and
  * the purge advice (compact at revision_end) must reach it */
-static int is_ours(struct rw *w, const struct rw_batch *b, const struct rw_put *p, const struct etcd_kv *kv)
+static int is_ours(struct rw *w, const struct rw_put *p, const struct etcd_kv *kv)
 {
-	if (!kv->key || kv->value_len != p->val_len || memcmp(kv->value, b->data.data + p->val_off, p->val_len) != 0)
+	if (!kv->key || kv->value_len != p->val.len || memcmp(kv->value, p->val.data, p->val.len) != 0)
 		return 0;
 	if (kv->mod_revision > w->st->revision_end)
 		w->st->revision_end = kv->mod_revision;
@@ -62,11 +62,11 @@ int rw_redo_key(struct rw *w, const struct rw_batch *b, const struct rw_put *p, 
 		return 0;
 	}
 	if (kv->mod_revision == p->mod_revision) /* unchanged: the verified value still applies */
-		return rw_batch_add(redo, key, p->key_len, b->data.data + p->val_off, p->val_len, kv->mod_revision,
+		return rw_batch_add(redo, key, p->key_len, p->val.data, p->val.len, kv->mod_revision,
 				    kv->lease, p->xf);
-	if (is_ours(w, b, p, kv)) { /* an earlier attempt of this Txn was applied */
+	if (is_ours(w, p, kv)) { /* an earlier attempt of this Txn was applied */
 		w->st->rewritten++;
-		w->st->bytes_written += p->val_len;
+		w->st->bytes_written += p->val.len;
 		return 0;
 	}
 	w->st->rehandled++;
@@ -93,7 +93,7 @@ int rw_resolve(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int
 			       hi - lo - 1, RW_CONFLICT_TRIES);
 	if ((redo = calloc(1, sizeof(*redo))) == NULL)
 		return err_set(ERR_NOMEM, "out of memory");
-	buf_init(&redo->data, 0);
+	rw_batch_init(redo);
 	if ((rc = reread(w, b, lo, hi, &m)) < 0)
 		goto out;
 	for (size_t i = lo; i < hi && rc == 0; i++)
@@ -104,7 +104,7 @@ int rw_resolve(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, int
 		rc = rw_settle(w, redo, 0, redo->n, rc, ok, rev, depth + 1);
 	}
 out:
-	buf_release(&redo->data);
+	rw_batch_release(redo);
 	free(redo);
 	return rc;
 }
@@ -121,14 +121,14 @@ void rw_in_doubt(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, i
 		goto out;
 	}
 	for (size_t i = lo; i < hi; i++) {
-		applied |= is_ours(w, b, &b->puts[i], &m.kvs[i - lo]);
+		applied |= is_ours(w, &b->puts[i], &m.kvs[i - lo]);
 		unchanged &= m.kvs[i - lo].key != NULL && m.kvs[i - lo].mod_revision == b->puts[i].mod_revision;
 	}
 	etcd_many_resp_release(&m);
 	if (applied) {
 		w->st->rewritten += hi - lo;
 		for (size_t i = lo; i < hi; i++)
-			w->st->bytes_written += b->puts[i].val_len;
+			w->st->bytes_written += b->puts[i].val.len;
 	} else if (unchanged && rw_transient(rc)) {
 		/* a Txn lost to a deadline may still sit in raft's log and be
 		 * applied after this read */

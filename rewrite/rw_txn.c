@@ -53,8 +53,8 @@ static void ops_of(const struct rw_batch *b, size_t lo, size_t hi, struct etcd_c
 
 		ops[i - lo].key = b->data.data + p->key_off;
 		ops[i - lo].key_len = p->key_len;
-		ops[i - lo].value = b->data.data + p->val_off;
-		ops[i - lo].value_len = p->val_len;
+		ops[i - lo].value = p->val.data;
+		ops[i - lo].value_len = p->val.len;
 		ops[i - lo].mod_revision = p->mod_revision;
 		ops[i - lo].lease = p->lease;
 	}
@@ -65,7 +65,7 @@ static size_t bytes_of(const struct rw_batch *b, size_t lo, size_t hi)
 	size_t n = 0;
 
 	for (size_t i = lo; i < hi; i++)
-		n += b->puts[i].key_len + b->puts[i].val_len;
+		n += b->puts[i].key_len + b->puts[i].val.len;
 	return n;
 }
 
@@ -74,7 +74,7 @@ static void after_success(struct rw *w, const struct rw_batch *b, size_t lo, siz
 	w->st->rewritten += hi - lo;
 	w->st->txns++;
 	for (size_t i = lo; i < hi; i++)
-		w->st->bytes_written += b->puts[i].val_len;
+		w->st->bytes_written += b->puts[i].val.len;
 	if (revision > w->st->revision_end)
 		w->st->revision_end = revision;
 	w->since_compact += hi - lo;
@@ -127,7 +127,7 @@ int rw_txn_sync(struct rw *w, const struct rw_batch *b, size_t lo, size_t hi, in
 static void too_large(struct rw *w, const struct rw_batch *b, size_t i)
 {
 	const struct rw_put *p = &b->puts[i];
-	struct rw_too_large t = { b->data.data + p->key_off, p->key_len, p->val_len, err_msg() };
+	struct rw_too_large t = { b->data.data + p->key_off, p->key_len, p->val.len, err_msg() };
 
 	w->st->too_large++;
 	if (w->o->on_too_large)
@@ -189,8 +189,7 @@ static int complete_one(struct rw *w)
 	}
 	rc = rw_settle(w, b, 0, b->n, rc, r.succeeded, r.revision, 0);
 	b->busy = 0;
-	b->n = 0;
-	buf_reset(&b->data);
+	rw_batch_clear(b);
 	if (rc < 0 && w->fatal == 0)
 		w->fatal = rc;
 	return rc;
@@ -236,8 +235,32 @@ static struct rw_batch *free_batch(struct rw *w)
 	return NULL;
 }
 
-int rw_batch_add(struct rw_batch *b, const uint8_t *key, size_t key_len, const uint8_t *val, size_t val_len,
-		 int64_t mod_revision, int64_t lease, struct xf *xf)
+void rw_batch_init(struct rw_batch *b)
+{
+	b->n = 0;
+	b->bytes = 0;
+	buf_init(&b->data, 0);
+	for (size_t i = 0; i < RW_MAX_BATCH; i++)
+		buf_init(&b->puts[i].val, 0);
+}
+
+void rw_batch_release(struct rw_batch *b)
+{
+	buf_release(&b->data);
+	for (size_t i = 0; i < RW_MAX_BATCH; i++)
+		buf_release(&b->puts[i].val);
+}
+
+void rw_batch_clear(struct rw_batch *b)
+{
+	b->n = 0;
+	b->bytes = 0;
+	buf_reset(&b->data);
+}
+
+/* The next put of b with its key copied in; its value buffer is left to the caller. */
+static int put_key(struct rw_batch *b, struct rw_put **out, const uint8_t *key, size_t key_len,
+		   int64_t mod_revision, int64_t lease, struct xf *xf)
 {
 	struct rw_put *p = &b->puts[b->n];
 	int rc;
@@ -246,24 +269,38 @@ int rw_batch_add(struct rw_batch *b, const uint8_t *key, size_t key_len, const u
 	p->key_len = key_len;
 	if ((rc = buf_append(&b->data, key, key_len)) < 0)
 		return rc;
-	p->val_off = b->data.len;
-	p->val_len = val_len;
-	if ((rc = buf_append(&b->data, val, val_len)) < 0)
-		return rc;
 	p->mod_revision = mod_revision;
 	p->lease = lease;
 	p->xf = xf;
+	*out = p;
+	return 0;
+}
+
+int rw_batch_add(struct rw_batch *b, const uint8_t *key, size_t key_len, const uint8_t *val, size_t val_len,
+		 int64_t mod_revision, int64_t lease, struct xf *xf)
+{
+	struct rw_put *p;
+	int rc;
+
+	if ((rc = put_key(b, &p, key, key_len, mod_revision, lease, xf)) < 0)
+		return rc;
+	buf_reset(&p->val);
+	if ((rc = buf_append(&p->val, val, val_len)) < 0)
+		return rc;
+	b->bytes += key_len + val_len;
 	b->n++;
 	return 0;
 }
 
-int rw_queue(struct rw *w, const struct etcd_kv *kv, struct xf *xf, const uint8_t *val, size_t val_len)
+int rw_queue(struct rw *w, const struct etcd_kv *kv, struct xf *xf, struct buf *val)
 {
 	struct rw_batch *b;
+	struct rw_put *p;
+	struct buf spare;
 	int rc;
 
 	b = w->cur;
-	if (b && (b->n == (size_t)w->o->batch_ops || b->data.len + kv->key_len + val_len > w->batch_bytes) &&
+	if (b && (b->n == (size_t)w->o->batch_ops || b->bytes + kv->key_len + val->len > w->batch_bytes) &&
 	    (rc = send_current(w)) < 0)
 		return rc;
 	if (w->cur == NULL) {
@@ -271,10 +308,19 @@ int rw_queue(struct rw *w, const struct etcd_kv *kv, struct xf *xf, const uint8_
 			if ((rc = complete_one(w)) < 0)
 				return rc;
 		w->cur = b;
-		b->n = 0;
-		buf_reset(&b->data);
+		rw_batch_clear(b);
 	}
-	return rw_batch_add(w->cur, kv->key, kv->key_len, val, val_len, kv->mod_revision, kv->lease, xf);
+	b = w->cur;
+	if ((rc = put_key(b, &p, kv->key, kv->key_len, kv->mod_revision, kv->lease, xf)) < 0)
+		return rc;
+	/* the sealed bytes move into the batch; the put's old buffer is the next spare */
+	spare = p->val;
+	p->val = *val;
+	*val = spare;
+	buf_reset(val);
+	b->bytes += kv->key_len + p->val.len;
+	b->n++;
+	return 0;
 }
 
 int rw_drain(struct rw *w, int send_partial)

@@ -2,7 +2,11 @@
  *
  * Padding is checked the way Kubernetes checks it (not OpenSSL's stricter
  * PKCS#7): the last byte p must satisfy 0 < p <= length and the last p bytes
- * must all equal p. So OpenSSL's own padding is turned off. */
+ * must all equal p. So OpenSSL's own padding is turned off for decryption.
+ * Encryption pads as Kubernetes does, which is PKCS#7 (1..16 bytes of the
+ * pad length), so OpenSSL's padding is kept there: a context without
+ * padding re-applies that setting through the parameter machinery on
+ * every EVP_EncryptInit_ex, i.e. for every value sealed. */
 #include "prov_int.h"
 #include "base/err.h"
 
@@ -34,7 +38,6 @@ static int cbc_init(struct prov_cipher *c, const uint8_t *key, size_t key_len)
 	    EVP_EncryptInit_ex(e, ci, NULL, key, NULL) != 1)
 		return err_set(ERR_INTERNAL, "cannot set up AES-CBC");
 	EVP_CIPHER_CTX_set_padding(d, 0);
-	EVP_CIPHER_CTX_set_padding(e, 0);
 	return 0;
 }
 
@@ -105,23 +108,20 @@ static int cbc_seal(struct prov_cipher *c, struct buf *out, const uint8_t *plain
 		    size_t aad_len)
 {
 	size_t pad = CBC_BLOCK - n % CBC_BLOCK; /* always 1..16: a full block when aligned */
-	uint8_t iv[CBC_BLOCK], last[CBC_BLOCK];
-	size_t whole = n - n % CBC_BLOCK;
+	uint8_t iv[CBC_BLOCK];
 	int len = 0, len2 = 0, rc;
 
 	(void)aad;
 	(void)aad_len;
 	if ((rc = prov_random(iv, sizeof(iv))) < 0 || (rc = buf_reserve(out, CBC_BLOCK + n + pad)) < 0)
 		return rc;
-	memcpy(last, plain + whole, n - whole);
-	memset(last + (n - whole), (int)pad, pad);
 	buf_append(out, iv, sizeof(iv));
+	/* the whole blocks, then the PKCS#7-padded last one from Final */
 	if (EVP_EncryptInit_ex(c->enc, NULL, NULL, NULL, iv) != 1 ||
-	    EVP_EncryptUpdate(c->enc, out->data + out->len, &len, plain, (int)whole) != 1 ||
-	    EVP_EncryptUpdate(c->enc, out->data + out->len + len, &len2, last, CBC_BLOCK) != 1)
+	    EVP_EncryptUpdate(c->enc, out->data + out->len, &len, plain, (int)n) != 1 ||
+	    EVP_EncryptFinal_ex(c->enc, out->data + out->len + len, &len2) != 1 || (size_t)len + (size_t)len2 != n + pad)
 		return err_set(ERR_INTERNAL, "AES-CBC encryption failed");
-	out->len += (size_t)len + (size_t)len2;
-	OPENSSL_cleanse(last, sizeof(last));
+	out->len += n + pad;
 	return 0;
 }
 

@@ -155,7 +155,7 @@ static int try_identity(struct xf *x, struct xf_result *res, size_t i, struct bu
 	 * is "encryption off" or "provider not configured" is decided at the end */
 	if (starts_with(v, n, ENV_ENC_PREFIX, strlen(ENV_ENC_PREFIX)))
 		return 0;
-	plain_inspect(&res->plain, v, n);
+	xf_inspect(x, &res->plain, v, n);
 	if (res->plain.verdict != PLAIN_VALID) {
 		xf_note(x, res, RANK_DECRYPT, XF_NOT_OBJECT, "plaintext value is not a stored object (%s)",
 			plain_encoding_name(res->plain.encoding));
@@ -267,6 +267,22 @@ int xf_read(struct xf *x, struct xf_result *res, struct buf *plain, const uint8_
 		buf_reset(plain);
 	}
 	return 0;
+}
+
+int xf_read_back(struct xf *x, struct xf_result *res, struct buf *plain, const uint8_t *etcd_key, size_t key_len,
+		 const uint8_t *value, size_t value_len, const uint8_t *expect, size_t expect_len,
+		 const struct plain_info *expect_info)
+{
+	int rc;
+
+	x->known = expect;
+	x->known_len = expect_len;
+	x->known_info = expect_info;
+	rc = xf_read(x, res, plain, etcd_key, key_len, value, value_len);
+	x->known = NULL;
+	x->known_len = 0;
+	x->known_info = NULL;
+	return rc;
 }
 
 int xf_write(struct xf *x, struct buf *out, const uint8_t *etcd_key, size_t key_len, const uint8_t *plain,

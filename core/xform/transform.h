@@ -80,6 +80,14 @@ void xf_free(struct xf *x); /* NULL-safe */
 int xf_read(struct xf *x, struct xf_result *res, struct buf *plain, const uint8_t *etcd_key, size_t key_len,
 	    const uint8_t *value, size_t value_len);
 
+/* xf_read of a value just sealed from expect, whose inspection (from reading
+ * it) is expect_info: the same result as xf_read, but a decrypted plaintext
+ * equal to expect is not inspected again. The caller still compares the
+ * plaintext with expect. expect and expect_info are borrowed for the call. */
+int xf_read_back(struct xf *x, struct xf_result *res, struct buf *plain, const uint8_t *etcd_key, size_t key_len,
+		 const uint8_t *value, size_t value_len, const uint8_t *expect, size_t expect_len,
+		 const struct plain_info *expect_info);
+
 /* Optional, for speed with KMS v1 (a plugin call per value): queue the
  * values about to be read with xf_prefetch_add, then xf_prefetch_run asks
  * the plugins for all their DEKs with a bounded number of calls in flight

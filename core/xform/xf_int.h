@@ -32,7 +32,15 @@ struct xf {
 	struct buf last; /* key ID | annotations | wrapped bytes */
 	int cur_asked;    /* the first provider's current KMS v2 key ID asked */
 	char *cur_key_id; /* NULL: unknown */
+	/* during xf_read_back only: the plaintext expected, and its inspection */
+	const uint8_t *known;
+	size_t known_len;
+	const struct plain_info *known_info;
 };
+
+/* plain_inspect, unless p is the plaintext xf_read_back expects: then its
+ * known inspection (plain_inspect is a pure function of the bytes) */
+void xf_inspect(const struct xf *x, struct plain_info *out, const uint8_t *p, size_t n);
 
 /* the value being read */
 struct xf_ctx {

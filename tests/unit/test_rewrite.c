@@ -237,8 +237,8 @@ static void conflict_init(struct conflict *c)
 	fx_init(&c->f, "k8s-vectors/configs/aescbc.yaml");
 	memset(&c->b, 0, sizeof(c->b));
 	memset(&c->redo, 0, sizeof(c->redo));
-	buf_init(&c->b.data, 0);
-	buf_init(&c->redo.data, 0);
+	rw_batch_init(&c->b);
+	rw_batch_init(&c->redo);
 	buf_init(&c->sent, 0);
 	ck_assert_int_eq(decide(&c->f, OBJ, strlen(OBJ), 0, &need), 0);
 	ck_assert(need == 1 && buf_append(&c->sent, c->f.out.data, c->f.out.len) == 0);
@@ -248,8 +248,8 @@ static void conflict_init(struct conflict *c)
 
 static void conflict_release(struct conflict *c)
 {
-	buf_release(&c->b.data);
-	buf_release(&c->redo.data);
+	rw_batch_release(&c->b);
+	rw_batch_release(&c->redo);
 	buf_release(&c->sent);
 	fx_release(&c->f);
 }
@@ -288,8 +288,8 @@ START_TEST(test_conflict_key_unchanged)
 	ck_assert_uint_eq(c.redo.n, 1);
 	ck_assert_int_eq(c.redo.puts[0].mod_revision, 42);
 	ck_assert_int_eq(c.redo.puts[0].lease, 7);
-	ck_assert_uint_eq(c.redo.puts[0].val_len, c.sent.len);
-	ck_assert(memcmp(c.redo.data.data + c.redo.puts[0].val_off, c.sent.data, c.sent.len) == 0);
+	ck_assert_uint_eq(c.redo.puts[0].val.len, c.sent.len);
+	ck_assert(memcmp(c.redo.puts[0].val.data, c.sent.data, c.sent.len) == 0);
 	ck_assert_uint_eq(c.f.st.rehandled, 0);
 	conflict_release(&c);
 }
@@ -323,7 +323,7 @@ START_TEST(test_conflict_key_rewritten_by_someone)
 	ck_assert_uint_eq(c.f.st.rehandled, 1);
 	ck_assert_uint_eq(c.redo.n, 1);
 	ck_assert_int_eq(c.redo.puts[0].mod_revision, 51);
-	size_t n = cbc_open(back, sizeof(back), c.redo.data.data + c.redo.puts[0].val_off, c.redo.puts[0].val_len);
+	size_t n = cbc_open(back, sizeof(back), c.redo.puts[0].val.data, c.redo.puts[0].val.len);
 	ck_assert(n == strlen(newer) && memcmp(back, newer, n) == 0);
 	conflict_release(&c);
 }

@@ -217,6 +217,59 @@ START_TEST(test_gcm_aad_bound)
 }
 END_TEST
 
+/* xf_read_back answers as xf_read: the known inspection is used only for a
+ * plaintext equal to the expected one (a bogus one shows whether it was) */
+START_TEST(test_read_back)
+{
+	const char *obj = "{\"kind\":\"Secret\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"a\",\"namespace\":\"ns\"}}\n";
+	const char *other = "{\"kind\":\"Secret\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"b\",\"namespace\":\"ns\"}}\n";
+	const char *key = "/registry/secrets/ns/a";
+	const char *cfgs[] = { "aescbc.yaml", "aesgcm.yaml", "secretbox.yaml", "identity-first.yaml" };
+	struct plain_info bogus;
+
+	memset(&bogus, 0, sizeof(bogus));
+	bogus.verdict = PLAIN_VALID;
+	snprintf(bogus.name, sizeof(bogus.name), "bogus");
+	for (size_t c = 0; c < sizeof(cfgs) / sizeof(cfgs[0]); c++) {
+		struct encconf *conf = NULL;
+		struct xf *x = NULL;
+		struct buf enc, back, back2;
+		struct xf_result r1, r2;
+		char cfg[256];
+
+		snprintf(cfg, sizeof(cfg), "k8s-vectors/configs/%s", cfgs[c]);
+		ck_assert_msg(encconf_load(&conf, tu_fixture(cfg)) == 0, "%s: %s", cfg, err_msg());
+		ck_assert_int_eq(xf_new(&x, conf, "", "secrets", NULL), 0);
+		buf_init(&enc, 0);
+		buf_init(&back, 0);
+		buf_init(&back2, 0);
+		ck_assert_int_eq(xf_write(x, &enc, (const uint8_t *)key, strlen(key), (const uint8_t *)obj, strlen(obj)), 0);
+		ck_assert_int_eq(xf_read(x, &r1, &back, (const uint8_t *)key, strlen(key), enc.data, enc.len), 0);
+		ck_assert_msg(r1.ok && strcmp(r1.plain.name, "a") == 0, "%s", cfgs[c]);
+		/* expected plaintext: the same answer, the known inspection */
+		ck_assert_int_eq(xf_read_back(x, &r2, &back2, (const uint8_t *)key, strlen(key), enc.data, enc.len,
+					      (const uint8_t *)obj, strlen(obj), &r1.plain), 0);
+		ck_assert(r2.ok && r2.provider_index == r1.provider_index && r2.key_index == r1.key_index);
+		ck_assert(back2.len == back.len && memcmp(back2.data, back.data, back.len) == 0);
+		ck_assert(memcmp(&r2.plain, &r1.plain, sizeof(r1.plain)) == 0);
+		/* another plaintext expected: inspected as by xf_read, never the given info */
+		ck_assert_int_eq(xf_read_back(x, &r2, &back2, (const uint8_t *)key, strlen(key), enc.data, enc.len,
+					      (const uint8_t *)other, strlen(other), &bogus), 0);
+		ck_assert_msg(r2.ok && strcmp(r2.plain.name, "a") == 0, "%s: %s", cfgs[c], r2.plain.name);
+		/* and the next xf_read is plain xf_read again */
+		ck_assert_int_eq(xf_read(x, &r2, &back2, (const uint8_t *)key, strlen(key), (const uint8_t *)other,
+					 strlen(other)), 0);
+		ck_assert(c == 3 ? r2.ok : 1);
+		ck_assert(!r2.ok || strcmp(r2.plain.name, "b") == 0);
+		buf_release(&enc);
+		buf_release(&back);
+		buf_release(&back2);
+		xf_free(x);
+		encconf_free(conf);
+	}
+}
+END_TEST
+
 /* configmaps are not in the configs: identity applies */
 START_TEST(test_unlisted_resource_identity)
 {
@@ -391,6 +444,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_fuzz_regressions);
 	tcase_add_test(tc, test_duplicate_key_names);
 	tcase_add_test(tc, test_attribution);
+	tcase_add_test(tc, test_read_back);
 	suite_add_tcase(s, tc);
 	return s;
 }
