@@ -34,7 +34,7 @@ struct ks_step {
 void ks_step_from_page(struct ks_step *st, const uint8_t *first, size_t first_len, const uint8_t *last,
 		       size_t last_len, uint64_t n, uint64_t target);
 
-/* A range held fewer than two keys: make the next one 256 times wider. */
+/* A range held fewer than two keys: make the next one 4 times wider. */
 void ks_step_widen(struct ks_step *st);
 
 /* Whether a covers more of the key space than b (roughly: to a bit). */

@@ -247,6 +247,7 @@ static int drain_pager(struct scan *s, struct etcd_pager *p, struct scan_target 
 struct seg {
 	struct buf a, b;      /* [a, b) */
 	struct etcd_pager *p; /* its one page on the wire, or NULL */
+	unsigned gen;         /* the guess it was cut with (segq.gen then) */
 };
 
 struct segq {
@@ -257,6 +258,7 @@ struct segq {
 	struct buf first; /* the prefix's first key */
 	uint64_t keys;    /* keys read under the prefix */
 	uint64_t target;  /* keys a range is cut to hold */
+	unsigned gen;     /* bumped at each new guess */
 };
 
 static void seg_release(struct seg *g)
@@ -331,6 +333,7 @@ static int seg_start(struct scan *s, struct segq *q, size_t i)
 		if ((rc = seg_set(&g->b, q->cut.data, q->cut.len)) < 0)
 			return rc;
 	}
+	g->gen = q->gen;
 	if ((rc = etcd_pager_new(&g->p, s->cl, g->a.data, g->a.len, g->b.data, g->b.len, s->o.page_size,
 				 s->revision)) < 0)
 		return rc;
@@ -361,11 +364,19 @@ static int segq_fill(struct scan *s, struct segq *q)
 /* A range held fewer than two keys: the next one is cut at the density of
  * everything read so far when that is wider (the local guess came from a
  * dense cluster, e.g. one namespace, and the keys after it are sparse),
- * else 256 times wider than this one. */
+ * else 4 times wider than this one. (Capping the widening at a few times
+ * the overall density was tried at 1M keys in 50 namespaces: fewer keys
+ * walked in overshooting ranges, 5.8M instead of 7.1M, but 3,600 empty
+ * ranges instead of 270, and no faster.) */
 static void seg_widen(struct scan *s, struct segq *q)
 {
 	struct ks_step all = { 0 };
 
+	/* a range cut before the last guess says nothing about it: widening
+	 * again for each range already on the wire would overshoot */
+	if (q->v[0].gen != q->gen)
+		return;
+	q->gen++;
 	if (q->keys >= 2 && s->resume_key.len > 1)
 		ks_step_from_page(&all, q->first.data, q->first.len, s->resume_key.data, s->resume_key.len - 1,
 				  q->keys, q->target);
@@ -382,10 +393,12 @@ static int seg_after_page(struct scan *s, struct segq *q, const struct etcd_rang
 	struct seg *g = &q->v[0];
 	int rc;
 
-	if (page->n_kvs >= 2)
+	if (page->n_kvs >= 2) {
 		ks_step_from_page(&q->step, f->key, f->key_len, l->key, l->key_len, page->n_kvs, q->target);
-	else if (!page->more)
+		q->gen++;
+	} else if (!page->more) {
 		seg_widen(s, q);
+	}
 	if (!page->more) {
 		segq_pop(q);
 		return 0;
