@@ -38,7 +38,7 @@
 
 #define HASH_CHUNK ((size_t)16 << 20)
 #define HASH_READ ((size_t)4 << 20) /* the hasher's read() size */
-#define RESIDENT_MAX ((uint64_t)64 << 20)  /* file bytes mapped in before dropping them */
+#define RESIDENT_MIN ((uint64_t)64 << 20)  /* the least mapped in before dropping */
 #define RESIDENT_CHECK ((uint64_t)1 << 20) /* bytes read between checks */
 #define ENC_PREFIX "k8s:enc:"
 #define ENC_PREFIX_LEN 8
@@ -96,6 +96,7 @@ struct snap {
 	int indexed;
 	uint64_t touched; /* mapped bytes read since the last residency check */
 	int statm_fd;     /* /proc/self/statm: -1 not opened yet, -2 unavailable */
+	uint64_t resident_max; /* mapped file bytes kept before dropping them */
 	snap_progress_fn progress;
 	void *parg;
 	/* snap_trailer_start: the hash runs on its own thread */
@@ -174,6 +175,7 @@ static struct snap *snap_new(void)
 	if (s == NULL)
 		return NULL;
 	s->statm_fd = -1;
+	s->resident_max = RESIDENT_MIN;
 	s->ents.size = sizeof(struct snap_ent);
 	s->hists.size = sizeof(struct snap_hist);
 	return s;
@@ -699,10 +701,25 @@ static int64_t file_resident(struct snap *s)
 	return (int64_t)shared * (int64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* A quarter of the machine's memory, at least RESIDENT_MIN. */
+static uint64_t quarter_of_memory(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), pg = sysconf(_SC_PAGESIZE);
+	uint64_t max = pages > 0 && pg > 0 ? (uint64_t)pages * (uint64_t)pg / 4 : 0;
+
+	return max < RESIDENT_MIN ? RESIDENT_MIN : max;
+}
+
+void snap_keep_resident(struct snap *s, uint64_t bytes)
+{
+	s->resident_max = bytes == 0 ? quarter_of_memory() : bytes < RESIDENT_MIN ? RESIDENT_MIN : bytes;
+}
+
 /* Keeps this process's resident share of the mapping bounded (a huge file
  * must not look like a huge process): every few MB read, if more than
- * RESIDENT_MAX of the file is mapped in, let the kernel drop it. The pages
- * stay in the page cache; touching them again is a minor fault. */
+ * s->resident_max of the file is mapped in,
+ * let the kernel drop it. The pages stay in the page cache; touching them
+ * again is a minor fault. */
 static void note_touched(struct snap *s, uint64_t n)
 {
 	int64_t res;
@@ -712,7 +729,7 @@ static void note_touched(struct snap *s, uint64_t n)
 		return;
 	s->touched = 0;
 	res = file_resident(s);
-	if (res == RESIDENT_UNKNOWN || res > (int64_t)RESIDENT_MAX)
+	if (res == RESIDENT_UNKNOWN || res > (int64_t)s->resident_max)
 		bolt_drop_resident(s->b, 0, 0);
 }
 

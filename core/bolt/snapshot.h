@@ -98,6 +98,16 @@ int snap_check_trailer(struct snap *s, snap_progress_fn progress, void *arg);
  * walk, index and key calls below may run meanwhile. Without a thread it
  * hashes at once (as snap_check_trailer, no progress). */
 int snap_trailer_start(struct snap *s);
+
+/* How many bytes of the mapped file the walk may keep resident before it
+ * lets the kernel drop them (default 64 MB; 0: a quarter of the machine's
+ * memory). Dropping keeps RSS small but makes every later touch a fault
+ * again (the walk indexes, then decrypts each newest value and compares
+ * keys against older entries, all through the mapping): backup verify of a
+ * 4.1 GB snapshot took 1.2x `openssl dgst` with 64 MB and 0.95x with it
+ * all resident. The pages are page cache (clean, shared, reclaimable): RSS,
+ * not anonymous memory. Call before snap_index. */
+void snap_keep_resident(struct snap *s, uint64_t bytes);
 /* Joins the hasher and fills trailer_checked/matches/actual; its error if
  * hashing failed; 0 when nothing was started. */
 int snap_trailer_wait(struct snap *s);
