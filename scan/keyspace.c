@@ -1,6 +1,7 @@
 /* keyspace: range ends guessed from key density; see keyspace.h. */
 #include "keyspace.h"
 #include "base/err.h"
+#include "etcd/etcd.h" /* etcd_prefix_end: pure */
 
 #include <string.h>
 
@@ -87,28 +88,12 @@ int ks_cmp_end(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 	return al < bl ? -1 : al > bl ? 1 : 0;
 }
 
-/* The smallest string after every string that starts with p[0..d): p[0..d)
- * with trailing 0xff bytes dropped and the last byte incremented; 0 when
- * there is none (d == 0 or all 0xff). */
-static int after_prefix(struct buf *out, const uint8_t *p, size_t d)
-{
-	while (d > 0 && p[d - 1] == 0xff)
-		d--;
-	if (d == 0)
-		return 0;
-	if (buf_append(out, p, d) < 0)
-		return err_set(ERR_NOMEM, "out of memory");
-	out->data[d - 1]++;
-	return 1;
-}
-
 int ks_next_end(struct buf *out, const struct ks_step *st, const uint8_t *cur, size_t cur_len, const uint8_t *end,
 		size_t end_len)
 {
 	uint8_t num[KS_FRAME];
 	uint64_t pos, delta;
 	size_t d;
-	int rc;
 
 	buf_reset(out);
 	if (!st->valid)
@@ -130,11 +115,10 @@ int ks_next_end(struct buf *out, const struct ks_step *st, const uint8_t *cur, s
 	if (buf_append(out, cur, d) < 0 || buf_reserve(out, KS_FRAME) < 0)
 		return err_set(ERR_NOMEM, "out of memory");
 	if (pos > UINT64_MAX - delta) {
-		/* past every key with these d bytes: the first string after them */
-		out->len = 0;
-		if ((rc = after_prefix(out, cur, d)) < 0)
-			return rc;
-		if (rc == 0)
+		/* past every key with these d bytes: the first string after them
+		 * (none when they are all 0xff: etcd's "\0", no end) */
+		out->len = etcd_prefix_end(out->data, cur, d);
+		if (out->len == 0 || (out->len == 1 && out->data[0] == 0))
 			goto whole;
 	} else {
 		pos += delta;

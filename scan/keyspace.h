@@ -14,7 +14,7 @@
  *
  * A step is measured in a frame: the first d bytes of a key are kept as they
  * are and the next 8 bytes (zero-padded) are read as a big-endian number.
- * Pure functions; no etcd. */
+ * Pure functions: no I/O. */
 #ifndef ETCDCRYPT_KEYSPACE_H
 #define ETCDCRYPT_KEYSPACE_H
 

@@ -2,6 +2,7 @@
 #include "scan.h"
 #include "keyspace.h"
 #include "base/err.h"
+#include "base/esc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,8 +183,12 @@ static int scan_page(struct scan *s, const struct etcd_range_resp *page, struct 
 		if (t == NULL && (rc = target_of_key(s, &t, kv)) < 0)
 			return rc;
 		rc = xf_read(t->xf, &res, &s->plain, kv->key, kv->key_len, kv->value, kv->value_len);
-		if (rc < 0)
-			return err_wrap(rc, "reading '%.*s'", (int)kv->key_len, (const char *)kv->key);
+		if (rc < 0) {
+			char k[256];
+
+			esc_term_buf(k, sizeof(k), kv->key, kv->key_len); /* etcd bytes: never raw */
+			return err_wrap(rc, "reading '%s'", k);
+		}
 		it.resource = &t->id;
 		it.prefix = t->prefix;
 		it.kv = kv;
@@ -461,10 +466,13 @@ static int scan_chunks(struct scan *s, const uint8_t *start, size_t sl, const ui
 	while (rc == 0 && q.n > 0 && (rc = segq_fill(s, &q)) == 0)
 		rc = seg_take(s, &q, fixed, fn, progress, arg, seen, &count);
 	segq_free(&q);
-	if (rc == 0 && count >= 0 && *seen - before != (uint64_t)count)
-		return err_set(ERR_INTERNAL, "scan of '%.*s': read %llu keys but etcd counts %lld at revision %lld",
-			       (int)sl, (const char *)start, (unsigned long long)(*seen - before), (long long)count,
-			       (long long)s->revision);
+	if (rc == 0 && count >= 0 && *seen - before != (uint64_t)count) {
+		char p[256];
+
+		esc_term_buf(p, sizeof(p), start, sl);
+		return err_set(ERR_INTERNAL, "scan of '%s': read %llu keys but etcd counts %lld at revision %lld", p,
+			       (unsigned long long)(*seen - before), (long long)count, (long long)s->revision);
+	}
 	return rc;
 }
 

@@ -286,14 +286,9 @@ int etcd_pager_new(struct etcd_pager **out, struct etcd_client *c, const uint8_t
  * whole iteration reads at. */
 int etcd_pager_next(struct etcd_pager *p, const struct etcd_range_resp **page);
 int64_t etcd_pager_revision(const struct etcd_pager *p); /* 0 before the first page */
-/* Before the first next: return keys without values. */
-void etcd_pager_keys_only(struct etcd_pager *p);
 /* Before the first next: fetch one page only; next returns it (its `more`
  * says whether keys remain after it in the range) and then 0. */
 void etcd_pager_one_page(struct etcd_pager *p);
-/* The limit of the pages requested from now on (the one already on the
- * wire keeps its own). */
-void etcd_pager_set_page_size(struct etcd_pager *p, int64_t page_size);
 /* Sends the first page's request now (so several ranges can be in flight);
  * next returns it later. */
 int etcd_pager_prefetch(struct etcd_pager *p);

@@ -22,7 +22,6 @@ struct etcd_pager {
 	size_t end_len;
 	int64_t page_size;
 	int64_t revision; /* 0 until known */
-	int keys_only;
 	int one_page; /* stop after the first page (the caller plans the rest) */
 	struct etcd_call call;
 	int pending; /* call is in flight */
@@ -43,7 +42,6 @@ static int start_page(struct etcd_pager *p)
 	r.range_end_len = p->end_len;
 	r.limit = p->page_size;
 	r.revision = p->revision;
-	r.keys_only = p->keys_only;
 	rc = etcd_range_pack(&s, &r);
 	if (rc < 0)
 		return rc;
@@ -201,17 +199,6 @@ void etcd_pager_free(struct etcd_pager *p)
 	free(p->key);
 	free(p->end);
 	free(p);
-}
-
-void etcd_pager_set_page_size(struct etcd_pager *p, int64_t page_size)
-{
-	if (page_size > 0)
-		p->page_size = page_size;
-}
-
-void etcd_pager_keys_only(struct etcd_pager *p)
-{
-	p->keys_only = 1;
 }
 
 void etcd_pager_one_page(struct etcd_pager *p)

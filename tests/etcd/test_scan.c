@@ -16,6 +16,7 @@
 #include "base/err.h"
 #include "etcd/etcd.h"
 #include "scan/scan.h"
+#include "testutil.h"
 
 #define MAXK 8000
 
@@ -314,8 +315,6 @@ int main(void)
 {
 	Suite *s = suite_create("scan");
 	TCase *tc = tcase_create("keyspace");
-	SRunner *sr;
-	int failed;
 
 	snprintf(run_prefix, sizeof(run_prefix), "/etcdcrypt-test/scan-%d-%ld", (int)getpid(), (long)time(NULL));
 	tcase_set_timeout(tc, 300);
@@ -325,9 +324,5 @@ int main(void)
 	tcase_add_test(tc, test_random);
 	tcase_add_test(tc, test_one);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tu_run(s);
 }

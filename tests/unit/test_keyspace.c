@@ -11,6 +11,7 @@
 
 #include "base/buf.h"
 #include "scan/keyspace.h"
+#include "testutil.h"
 
 /* The cut itself: strictly after the start, never after the end. */
 START_TEST(test_next_end_bounds)
@@ -99,8 +100,6 @@ int main(void)
 {
 	Suite *s = suite_create("keyspace");
 	TCase *tc = tcase_create("cuts");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_next_end_bounds);
@@ -108,9 +107,5 @@ int main(void)
 	tcase_add_test(tc, test_widen);
 	tcase_add_test(tc, test_no_guess);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return tu_run(s);
 }
